@@ -1,0 +1,1 @@
+"""Pieces every lookalike package shares: domain errors and image sources."""

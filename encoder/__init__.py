@@ -1,0 +1,1 @@
+"""The convolutional autoencoder whose bottleneck is lookalike's embedding."""

@@ -1,0 +1,115 @@
+"""Saving and loading a trained model: config JSON plus msgpack weights, never pickle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx, serialization
+
+from lookalike.common.atomic import atomic_write_bytes
+from lookalike.common.errors import CollectionError, CollectionMismatch, NotFound
+from lookalike.encoder.model import Autoencoder, ModelConfig
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "model.json"
+WEIGHTS_FILE = "weights.msgpack"
+
+
+@dataclass
+class Checkpoint:
+    """A trained autoencoder with its config and what training recorded."""
+
+    model: Autoencoder
+    config: ModelConfig
+    meta: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+
+
+def _weights_bytes(model: Autoencoder) -> bytes:
+    pure = nnx.state(model, nnx.Param).to_pure_dict()
+    return serialization.msgpack_serialize(jax.tree.map(np.asarray, pure))
+
+
+def fingerprint_of(config: ModelConfig, weights: bytes) -> str:
+    digest = hashlib.sha256(config.to_json().encode())
+    digest.update(weights)
+    return digest.hexdigest()[:16]
+
+
+def save(checkpoint: Checkpoint, folder: str | Path) -> str:
+    """Writes the checkpoint into folder atomically and returns its fingerprint."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = _weights_bytes(checkpoint.model)
+    checkpoint.fingerprint = fingerprint_of(checkpoint.config, weights)
+    doc = {
+        "config": json.loads(checkpoint.config.to_json()),
+        "meta": checkpoint.meta,
+        "fingerprint": checkpoint.fingerprint,
+    }
+    atomic_write_bytes(folder / WEIGHTS_FILE, weights)
+    atomic_write_bytes(folder / CONFIG_FILE, json.dumps(doc, indent=2).encode())
+    return checkpoint.fingerprint
+
+
+def load(folder: str | Path) -> Checkpoint:
+    """Loads a checkpoint, checking the weights against the recorded fingerprint.
+
+    Raises:
+        NotFound: the folder has no model.
+        CollectionError: a file is corrupt.
+        CollectionMismatch: the weights do not fit the recorded architecture.
+    """
+    folder = Path(folder)
+    config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
+    if not config_path.exists() or not weights_path.exists():
+        raise NotFound(f"no model in {folder} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
+    try:
+        doc = json.loads(config_path.read_text())
+        config = ModelConfig.from_dict(doc["config"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CollectionError(f"{config_path} is corrupt: {exc}") from None
+    weights = weights_path.read_bytes()
+    fingerprint = fingerprint_of(config, weights)
+    if doc.get("fingerprint") and doc["fingerprint"] != fingerprint:
+        raise CollectionError(
+            f"{weights_path} does not match the fingerprint in {config_path} "
+            "(corrupt or replaced)"
+        )
+    model = Autoencoder(config, nnx.Rngs(0))
+    state = nnx.state(model, nnx.Param)
+    try:
+        restored = serialization.msgpack_restore(weights)
+        _check_shapes(state.to_pure_dict(), restored)
+        state.replace_by_pure_dict(restored)
+    except CollectionMismatch:
+        raise
+    except Exception as exc:  # msgpack raises assorted types on garbage
+        raise CollectionError(f"{weights_path} is corrupt: {exc}") from None
+    nnx.update(model, state)
+    return Checkpoint(model, config, doc.get("meta", {}), fingerprint)
+
+
+def _check_shapes(expected: Any, got: Any, where: str = "") -> None:
+    if isinstance(expected, dict):
+        if not isinstance(got, dict) or set(map(str, expected)) != set(map(str, got)):
+            raise CollectionMismatch(
+                f"the saved weights do not fit this architecture (at '{where or '/'}')"
+            )
+        lookup = {str(k): v for k, v in got.items()}
+        for key, value in expected.items():
+            _check_shapes(value, lookup[str(key)], f"{where}/{key}")
+        return
+    if np.shape(expected) != np.shape(got):
+        raise CollectionMismatch(
+            f"weight {where} has shape {np.shape(got)}, the architecture expects "
+            f"{np.shape(expected)}"
+        )

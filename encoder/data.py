@@ -1,0 +1,151 @@
+"""Decoding images safely and fast into fixed-size uint8 RGB arrays."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lookalike.common.errors import ImageTooLarge, InvalidImage, NotFound
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
+DEFAULT_MAX_PIXELS = 50_000_000
+# We enforce our own cap before decoding, so Pillow's global bomb guard is not needed.
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    size: int = 64
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def decode_image(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decodes encoded image bytes into a (size, size, 3) uint8 RGB array.
+
+    EXIF orientation is applied, alpha is composited on white, JPEGs are decoded at
+    reduced scale (draft mode), and only the first frame of an animation is used.
+
+    Raises:
+        InvalidImage: empty, truncated, undecodable, or a format outside the allow-list.
+        ImageTooLarge: more than max_pixels pixels; refused before pixels are decoded.
+    """
+    if not data:
+        raise InvalidImage("the image is empty (0 bytes)")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise InvalidImage("the bytes are not an image Pillow can read") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImage(f"the image could not be read: {exc}") from None
+    if image.format not in ALLOWED_FORMATS:
+        raise InvalidImage(
+            f"image format {image.format} is not accepted; use JPEG, PNG, WebP, GIF, BMP or TIFF"
+        )
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"the image is {width}x{height} = {width * height:,} pixels, over the cap of "
+            f"{max_pixels:,}"
+        )
+    try:
+        return _to_rgb_array(image, size)
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise InvalidImage(f"the image is corrupt or truncated: {exc}") from None
+
+
+def _to_rgb_array(image: Image.Image, size: int) -> np.ndarray:
+    if image.format == "JPEG":
+        image.draft("RGB", (size, size))
+    image.seek(0)
+    image = ImageOps.exif_transpose(image)
+    image = _flatten_to_rgb(image)
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _flatten_to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        wide = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if wide.max(initial=0) > 255 else 255.0
+        image = Image.fromarray((wide / peak * 255).clip(0, 255).astype(np.uint8), "L")
+    elif image.mode == "F":
+        flt = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray((flt.clip(0, 1) * 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa"):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def load_image(path: str | Path, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Reads and decodes an image file; NotFound if it does not exist."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise InvalidImage(f"{path} is a folder, not an image") from None
+    except OSError as exc:
+        raise NotFound(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return decode_image(data, size, max_pixels)
+    except InvalidImage as exc:
+        raise InvalidImage(f"{path}: {exc}") from None
+
+
+def load_images(
+    paths: Sequence[str | Path],
+    size: int = 64,
+    *,
+    workers: int = 4,
+    progress: bool = False,
+) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
+    """Decodes many files in parallel threads (Pillow releases the GIL while decoding).
+
+    Returns:
+        (images, kept, failed): a (n_ok, size, size, 3) uint8 array, the input indices
+        that decoded, and (index, message) for each one that did not.
+    """
+    images = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    kept: list[int] = []
+    failed: list[tuple[int, str]] = []
+    for index, result in _decode_all(paths, size, workers, progress):
+        if isinstance(result, str):
+            failed.append((index, result))
+        else:
+            images[len(kept)] = result
+            kept.append(index)
+    for index, message in failed[:5]:
+        logger.warning("skipped %s: %s", paths[index], message)
+    return images[: len(kept)], kept, failed
+
+
+def _decode_all(
+    paths: Sequence[str | Path], size: int, workers: int, progress: bool
+) -> Iterator[tuple[int, np.ndarray | str]]:
+    def one(index: int) -> tuple[int, np.ndarray | str]:
+        try:
+            return index, load_image(paths[index], size)
+        except (InvalidImage, NotFound, ImageTooLarge) as exc:
+            return index, str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results: Iterable[tuple[int, np.ndarray | str]] = pool.map(one, range(len(paths)))
+        if progress:
+            from tqdm import tqdm
+
+            results = tqdm(results, total=len(paths), desc="decode", unit="img")
+        yield from results

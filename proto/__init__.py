@@ -1,0 +1,1 @@
+"""The lookalike.v1 wire contract and its generated stubs."""
