@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The trailing-metadata key naming the error class, so the SDK raises the same class.
+ERROR_KIND_KEY = "lookalike-error"
+
 
 class LookalikeError(Exception):
     """Base of every error lookalike raises on purpose.

@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# CI installs in strict editable mode so a package missing from pyproject fails loudly.
+EDITABLE_MODE ?= strict
+
+.PHONY: demo test install install-test lint proto bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e . --config-settings editable_mode=$(EDITABLE_MODE)
+
+install-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=$(EDITABLE_MODE)
+
+demo: install
+	$(BIN)/lookalike demo
+
+test: install-test
+	$(BIN)/python proto/generate.py --check
+	$(BIN)/python -m pytest -q
+
+lint: install-test
+	$(BIN)/ruff check .
+
+proto: install-test
+	$(BIN)/python proto/generate.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info demo-output

@@ -1,0 +1,1 @@
+"""KMeans clusters of embeddings, each searched through its own Faiss flat index."""

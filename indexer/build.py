@@ -1,0 +1,114 @@
+"""The seed's whole pipeline: decode, train, embed, choose k, cluster, index."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from lookalike.common.errors import TrainingError
+from lookalike.common.sources import Source, read_sources
+from lookalike.encoder import checkpoint as checkpoints
+from lookalike.encoder.checkpoint import Checkpoint
+from lookalike.encoder.data import load_images
+from lookalike.encoder.embed import Embedder
+from lookalike.encoder.model import ModelConfig
+from lookalike.encoder.train import TrainConfig, train
+from lookalike.indexer.clustering import choose_k, fit_kmeans, recall_at_k
+from lookalike.indexer.collection import Collection
+from lookalike.indexer.manifest import Manifest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    clusters: int | None = None  # None: choose k by silhouette score
+    seed: int = 0
+    target_recall: float = 0.95  # the default nprobe is the smallest that reaches it
+    model_config: ModelConfig = field(default_factory=ModelConfig)
+    train_config: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class BuildReport:
+    collection: Collection
+    images: int
+    skipped: list[tuple[str, str]]
+    clusters: int
+    default_nprobe: int
+    seconds: dict[str, float]
+
+
+def choose_nprobe(vectors: np.ndarray, centroids: np.ndarray, target: float = 0.95,
+                  k: int = 10, sample: int = 500, seed: int = 0) -> int:
+    """The smallest nprobe whose recall@k against exact search reaches target on a sample."""
+    nlist, dim = centroids.shape
+    if nlist == 1:
+        return 1
+    rng = np.random.default_rng(seed)
+    queries = vectors[rng.choice(len(vectors), min(sample, len(vectors)), replace=False)]
+    exact = faiss.IndexFlatL2(dim)
+    exact.add(vectors)
+    _, truth = exact.search(queries, k)
+    # IndexIVFFlat over the same centroids ranks exactly as our per-cluster scan does.
+    quantizer = faiss.IndexFlatL2(dim)
+    quantizer.add(centroids)
+    ivf = faiss.IndexIVFFlat(quantizer, dim, nlist)
+    ivf.is_trained = True
+    ivf.add(vectors)
+    for nprobe in range(1, nlist + 1):
+        ivf.nprobe = nprobe
+        _, found = ivf.search(queries, k)
+        if recall_at_k(found, truth) >= target:
+            return nprobe
+    return nlist
+
+
+def build_collection(
+    images_spec: str | Path, out: str | Path, config: BuildConfig = BuildConfig(),
+    model: Checkpoint | None = None, progress: bool = False,
+) -> BuildReport:
+    """Builds a collection folder from a folder or manifest of images."""
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[stage] = round(now - clock, 2)
+        clock = now
+
+    sources = read_sources(images_spec)
+    size = model.config.image_size if model else config.model_config.image_size
+    images, kept, failed = load_images([s.location for s in sources], size, progress=progress)
+    lap("decode")
+    if len(kept) == 0:
+        raise TrainingError(f"no readable images in {images_spec}")
+    if model is None:
+        model = train(images, config.model_config, config.train_config, progress=progress)
+        lap("train")
+    vectors = Embedder(model)(images)
+    lap("embed")
+    k = config.clusters or choose_k(vectors, config.seed).k
+    centroids, _ = fit_kmeans(vectors, min(k, len(vectors)), config.seed)
+    nprobe = choose_nprobe(vectors, centroids, config.target_recall, seed=config.seed)
+    lap("cluster")
+    collection = _write(out, model, vectors, [sources[i] for i in kept], centroids, nprobe)
+    lap("index")
+    skipped = [(sources[i].query, message) for i, message in failed]
+    return BuildReport(collection, len(kept), skipped, len(centroids), nprobe, seconds)
+
+
+def _write(out, model, vectors, sources: list[Source], centroids, nprobe) -> Collection:
+    with tempfile.TemporaryDirectory() as tmp:
+        fingerprint = checkpoints.save(model, tmp)
+        manifest = Manifest(fingerprint, model.config.embed_dim, model.config.image_size)
+        paths = [s.location if s.is_url else str(Path(s.location).resolve()) for s in sources]
+        return Collection.create(out, tmp, manifest, vectors, paths, [s.id for s in sources],
+                                 centroids, nprobe)

@@ -1,0 +1,53 @@
+"""The one place that turns domain errors into gRPC status codes and messages."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import grpc
+
+from lookalike.common.errors import ERROR_KIND_KEY, LookalikeError
+from lookalike.proto.v1 import lookalike_pb2 as pb
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_MESSAGE = "internal server error; the details are in the server log"
+
+
+def status_code(exc: LookalikeError) -> grpc.StatusCode:
+    return grpc.StatusCode[exc.code]
+
+
+def abort(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
+    """Ends the call with the status that exc maps to; never leaks a traceback."""
+    if isinstance(exc, LookalikeError):
+        context.set_trailing_metadata(((ERROR_KIND_KEY, type(exc).__name__),))
+        context.abort(status_code(exc), str(exc))
+    logger.exception("bug while serving a call", exc_info=exc)
+    context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+
+
+def row_error(exc: Exception) -> pb.Error:
+    """The per-row error of a stream, for a row that failed without ending the stream."""
+    if isinstance(exc, LookalikeError):
+        return pb.Error(code=status_code(exc).value[0], message=str(exc),
+                        kind=type(exc).__name__)
+    logger.exception("bug while serving a stream row", exc_info=exc)
+    return pb.Error(code=grpc.StatusCode.INTERNAL.value[0], message=INTERNAL_MESSAGE,
+                    kind="LookalikeError")
+
+
+def handle_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wraps a unary servicer method so every exception becomes a proper status."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except Exception as exc:  # noqa: BLE001 - mapped, or logged as a bug, in abort()
+            abort(context, exc)
+
+    return wrapper
