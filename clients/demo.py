@@ -25,10 +25,13 @@ def write_mnist(folder: Path) -> dict[str, int]:
     return label_of
 
 
-def run_demo(out: str | Path = "demo-output", queries: int = 5, k: int = 8) -> int:
+def run_demo(
+    out: str | Path = "demo-output", queries: int = 5, k: int = 8, epochs: int | None = None,
+) -> int:
     from lookalike.clients.client import Client
     from lookalike.clients.plot import plot_result
-    from lookalike.indexer.build import build_collection
+    from lookalike.encoder.train import TrainConfig
+    from lookalike.indexer.build import BuildConfig, build_collection
     from lookalike.server.app import create_server
     from lookalike.server.config import ServerConfig
 
@@ -39,7 +42,8 @@ def run_demo(out: str | Path = "demo-output", queries: int = 5, k: int = 8) -> i
     collection_dir = out / "collection"
     shutil.rmtree(collection_dir, ignore_errors=True)
     print("2/4 building the collection: decode, train, embed, cluster, index")
-    report = build_collection(out / "mnist", collection_dir, progress=True)
+    config = BuildConfig(train_config=TrainConfig(**({"epochs": epochs} if epochs else {})))
+    report = build_collection(out / "mnist", collection_dir, config, progress=True)
     print(f"    {report.images} images, {report.clusters} clusters, default nprobe "
           f"{report.default_nprobe}; seconds per stage {report.seconds}")
     report.collection.close()

@@ -70,7 +70,7 @@ def plot_result(
             spine.set_linewidth(3 if i == 0 else 1)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.88) if title else None)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 import threading
 from pathlib import Path
 from typing import NamedTuple
@@ -11,7 +12,7 @@ from typing import NamedTuple
 import faiss
 import numpy as np
 
-from lookalike.common.errors import InvalidArgument, NotFound
+from lookalike.common.errors import CollectionError, InvalidArgument, NotFound
 from lookalike.indexer.clustering import assign
 from lookalike.indexer.manifest import (
     DATABASE_FILE,
@@ -72,7 +73,15 @@ class Collection:
     def open(cls, folder: str | Path) -> Collection:
         folder = Path(folder)
         manifest = read_manifest(folder)
-        return cls(folder, manifest, MetadataStore(folder / DATABASE_FILE))
+        store = MetadataStore(folder / DATABASE_FILE)
+        try:
+            return cls(folder, manifest, store)
+        except sqlite3.DatabaseError as exc:
+            store.close()
+            raise CollectionError(f"{store.path} is corrupt: {exc}") from None
+        except BaseException:
+            store.close()
+            raise
 
     @property
     def model_dir(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +35,14 @@ class Manifest:
     checksums: dict[str, str] = field(default_factory=dict)
 
     def write(self, folder: Path) -> None:
-        atomic_write_bytes(folder / MANIFEST_FILE, json.dumps(asdict(self), indent=2).encode())
+        body = asdict(self)
+        doc = {**body, "sha256": _digest(body)}
+        atomic_write_bytes(folder / MANIFEST_FILE, json.dumps(doc, indent=2).encode())
+
+
+def _digest(body: dict) -> str:
+    """The manifest's own checksum, so a flipped bit in it is caught too."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def checksum_files(folder: Path, names: list[str]) -> dict[str, str]:
@@ -60,6 +68,9 @@ def read_manifest(folder: Path) -> Manifest:
                 f"{folder} has collection format {version}; this lookalike reads format "
                 f"{FORMAT_VERSION}. Rebuild it with `lookalike build`."
             )
+        recorded = doc.pop("sha256", None)
+        if recorded != _digest(doc):
+            raise ValueError("its own checksum does not match its contents")
         manifest = Manifest(**doc)
     except (ValueError, TypeError, AttributeError) as exc:
         raise CollectionError(f"{path} is corrupt: {exc}") from None

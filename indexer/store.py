@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import zlib
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,18 +19,25 @@ CREATE TABLE IF NOT EXISTS images (
     id      TEXT UNIQUE,
     path    TEXT NOT NULL,
     cluster INTEGER NOT NULL,
-    vector  BLOB NOT NULL
+    vector  BLOB NOT NULL,
+    crc     INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS images_cluster ON images(cluster);
 CREATE TABLE IF NOT EXISTS centroids (
     cluster INTEGER PRIMARY KEY,
-    vector  BLOB NOT NULL
+    vector  BLOB NOT NULL,
+    crc     INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
 """
+
+
+def row_crc(vector: bytes, id: str = "", path: str = "") -> int:
+    """SQLite checks its structure, not its contents: this catches a flipped bit in a row."""
+    return zlib.crc32(path.encode(), zlib.crc32(id.encode(), zlib.crc32(vector)))
 
 
 class Row(NamedTuple):
@@ -78,15 +86,17 @@ class MetadataStore:
         with self._lock, _transaction(self._db):
             rows = []
             for row_id, path, cluster, vector in zip(ids, paths, clusters, vectors):
+                blob = vector.tobytes()
                 try:
                     cur = self._db.execute(
-                        "INSERT INTO images(id, path, cluster, vector) VALUES (?, ?, ?, ?)",
-                        (row_id, path, int(cluster), vector.tobytes()),
+                        "INSERT INTO images(id, path, cluster, vector, crc) VALUES (?, ?, ?, ?, ?)",
+                        (row_id, path, int(cluster), blob, row_crc(blob, row_id or "", path)),
                     )
                     rowid = int(cur.lastrowid)
                     if row_id is None:
                         row_id = str(rowid)
-                        self._db.execute("UPDATE images SET id=? WHERE rowid=?", (row_id, rowid))
+                        self._db.execute("UPDATE images SET id=?, crc=? WHERE rowid=?",
+                                         (row_id, row_crc(blob, row_id, path), rowid))
                 except sqlite3.IntegrityError:
                     raise AlreadyExists(f"id {row_id!r} is already in the collection") from None
                 rows.append(Row(rowid, row_id, path, int(cluster)))
@@ -133,13 +143,13 @@ class MetadataStore:
     def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every (rowid, cluster, vector), for rebuilding the in-memory indexes."""
         with self._lock:
-            got = self._db.execute("SELECT rowid, cluster, vector FROM images ORDER BY rowid")
+            got = self._db.execute(
+                "SELECT rowid, id, path, cluster, vector, crc FROM images ORDER BY rowid")
             rowids, clusters, blobs = [], [], []
-            for rowid, cluster, blob in got:
-                if len(blob) != 4 * dim:
+            for rowid, row_id, path, cluster, blob, crc in got:
+                if len(blob) != 4 * dim or row_crc(blob, row_id, path) != crc:
                     raise CollectionError(
-                        f"{self.path}: row {rowid} holds a vector of {len(blob) // 4} floats, "
-                        f"expected {dim}"
+                        f"{self.path} is corrupt: row {rowid} fails its checksum"
                     )
                 rowids.append(rowid)
                 clusters.append(cluster)
@@ -156,8 +166,8 @@ class MetadataStore:
         with self._lock, _transaction(self._db):
             self._db.execute("DELETE FROM centroids")
             self._db.executemany(
-                "INSERT INTO centroids(cluster, vector) VALUES (?, ?)",
-                ((i, c.tobytes()) for i, c in enumerate(centroids)),
+                "INSERT INTO centroids(cluster, vector, crc) VALUES (?, ?, ?)",
+                ((i, c.tobytes(), row_crc(c.tobytes())) for i, c in enumerate(centroids)),
             )
             self._db.executemany(
                 "UPDATE images SET cluster=? WHERE rowid=?",
@@ -169,10 +179,10 @@ class MetadataStore:
 
     def centroids(self, dim: int) -> np.ndarray:
         with self._lock:
-            got = self._db.execute("SELECT vector FROM centroids ORDER BY cluster").fetchall()
-        if not got or any(len(b) != 4 * dim for (b,) in got):
-            raise CollectionError(f"{self.path}: centroids are missing or of the wrong size")
-        return np.frombuffer(b"".join(b for (b,) in got), np.float32).reshape(len(got), dim)
+            got = self._db.execute("SELECT vector, crc FROM centroids ORDER BY cluster").fetchall()
+        if not got or any(len(b) != 4 * dim or row_crc(b) != crc for b, crc in got):
+            raise CollectionError(f"{self.path} is corrupt: centroids fail their checksum")
+        return np.frombuffer(b"".join(b for b, _ in got), np.float32).reshape(len(got), dim)
 
     def settings(self) -> dict[str, str]:
         with self._lock:

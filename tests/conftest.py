@@ -1,0 +1,70 @@
+"""Shared fixtures: generated images and one small collection built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+
+def make_images(folder: Path, count: int = 48, size: int = 96, seed: int = 0) -> list[Path]:
+    """Distinct images: coloured backgrounds with random shapes, as PNG and JPEG."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        image = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(0, 255, 3)))
+        draw = ImageDraw.Draw(image)
+        for _ in range(4):
+            x0, y0 = rng.integers(0, size - 20, 2)
+            w, h = rng.integers(10, size // 2, 2)
+            colour = tuple(int(v) for v in rng.integers(0, 255, 3))
+            box = (int(x0), int(y0), int(x0 + w), int(y0 + h))
+            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=colour)
+        path = folder / f"img_{i:03d}.{'png' if i % 2 else 'jpg'}"
+        image.save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("images")
+    make_images(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def built_collection(tmp_path_factory: pytest.TempPathFactory, image_folder: Path) -> Path:
+    """A collection of the 48 generated images, 1 training epoch, 4 clusters."""
+    from lookalike.encoder.train import TrainConfig
+    from lookalike.indexer.build import BuildConfig, build_collection
+
+    out = tmp_path_factory.mktemp("collections") / "small"
+    config = BuildConfig(clusters=4, train_config=TrainConfig(epochs=1, batch_size=16))
+    report = build_collection(image_folder, out, config)
+    report.collection.close()
+    return out
+
+
+@pytest.fixture
+def collection_copy(built_collection: Path, tmp_path: Path) -> Path:
+    """A private copy of the small collection, for tests that change or damage it."""
+    import shutil
+
+    return Path(shutil.copytree(built_collection, tmp_path / "collection"))
+
+
+@pytest.fixture
+def served(collection_copy: Path):
+    """The private collection served on a free loopback port; yields (running, target)."""
+    from lookalike.server.app import create_server
+    from lookalike.server.config import ServerConfig
+
+    running = create_server(collection_copy, ServerConfig(port=0))
+    try:
+        yield running, f"127.0.0.1:{running.port}"
+    finally:
+        running.stop(grace_s=1)

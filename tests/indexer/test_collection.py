@@ -1,0 +1,117 @@
+"""The per-cluster search, live updates and durable store, on real vectors."""
+
+import faiss
+import numpy as np
+import pytest
+
+from lookalike.common.errors import AlreadyExists, InvalidArgument, NotFound
+from lookalike.indexer.clustering import fit_kmeans, recall_at_k
+from lookalike.indexer.collection import Collection
+from lookalike.indexer.manifest import Manifest
+
+
+@pytest.fixture
+def vectors():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(8, 16)).astype(np.float32) * 4
+    return (centres[rng.integers(0, 8, 800)] + rng.normal(size=(800, 16))).astype(np.float32)
+
+
+@pytest.fixture
+def collection(tmp_path, vectors, built_collection):
+    centroids, _ = fit_kmeans(vectors, 8)
+    manifest = Manifest("f" * 16, 16, 64)
+    # Borrow a real model folder; its fingerprint is checked on open, so match it.
+    import json
+
+    fingerprint = json.loads((built_collection / "model" / "model.json").read_text())["fingerprint"]
+    manifest.model_fingerprint = fingerprint
+    c = Collection.create(tmp_path / "c", built_collection / "model", manifest, vectors,
+                          [f"/img/{i}.png" for i in range(len(vectors))],
+                          [None] * len(vectors), centroids, default_nprobe=2)
+    yield c
+    c.close()
+
+
+def test_full_nprobe_equals_exact_search(collection, vectors):
+    exact = faiss.IndexFlatL2(16)
+    exact.add(vectors)
+    d_true, i_true = exact.search(vectors[:50], 10)
+    hits = collection.search(vectors[:50], 10, nprobe=collection.nlist)
+    # Row numbers start at 1 in SQLite; positions in `vectors` start at 0.
+    assert recall_at_k(hits.rowids - 1, i_true) == 1.0
+    np.testing.assert_allclose(hits.distances, d_true, rtol=1e-4, atol=1e-3)
+
+
+def test_ranking_matches_ivfflat_with_the_same_centroids(collection, vectors):
+    quantizer = faiss.IndexFlatL2(16)
+    quantizer.add(collection.centroids)
+    ivf = faiss.IndexIVFFlat(quantizer, 16, collection.nlist)
+    ivf.is_trained = True
+    ivf.add_with_ids(vectors, np.arange(1, len(vectors) + 1))
+    for nprobe in (1, 2, 4):
+        ivf.nprobe = nprobe
+        d_ivf, i_ivf = ivf.search(vectors[:100], 5)
+        hits = collection.search(vectors[:100], 5, nprobe)
+        np.testing.assert_allclose(hits.distances, d_ivf, rtol=1e-4, atol=1e-3)
+        assert recall_at_k(hits.rowids, i_ivf) > 0.99
+
+
+def test_query_cluster_is_the_nearest_centroid(collection, vectors):
+    hits = collection.search(vectors[:20], 3)
+    nearest = ((vectors[:20, None] - collection.centroids[None]) ** 2).sum(-1).argmin(1)
+    assert (hits.clusters == nearest).all()
+
+
+def test_k_larger_than_the_collection_returns_what_exists(collection, vectors):
+    hits = collection.search(vectors[:1], 5000, nprobe=collection.nlist)
+    assert (hits.rowids >= 0).sum() == len(vectors)
+    assert np.isinf(hits.distances[hits.rowids < 0]).all()
+
+
+def test_wrong_dimension_and_bad_k_are_invalid(collection):
+    with pytest.raises(InvalidArgument, match="16 values"):
+        collection.search(np.zeros((1, 15), np.float32), 3)
+    with pytest.raises(InvalidArgument, match="k must be"):
+        collection.search(np.zeros((1, 16), np.float32), 0)
+
+
+def test_add_is_searchable_at_once_and_survives_reopen(collection, tmp_path):
+    new = np.full((1, 16), 50.0, np.float32)
+    rows = collection.add(new, ["/new.png"], ["custom-id"])
+    assert rows[0].id == "custom-id"
+    hits = collection.search(new, 1)
+    assert collection.describe(hits.rowids)[int(hits.rowids[0, 0])].id == "custom-id"
+    count = len(collection)
+    collection.close()
+    reopened = Collection.open(tmp_path / "c")
+    assert len(reopened) == count
+    row, vector = reopened.lookup("custom-id")
+    assert row.path == "/new.png" and np.array_equal(vector, new[0])
+    reopened.close()
+
+
+def test_duplicate_id_is_refused_and_nothing_is_stored(collection):
+    before = len(collection)
+    with pytest.raises(AlreadyExists):
+        collection.add(np.zeros((2, 16), np.float32), ["a", "b"], ["x", "1"])
+    assert len(collection) == before == collection.store.count()
+    with pytest.raises(NotFound):
+        collection.lookup("x")
+
+
+def test_delete_removes_from_results_at_once(collection, vectors):
+    target = collection.describe(collection.search(vectors[:1], 1).rowids)
+    victim = next(iter(target.values())).id
+    deleted, missing = collection.delete([victim, "no-such-id"])
+    assert [r.id for r in deleted] == [victim] and missing == ["no-such-id"]
+    hits = collection.search(vectors[:1], 10, nprobe=collection.nlist)
+    assert victim not in {r.id for r in collection.describe(hits.rowids).values()}
+    assert len(collection) == collection.store.count() == len(vectors) - 1
+
+
+def test_generated_ids_are_unique_and_stable(collection):
+    ids = [r.id for r in collection.store.rows()]
+    assert len(ids) == len(set(ids))
+    added = collection.add(np.ones((3, 16), np.float32), ["p"] * 3, [None] * 3)
+    assert len({r.id for r in added} | set(ids)) == len(ids) + 3
