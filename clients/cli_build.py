@@ -1,42 +1,137 @@
-"""`lookalike build`: train, embed, cluster and index a folder or manifest."""
+"""`lookalike build`, `train` and `embed`: from images to a model, vectors, or a collection."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+
+def _train_config(args: argparse.Namespace):
+    from lookalike.encoder.train import TrainConfig
+
+    return TrainConfig(seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
+
+
+def _model_config(size: int):
+    from lookalike.common.errors import InvalidArgument
+    from lookalike.encoder.model import ModelConfig
+
+    try:
+        return ModelConfig(image_size=size)
+    except ValueError as exc:
+        raise InvalidArgument(f"--size {size}: {exc}") from None
+
+
+def _load_model(folder: str | None):
+    from lookalike.encoder import checkpoint
+
+    return checkpoint.load(folder) if folder else None
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from lookalike.encoder.model import ModelConfig
-    from lookalike.encoder.train import TrainConfig
     from lookalike.indexer.build import BuildConfig, build_collection
 
     clusters = None if args.clusters == "auto" else int(args.clusters)
-    train_config = TrainConfig(seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
     config = BuildConfig(clusters=clusters, seed=args.seed,
-                         model_config=ModelConfig(image_size=args.size), train_config=train_config)
-    report = build_collection(args.images, args.out, config, progress=True)
-    for query, message in report.skipped[:10]:
-        print(f"skipped {query}: {message}", file=sys.stderr)
+                         model_config=_model_config(args.size),
+                         train_config=_train_config(args))
+    report = build_collection(args.images, args.out, config, model=_load_model(args.model),
+                              progress=True)
+    _print_skipped(report.skipped)
     print(f"built {args.out}: {report.images} images, {report.clusters} clusters, "
           f"default nprobe {report.default_nprobe}, {len(report.skipped)} skipped; "
           f"seconds per stage {report.seconds}")
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from lookalike.common.errors import TrainingError
+    from lookalike.common.sources import read_sources
+    from lookalike.encoder import checkpoint
+    from lookalike.encoder.data import load_images
+    from lookalike.encoder.train import train
+
+    sources = read_sources(args.images)
+    images, kept, failed = load_images([s.location for s in sources], args.size, progress=True)
+    _print_skipped([(sources[i].query, message) for i, message in failed])
+    if not kept:
+        raise TrainingError(f"no readable images in {args.images}")
+    model = train(images, _model_config(args.size), _train_config(args), progress=True)
+    fingerprint = checkpoint.save(model, args.out)
+    print(f"trained on {len(kept)} images: final loss {model.meta.get('final_loss', 0):.5f}, "
+          f"model {fingerprint} -> {args.out}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from lookalike.common.sources import read_sources
+    from lookalike.encoder.data import load_images
+    from lookalike.encoder.embed import Embedder
+
+    model = _load_model(args.model)
+    sources = read_sources(args.images)
+    images, kept, failed = load_images([s.location for s in sources], model.config.image_size,
+                                       progress=True)
+    _print_skipped([(sources[i].query, message) for i, message in failed])
+    vectors = Embedder(model)(images)
+    ids = np.array([sources[i].id or sources[i].query for i in kept], dtype=str)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as f:  # np.savez would append .npz to a name without it
+        np.savez(f, vectors=vectors, ids=ids, model=np.array(model.fingerprint))
+    print(f"embedded {len(kept)} images ({vectors.shape[1]}-d), {len(failed)} skipped -> {out}")
+    return 0
+
+
+def _print_skipped(skipped: list[tuple[str, str]]) -> None:
+    for query, message in skipped[:10]:
+        print(f"skipped {query}: {message}", file=sys.stderr)
+    if len(skipped) > 10:
+        print(f"... and {len(skipped) - 10} more skipped", file=sys.stderr)
+
+
+def positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
 def clusters_arg(value: str) -> str:
-    if value != "auto" and not (value.isdigit() and int(value) >= 1):
-        raise argparse.ArgumentTypeError("must be a whole number of at least 1, or 'auto'")
+    if value != "auto":
+        positive_int(value)
     return value
 
 
+def _training_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="most training epochs; training stops early when the loss plateaus")
+    p.add_argument("--size", type=positive_int, default=64,
+                   help="model input size in pixels, a multiple of 16 (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed: same seed, same model")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    images_help = "a folder, or a .txt/.csv/.jsonl manifest of paths or URLs"
     p = sub.add_parser("build", help="train, embed, cluster and index a folder or manifest")
     p.set_defaults(func=cmd_build)
-    p.add_argument("images", help="a folder, or a .txt/.csv/.jsonl manifest of paths or URLs")
+    p.add_argument("images", help=images_help)
     p.add_argument("--out", required=True, help="the collection folder to create")
     p.add_argument("--clusters", default="auto", type=clusters_arg,
                    help="K, or 'auto' to choose by silhouette score (default)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: model's)")
-    p.add_argument("--size", type=int, default=64, help="model input size in pixels (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="seed for training and KMeans")
+    p.add_argument("--model", help="a model folder from `lookalike train` (skips training)")
+    _training_flags(p)
+
+    p = sub.add_parser("train", help="train an autoencoder and save it as a model folder")
+    p.set_defaults(func=cmd_train)
+    p.add_argument("images", help=images_help)
+    p.add_argument("--out", required=True, help="the model folder to write")
+    _training_flags(p)
+
+    p = sub.add_parser("embed", help="write the embeddings of images to an .npz file")
+    p.set_defaults(func=cmd_embed)
+    p.add_argument("model", help="a model folder (from `lookalike train`, or DIR/model)")
+    p.add_argument("images", help=images_help)
+    p.add_argument("--out", required=True, help="the .npz to write (vectors, ids, model)")

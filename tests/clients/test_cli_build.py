@@ -1,0 +1,60 @@
+"""`lookalike build`, `train` and `embed` through the real CLI entry point."""
+
+import numpy as np
+import pytest
+
+from lookalike.clients.cli import main
+from lookalike.indexer.collection import Collection
+
+
+def test_train_then_embed_then_build_with_that_model(tmp_path, image_folder, capsys):
+    model_dir = tmp_path / "model"
+    assert main(["train", str(image_folder), "--out", str(model_dir), "--epochs", "1"]) == 0
+    assert "trained on 48 images" in capsys.readouterr().out
+
+    vectors_file = tmp_path / "vectors.npz"
+    assert main(["embed", str(model_dir), str(image_folder), "--out", str(vectors_file)]) == 0
+    saved = np.load(vectors_file, allow_pickle=False)
+    assert saved["vectors"].shape[0] == len(saved["ids"]) == 48
+    assert saved["ids"][0].endswith("img_000.jpg")
+
+    out = tmp_path / "collection"
+    assert main(["build", str(image_folder), "--out", str(out), "--model", str(model_dir),
+                 "--clusters", "3"]) == 0
+    collection = Collection.open(out)
+    _, stored = collection.lookup("1")
+    collection.close()
+    # The collection was built with the given model: its vectors are the embed output.
+    assert np.allclose(stored, saved["vectors"][0], atol=1e-5)
+
+
+def test_build_refuses_to_overwrite_a_collection(built_collection, image_folder, capsys):
+    assert main(["build", str(image_folder), "--out", str(built_collection)]) == 1
+    assert "already holds a collection" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["build", "{missing}", "--out", "{tmp}/c"], "no such folder or manifest"),
+        (["build", "{empty}", "--out", "{tmp}/c"], "no readable images"),
+        (["train", "{images}", "--out", "{tmp}/m", "--size", "50"], "--size 50"),
+        (["embed", "{tmp}/no-model", "{images}", "--out", "{tmp}/v.npz"], "no model"),
+    ],
+)
+def test_bad_input_is_a_clear_error_not_a_traceback(argv, message, tmp_path, image_folder,
+                                                    capsys):
+    (tmp_path / "empty").mkdir()
+    names = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "tmp": tmp_path,
+             "images": image_folder}
+    assert main([a.format(**names) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "many"])
+def test_bad_cluster_counts_are_refused_by_the_parser(bad, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["build", "x", "--out", "y", "--clusters", bad])
+    assert info.value.code == 2
+    assert "--clusters" in capsys.readouterr().err
