@@ -1,6 +1,9 @@
-"""The lookalike SDK: `from lookalike.clients import Client`."""
+"""The lookalike SDK: `from lookalike.clients import Client` (or AsyncClient)."""
 
+from lookalike.clients.async_client import AsyncClient
 from lookalike.clients.client import Client
-from lookalike.clients.results import Neighbor, SearchResult
+from lookalike.clients.results import Added, CollectionInfo, Neighbor, SearchResult
+from lookalike.clients.retry import RetryPolicy
 
-__all__ = ["Client", "Neighbor", "SearchResult"]
+__all__ = ["Added", "AsyncClient", "Client", "CollectionInfo", "Neighbor", "RetryPolicy",
+           "SearchResult"]

@@ -1,38 +1,87 @@
-"""Bulk search from a manifest over the streaming RPC, one JSON line per row."""
+"""Bulk search from a manifest over SearchStream, one output row per manifest row."""
 
 from __future__ import annotations
 
-import json
 import logging
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import Any
 
+from lookalike.clients.bulk_output import OutputWriter
 from lookalike.clients.client import Client
 from lookalike.clients.results import SearchResult
-from lookalike.common.errors import LookalikeError
+from lookalike.common.errors import (
+    DeadlineExceeded,
+    InvalidArgument,
+    LookalikeError,
+    Unavailable,
+)
 from lookalike.common.sources import Source, read_sources
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class BulkConfig:
+    """How a bulk run searches and writes.
+
+    Attributes:
+        k: neighbours per row.
+        nprobe: clusters to scan (None: the collection's default).
+        concurrency: parallel streams; rows are dealt out in turn and merged back in order.
+        window: rows in flight per stream.
+        workers: reader threads (file reads, URL fetches, downsizing) in all.
+        resume: continue an existing output, skipping the rows it holds.
+        overwrite: replace an existing output.
+        progress: show a progress bar.
+    """
+
+    k: int = 10
+    nprobe: int | None = None
+    concurrency: int = 1
+    window: int = 64
+    workers: int = 4
+    resume: bool = False
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("k", "concurrency", "window", "workers"):
+            if getattr(self, name) < 1:
+                raise InvalidArgument(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.nprobe is not None and self.nprobe < 1:
+            raise InvalidArgument(f"nprobe must be at least 1, got {self.nprobe}")
+        if self.resume and self.overwrite:
+            raise InvalidArgument("give --resume or --overwrite, not both")
+
+
 @dataclass
 class BulkSummary:
-    rows: int
-    errors: int
+    rows: int  # processed in this run
+    errors: int  # row errors in this run
     seconds: float
+    total: int = 0  # rows in the manifest
+    skipped: int = 0  # already in the output when resuming
+    earlier_errors: int = 0  # row errors among the skipped rows
+
+    @property
+    def total_errors(self) -> int:
+        return self.errors + self.earlier_errors
 
     @property
     def rate(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def output_row(source: Source, outcome: SearchResult | LookalikeError) -> dict:
-    """One output line: the manifest entry as written, its cluster, neighbours and error."""
+def output_row(source: Source, outcome: SearchResult | LookalikeError) -> dict[str, Any]:
+    """One output row: the manifest entry as written, its cluster, neighbours and error."""
     if isinstance(outcome, LookalikeError):
-        return {"query": source.query, "cluster": None, "neighbors": [], "error": str(outcome)}
+        return {"row": source.row, "query": source.query, "id": source.id, "cluster": None,
+                "neighbors": [], "error": f"{type(outcome).__name__}: {outcome}"}
     return {
-        "query": source.query,
+        "row": source.row, "query": source.query, "id": source.id,
         "cluster": outcome.cluster,
         "neighbors": [{"id": n.id, "path": n.path, "distance": n.distance, "cluster": n.cluster}
                       for n in outcome.neighbors],
@@ -40,29 +89,54 @@ def output_row(source: Source, outcome: SearchResult | LookalikeError) -> dict:
     }
 
 
-def run_bulk(
-    manifest: str | Path, client: Client, out: str | Path, k: int = 10, progress: bool = True,
-) -> BulkSummary:
-    """Searches every row of manifest and writes results.jsonl, flushed row by row."""
-    import time
+def search_in_order(
+    client: Client, todo: Sequence[Source], config: BulkConfig,
+) -> Iterator[SearchResult | LookalikeError]:
+    """Outcomes for todo, in order, over config.concurrency streams dealt rows in turn."""
+    n = max(1, min(config.concurrency, len(todo)))
+    streams = [
+        client.search_many((s.location for s in todo[i::n]), k=config.k, nprobe=config.nprobe,
+                           window=config.window, workers=max(1, config.workers // n))
+        for i in range(n)
+    ]
+    for i in range(len(todo)):
+        yield next(streams[i % n])
 
+
+def run_bulk(
+    manifest: str | Path, client: Client, out: str | Path, config: BulkConfig | None = None,
+) -> BulkSummary:
+    """Searches every row of manifest and writes out (.jsonl or .csv), flushed row by row.
+
+    Raises:
+        Unavailable, DeadlineExceeded: the server stayed down past the retry policy; the
+            output holds every row finished so far and `resume` continues it.
+    """
     from tqdm import tqdm
 
+    config = config or BulkConfig()
     sources = read_sources(manifest)
+    writer = OutputWriter(out, sources, resume=config.resume, overwrite=config.overwrite)
+    done = writer.progress.done
+    todo = [s for s in sources if s.row not in done]
     start = time.perf_counter()
-    errors = 0
-    with open(out, "w", encoding="utf-8") as f, tqdm(
-        total=len(sources), unit="img", desc="bulk", disable=not progress
-    ) as bar:
-        outcomes = client.search_many((s.location for s in sources), k=k)
-        for source, outcome in zip(sources, outcomes):
-            errors += isinstance(outcome, LookalikeError)
-            _write_line(f, output_row(source, outcome))
-            bar.update(1)
-            bar.set_postfix(errors=errors)
-    return BulkSummary(len(sources), errors, time.perf_counter() - start)
-
-
-def _write_line(f: IO[str], row: dict) -> None:
-    f.write(json.dumps(row) + "\n")
-    f.flush()
+    errors = finished = 0
+    try:
+        with tqdm(total=len(sources), initial=len(done), unit="img", desc="bulk",
+                  disable=not config.progress or not todo) as bar:
+            bar.set_postfix(errors=writer.progress.errors)
+            outcomes = search_in_order(client, todo, config) if todo else iter(())
+            for source, outcome in zip(todo, outcomes, strict=False):
+                errors += isinstance(outcome, LookalikeError)
+                writer.write(output_row(source, outcome))
+                bar.update(1)
+                bar.set_postfix(errors=writer.progress.errors + errors, refresh=False)
+                finished += 1
+    except (Unavailable, DeadlineExceeded) as exc:
+        written = len(done) + finished
+        raise type(exc)(f"{exc}; stopped with {written} of {len(sources)} rows in {out}, "
+                        "run again with --resume to continue") from None
+    finally:
+        writer.close()
+    return BulkSummary(finished, errors, time.perf_counter() - start, len(sources), len(done),
+                       writer.progress.errors)

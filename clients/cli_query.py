@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import asdict
+from typing import Any
 
 DEFAULT_TARGET = "127.0.0.1:50051"
+TOKEN_ENV = "LOOKALIKE_TOKEN"
+
+
+def connect(args: argparse.Namespace, retries: int | None = None) -> Any:
+    """A Client built from the connection flags every query command shares."""
+    from lookalike.clients.client import Client
+    from lookalike.clients.retry import RetryPolicy
+
+    retry = RetryPolicy() if retries is None else RetryPolicy(attempts=retries + 1)
+    return Client(
+        args.target, timeout=args.timeout, token=args.token or os.environ.get(TOKEN_ENV),
+        tls=args.tls, root_certificates=args.root_certs, tls_server_name=args.tls_server_name,
+        retry=retry, downsize=not args.no_downsize,
+    )
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from lookalike.clients.client import Client
-
     if not args.image and not args.id:
         raise SystemExit("lookalike search: give an IMAGE or --id")
-    with Client(args.target) as client:
+    with connect(args) as client:
         if args.id:
             result = client.search(id=args.id, k=args.k, nprobe=args.nprobe)
         else:
             result = client.search(args.image, k=args.k, nprobe=args.nprobe)
     if args.plot:
-        from lookalike.clients.plot import plot_result
-
-        plot_result(result, args.plot)
+        client.plot(result, args.plot, columns=args.plot_columns)
     if args.json:
         print(json.dumps({"cluster": result.cluster,
                           "neighbors": [asdict(n) for n in result.neighbors]}))
@@ -34,21 +46,42 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_bulk(args: argparse.Namespace) -> int:
-    from lookalike.clients.bulk import run_bulk
-    from lookalike.clients.client import Client
+    from lookalike.clients.bulk import BulkConfig, run_bulk
 
-    with Client(args.target) as client:
-        summary = run_bulk(args.manifest, client, args.out, k=args.k)
-    print(f"{summary.rows} rows, {summary.errors} errors, {summary.rate:.0f} rows/s -> {args.out}")
-    return 0
+    config = BulkConfig(k=args.k, nprobe=args.nprobe, concurrency=args.concurrency,
+                        window=args.window, workers=args.workers, resume=args.resume,
+                        overwrite=args.overwrite, progress=not args.quiet)
+    with connect(args, retries=args.retries) as client:
+        summary = run_bulk(args.manifest, client, args.out, config)
+    if args.resume and summary.rows == 0 and summary.skipped == summary.total:
+        print(f"{args.out} already holds all {summary.total} rows; nothing to do")
+    else:
+        print(f"{summary.rows} rows, {summary.errors} errors, {summary.rate:.0f} rows/s "
+              f"in {summary.seconds:.1f}s -> {args.out}"
+              + (f" ({summary.skipped} rows were already done)" if summary.skipped else ""))
+    if args.contact_sheet:
+        from lookalike.clients.contact_sheet import write_contact_sheet
+
+        sheet = write_contact_sheet(args.out, args.contact_sheet, args.manifest)
+        print(f"contact sheet -> {sheet}")
+    return 1 if args.fail_on_error and summary.total_errors else 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from lookalike.clients.client import Client
-
-    with Client(args.target) as client:
+    with connect(args) as client:
         print(json.dumps(asdict(client.info()), indent=2))
     return 0
+
+
+def add_connection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", default=DEFAULT_TARGET, help="server HOST:PORT")
+    p.add_argument("--timeout", type=float, default=30.0, help="deadline per call, seconds")
+    p.add_argument("--token", help=f"bearer token (default: ${TOKEN_ENV})")
+    p.add_argument("--tls", action="store_true", help="connect over TLS")
+    p.add_argument("--root-certs", help="PEM file of CAs to trust (implies --tls)")
+    p.add_argument("--tls-server-name", help="name to check the server certificate against")
+    p.add_argument("--no-downsize", action="store_true",
+                   help="send images as they are instead of at the model's input size")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,19 +89,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_search)
     p.add_argument("image", nargs="?", help="a path or URL (or use --id)")
     p.add_argument("--id", help="search by the id of a stored image")
-    p.add_argument("--target", default=DEFAULT_TARGET, help="server HOST:PORT")
+    add_connection_args(p)
     p.add_argument("-k", type=int, default=10, help="neighbours wanted (default 10)")
     p.add_argument("--nprobe", type=int, default=None, help="clusters to scan")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", help="write a PNG of the query beside its neighbours")
+    p.add_argument("--plot-columns", type=int, default=6, help="images per row of the plot")
 
     p = sub.add_parser("bulk", help="search every image of a manifest")
     p.set_defaults(func=cmd_bulk)
     p.add_argument("manifest", help="a folder, or a .txt/.csv/.jsonl manifest")
-    p.add_argument("--target", default=DEFAULT_TARGET, help="server HOST:PORT")
+    add_connection_args(p)
+    p.add_argument("--out", required=True, help="results.jsonl or results.csv")
     p.add_argument("-k", type=int, default=10, help="neighbours per row (default 10)")
-    p.add_argument("--out", required=True, help="results.jsonl")
+    p.add_argument("--nprobe", type=int, default=None, help="clusters to scan")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--concurrency", type=int, default=1, help="parallel streams (default 1)")
+    p.add_argument("--window", type=int, default=64, help="rows in flight per stream")
+    p.add_argument("--workers", type=int, default=4, help="reader/downsizing threads")
+    p.add_argument("--retries", type=int, default=7,
+                   help="tries again after the server becomes unavailable (default 7, ~15 s)")
+    p.add_argument("--fail-on-error", action="store_true", help="exit 1 if any row failed")
+    p.add_argument("--contact-sheet", help="write an HTML page of every row's neighbours")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("info", help="describe the served collection")
     p.set_defaults(func=cmd_info)
-    p.add_argument("--target", default=DEFAULT_TARGET, help="server HOST:PORT")
+    add_connection_args(p)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import grpc
-
 from lookalike.common.errors import (
     ERROR_KIND_KEY,
     DeadlineExceeded,

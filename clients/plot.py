@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from lookalike.clients.images import image_bytes
 from lookalike.clients.results import SearchResult
 from lookalike.common.errors import LookalikeError
@@ -34,9 +33,12 @@ def thumbnail(image: Any, size: int = THUMB) -> np.ndarray | None:
 
 def plot_result(
     result: SearchResult, out: str | Path, query: Any = None, title: str | None = None,
-    labels: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None, columns: int = 6,
 ) -> Path:
-    """Draws the query beside its neighbours as one row and writes a PNG.
+    """Draws the query beside its neighbours as a grid and writes a PNG.
+
+    The query comes first, framed in blue; each neighbour is captioned with its rank,
+    id, distance and cluster. Images the client cannot read show a placeholder.
 
     Args:
         result: what Client.search returned.
@@ -44,6 +46,7 @@ def plot_result(
         query: the query image (defaults to result.query).
         title: a heading for the figure.
         labels: optional extra caption per neighbour id (e.g. a known class).
+        columns: images per row; more neighbours wrap onto further rows.
     """
     import matplotlib
 
@@ -53,26 +56,41 @@ def plot_result(
     query = result.query if query is None else query
     panels = [(thumbnail(query) if query is not None else None,
                f"query\ncluster {result.cluster}")]
-    for n in result.neighbors:
+    for rank, n in enumerate(result.neighbors, 1):
         extra = f"\n{labels[n.id]}" if labels and n.id in labels else ""
-        panels.append((thumbnail(n.path), f"#{n.id}\nd={n.distance:.3g} c={n.cluster}{extra}"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.7 * len(panels), 2.3), squeeze=False)
-    for i, (ax, (pixels, caption)) in enumerate(zip(axes[0], panels)):
-        if pixels is None:
-            ax.text(0.5, 0.5, "not readable\nhere", ha="center", va="center", fontsize=8)
-        else:
-            ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None)
-        ax.set_title(caption, fontsize=8, color="tab:blue" if i == 0 else "black")
+        panels.append((thumbnail(n.path), f"{rank}. id {n.id}\nd={n.distance:.3g}  c={n.cluster}"
+                                          f"{extra}"))
+    cols = max(1, min(columns, len(panels)))
+    rows = -(-len(panels) // cols)
+    height = 2.25 + 0.15 * bool(labels)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, height * rows + 0.4 * bool(title)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_edgecolor("tab:blue" if i == 0 else "0.8")
-            spine.set_linewidth(3 if i == 0 else 1)
+        if i >= len(panels):
+            ax.set_axis_off()
+            continue
+        _draw_panel(ax, *panels[i], is_query=i == 0)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.88) if title else None)
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def _draw_panel(ax: Any, pixels: np.ndarray | None, caption: str, is_query: bool) -> None:
+    colour = "tab:blue" if is_query else "0.75"
+    if pixels is None:
+        ax.text(0.5, 0.5, "not readable\nhere", ha="center", va="center", fontsize=8,
+                color="0.4", transform=ax.transAxes)
+    else:
+        ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None)
+    ax.set_title(caption, fontsize=8, color="tab:blue" if is_query else "black",
+                 fontweight="bold" if is_query else "normal")
+    for spine in ax.spines.values():
+        spine.set_edgecolor(colour)
+        spine.set_linewidth(3 if is_query else 1)

@@ -1,0 +1,106 @@
+"""An HTML contact sheet of a bulk output: every query row beside its neighbours.
+
+Thumbnails are written once per image into a folder next to the page (`<page>_files/`)
+and linked relatively, so a batch of thousands of rows stays a small page that repeats
+no image data, and the page plus its folder can be moved together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+from pathlib import Path
+from typing import Any
+
+from lookalike.clients.bulk_output import read_rows
+from lookalike.clients.plot import thumbnail
+from lookalike.common.atomic import atomic_write_bytes
+from lookalike.common.sources import read_sources
+
+logger = logging.getLogger(__name__)
+
+THUMB_PX = 96
+STYLE = """
+body { font: 13px system-ui, sans-serif; margin: 16px; color: #222; }
+table { border-collapse: collapse; }
+td { vertical-align: top; padding: 4px; border-bottom: 1px solid #ddd; }
+figure { display: inline-block; margin: 0 4px 0 0; width: 100px; text-align: center; }
+figure img, .missing { width: 96px; height: 96px; object-fit: contain; background: #f4f4f4; }
+.missing { display: inline-flex; align-items: center; justify-content: center; color: #888; }
+figcaption { font-size: 11px; word-break: break-all; }
+.query img { outline: 3px solid #1f77b4; }
+.error { color: #b00; }
+"""
+
+
+class Thumbs:
+    """Writes each distinct image's thumbnail once and returns its relative link."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._links: dict[str, str | None] = {}
+
+    def link(self, location: str) -> str | None:
+        if location not in self._links:
+            self._links[location] = self._write(location)
+        return self._links[location]
+
+    def _write(self, location: str) -> str | None:
+        from PIL import Image
+
+        pixels = thumbnail(location, THUMB_PX) if location else None
+        if pixels is None:
+            return None
+        name = hashlib.sha1(location.encode()).hexdigest()[:16] + ".jpg"
+        target = self.folder / name
+        if not target.exists():
+            Image.fromarray(pixels).convert("RGB").save(target, quality=85)
+        return f"{self.folder.name}/{name}"
+
+
+def _figure(link: str | None, caption: str, css: str = "") -> str:
+    image = (f'<img src="{html.escape(link)}" loading="lazy" alt="">' if link
+             else '<span class="missing">not readable</span>')
+    return f'<figure class="{css}">{image}<figcaption>{caption}</figcaption></figure>'
+
+
+def _row_html(row: dict[str, Any], location: str, thumbs: Thumbs) -> str:
+    query = _figure(thumbs.link(location), f"#{row['row']} {html.escape(row['query'])}",
+                    "query")
+    if row["error"]:
+        cells = f'<span class="error">{html.escape(row["error"])}</span>'
+    else:
+        cells = "".join(
+            _figure(thumbs.link(n["path"]),
+                    f"{html.escape(str(n['id']))}<br>d={n['distance']:.3g} c={n['cluster']}")
+            for n in row["neighbors"])
+    return f"<tr><td>{query}</td><td>{cells}</td></tr>"
+
+
+def write_contact_sheet(results: str | Path, page: str | Path,
+                        manifest: str | Path | None = None) -> Path:
+    """Writes page (HTML) showing every row of a bulk output with its neighbours.
+
+    Args:
+        results: a bulk output (.jsonl or .csv).
+        page: the HTML file to write; thumbnails go to `<page stem>_files/` beside it.
+        manifest: the bulk manifest, to read query images relative to it; by default a
+            row's query is read as written.
+    """
+    page = Path(page)
+    rows = read_rows(results)
+    locations = ({s.row: s.location for s in read_sources(manifest)} if manifest else {})
+    thumbs = Thumbs(page.parent / f"{page.stem}_files")
+    errors = sum(r["error"] is not None for r in rows)
+    body = "\n".join(_row_html(r, locations.get(r["row"], r["query"]), thumbs) for r in rows)
+    document = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>lookalike: "
+        f"{html.escape(Path(results).name)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{html.escape(Path(results).name)}</h1><p>{len(rows)} rows, {errors} errors. "
+        f"Blue: the query; then its neighbours, nearest first, with distance d and cluster c."
+        f"</p><table>\n{body}\n</table></body></html>\n")
+    atomic_write_bytes(page, document.encode("utf-8"))
+    logger.info("contact sheet of %d rows -> %s", len(rows), page)
+    return page

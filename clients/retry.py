@@ -1,0 +1,89 @@
+"""Retrying idempotent calls with exponential backoff while the server is UNAVAILABLE."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to keep trying a call that failed with UNAVAILABLE.
+
+    Only UNAVAILABLE is retried: it means the call did not reach a serving server
+    (refused connection, restart, shutdown), so trying again later can succeed. Every
+    other status is an answer and is raised at once.
+
+    Attributes:
+        attempts: tries in all, the first included; 1 turns retrying off.
+        initial_backoff_s: the wait before the second try.
+        max_backoff_s: the longest wait between two tries.
+        multiplier: how much each wait grows.
+        jitter: a random share (+/-) added to each wait so clients do not retry in step.
+    """
+
+    attempts: int = 5
+    initial_backoff_s: float = 0.2
+    max_backoff_s: float = 5.0
+    multiplier: float = 2.0
+    jitter: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {self.attempts}")
+
+    def delays(self) -> Iterator[float]:
+        """The waits before the second, third, ... tries (attempts - 1 of them)."""
+        backoff = self.initial_backoff_s
+        for _ in range(self.attempts - 1):
+            spread = backoff * self.jitter
+            yield max(0.0, backoff + random.uniform(-spread, spread))
+            backoff = min(self.max_backoff_s, backoff * self.multiplier)
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def is_retryable(err: grpc.RpcError) -> bool:
+    return hasattr(err, "code") and err.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def call_with_retry(call: Callable[[], T], policy: RetryPolicy, what: str = "call") -> T:
+    """Runs call(), trying again after each UNAVAILABLE as the policy allows."""
+    delays = policy.delays()
+    while True:
+        try:
+            return call()
+        except grpc.RpcError as err:
+            delay = next(delays, None) if is_retryable(err) else None
+            if delay is None:
+                raise
+            logger.info("%s: server unavailable, trying again in %.2fs", what, delay)
+            time.sleep(delay)
+
+
+async def call_with_retry_async(
+    call: Callable[[], Awaitable[T]], policy: RetryPolicy, what: str = "call"
+) -> T:
+    """The asyncio form of call_with_retry."""
+    delays = policy.delays()
+    while True:
+        try:
+            return await call()
+        except grpc.RpcError as err:
+            delay = next(delays, None) if is_retryable(err) else None
+            if delay is None:
+                raise
+            logger.info("%s: server unavailable, trying again in %.2fs", what, delay)
+            await asyncio.sleep(delay)

@@ -1,0 +1,56 @@
+"""`lookalike search` and `info` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+from lookalike.clients import Client
+from lookalike.clients.cli import main
+from lookalike.common.errors import DeadlineExceeded
+from PIL import Image
+
+
+def test_search_prints_json_and_writes_a_plot(shared_target, image_folder, tmp_path, capsys):
+    image, plot = sorted(image_folder.iterdir())[0], tmp_path / "out.png"
+    assert main(["search", str(image), "--target", shared_target, "-k", "4", "--json",
+                 "--plot", str(plot), "--plot-columns", "5"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["neighbors"][0]["path"] == str(image.resolve())
+    assert len(answer["neighbors"]) == 4
+    with Image.open(plot) as png:
+        assert png.format == "PNG" and png.size == (5 * 190, 225)
+
+
+def test_search_by_id_prints_a_table(shared_target, capsys):
+    assert main(["search", "--id", "7", "--target", shared_target, "-k", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("query cluster ") and len(out) == 3 and out[1].startswith("  1.")
+
+
+def test_search_needs_an_image_or_id(shared_target):
+    with pytest.raises(SystemExit, match="give an IMAGE or --id"):
+        main(["search", "--target", shared_target])
+
+
+def test_search_errors_are_one_line_on_stderr(shared_target, capsys):
+    assert main(["search", "--id", "ghost", "--target", shared_target]) == 1
+    err = capsys.readouterr().err
+    assert err == "lookalike search: no image with id 'ghost' in the collection\n"
+
+
+def test_a_stream_to_a_frozen_server_ends_with_deadline_exceeded(server_process, image_folder):
+    server = server_process()
+    paths = [str(p) for p in sorted(image_folder.iterdir())] * 50
+    with Client(server.target, timeout=1.0) as client:
+        stream = client.search_many(paths, k=2, window=4)
+        assert next(stream).neighbors
+        os.kill(server.process.pid, signal.SIGSTOP)  # alive but silent, as when hung
+        try:
+            with pytest.raises(DeadlineExceeded, match=f"no answer from {server.target} for 1s"):
+                for _ in stream:
+                    pass
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
