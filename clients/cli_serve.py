@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import logging
+
+SERVE_EPILOG = """\
+Every flag can also be set by its environment variable (LOOKALIKE_PORT, LOOKALIKE_MAX_K, ...);
+a flag wins over the environment. SIGTERM or SIGINT stops the server gracefully: health turns
+NOT_SERVING, new calls get UNAVAILABLE, in-flight calls get --grace seconds to finish, and the
+collection is closed durably before the process exits 0. One log line per call (method, code,
+duration, peer) goes to stderr unless --quiet.
+"""
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from lookalike.server.app import serve
-    from lookalike.server.config import ServerConfig
+    from lookalike.server.options import config_from_args
+    from lookalike.server.runtime import limit_threads
 
-    config = ServerConfig(host=args.host, port=args.port)
+    config = config_from_args(args)
+    limit_threads(config.encoder_threads, config.search_threads)  # before the encoder loads
+    from lookalike.server.app import serve
+
+    if not args.quiet:
+        logging.getLogger("lookalike.server").setLevel(logging.INFO)
+        logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     return serve(args.collection, config,
-                 ready=lambda port: print(f"lookalike serving on {args.host}:{port}", flush=True))
+                 ready=lambda port: print(f"lookalike serving on {config.host}:{port}",
+                                          flush=True))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="serve a collection over gRPC")
+    from lookalike.server.options import add_arguments
+
+    p = sub.add_parser("serve", help="serve a collection over gRPC", epilog=SERVE_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=cmd_serve)
     p.add_argument("collection", help="the collection folder")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--port", type=int, default=50051, help="port to listen on (0: any free)")
+    p.add_argument("--quiet", action="store_true", help="no per-call log lines")
+    add_arguments(p)

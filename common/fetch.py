@@ -1,46 +1,223 @@
-"""Fetching an image URL with a timeout, a byte cap and a redirect limit."""
+"""Fetching an image URL with time, byte and redirect caps, and optional SSRF vetting.
+
+Every hop resolves the host once, vets the resolved addresses (when asked to) and then
+connects to that very address, so a second DNS answer cannot slip a private address in.
+"""
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
-from lookalike.common.errors import InvalidArgument, NotFound, ResourceExhausted
+from lookalike.common.errors import (
+    DeadlineExceeded,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+)
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+CHUNK = 64 * 1024
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
 class FetchLimits:
+    """Caps on one fetch, and who may be fetched.
+
+    Attributes:
+        timeout_s: the whole fetch, redirects and body included.
+        max_bytes: the largest body accepted.
+        max_redirects: redirects followed before giving up.
+        allowed_hosts: host names that may be fetched ("*" any, "*.example.com" a domain);
+            None allows every host.
+        allowed_networks: CIDR ranges allowed although loopback, private or link-local.
+        vet_addresses: refuse hosts that resolve to non-public addresses (servers set it;
+            the SDK, fetching for its own user, does not).
+    """
+
     timeout_s: float = 10.0
     max_bytes: int = 32 * 1024 * 1024
     max_redirects: int = 2
-
-
-class _LimitedRedirects(urllib.request.HTTPRedirectHandler):
-    def __init__(self, limit: int) -> None:
-        self.max_redirections = limit
-        self.max_repeats = limit
+    allowed_hosts: tuple[str, ...] | None = None
+    allowed_networks: tuple[str, ...] = ()
+    vet_addresses: bool = False
 
 
 def fetch_url(url: str, limits: FetchLimits = FetchLimits()) -> bytes:
-    """Downloads url and returns its bytes.
+    """Downloads url and returns its bytes, following at most limits.max_redirects redirects.
 
     Raises:
-        InvalidArgument: not an http(s) URL.
+        InvalidArgument: not an http(s) URL, a host that is not allowed, an address that
+            is not public, or too many redirects.
         NotFound: the server answered with an error status or could not be reached.
         ResourceExhausted: the body is over limits.max_bytes.
+        DeadlineExceeded: the fetch took longer than limits.timeout_s.
     """
-    if not url.startswith(("http://", "https://")):
-        raise InvalidArgument(f"not an http(s) URL: {url!r}")
-    opener = urllib.request.build_opener(_LimitedRedirects(limits.max_redirects))
+    deadline = time.monotonic() + limits.timeout_s
+    networks = _parse_networks(limits.allowed_networks)
+    current = url
+    for _ in range(limits.max_redirects + 1):
+        status, location, body = _fetch_once(current, limits, networks, deadline)
+        if status not in REDIRECTS:
+            if status >= 400:
+                raise NotFound(f"{current}: HTTP {status}")
+            return body
+        if not location:
+            raise NotFound(f"{current}: HTTP {status} redirect without a Location")
+        current = urljoin(current, location)
+    raise InvalidArgument(f"{url}: more than {limits.max_redirects} redirects")
+
+
+def _parse_networks(cidrs: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     try:
-        with opener.open(url, timeout=limits.timeout_s) as response:
-            body = response.read(limits.max_bytes + 1)
-    except urllib.error.HTTPError as exc:
-        raise NotFound(f"{url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise NotFound(f"{url}: could not fetch ({reason})") from None
-    if len(body) > limits.max_bytes:
-        raise ResourceExhausted(f"{url}: more than {limits.max_bytes} bytes")
-    return body
+        return [ipaddress.ip_network(c, strict=False) for c in cidrs]
+    except ValueError as exc:
+        raise InvalidArgument(f"bad allowed network: {exc}") from None
+
+
+def _fetch_once(
+    url: str, limits: FetchLimits, networks: list, deadline: float
+) -> tuple[int, str | None, bytes]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidArgument(f"not an http(s) URL: {url!r}")
+    host = parts.hostname
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InvalidArgument(f"{url}: bad port") from None
+    if limits.allowed_hosts is not None and not host_allowed(host, limits.allowed_hosts):
+        raise InvalidArgument(f"{url}: host {host!r} is not on this server's fetch allow-list")
+    address = _resolve(url, host, port, limits.vet_addresses, networks, deadline)
+    conn = _connection(parts.scheme, host, port, address, _remaining(url, deadline))
+    try:
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        conn.request("GET", target, headers={"User-Agent": "lookalike", "Accept": "image/*"})
+        response = conn.getresponse()
+        if response.status in REDIRECTS or response.status >= 400:
+            return response.status, response.getheader("Location"), b""
+        return response.status, None, _read_body(url, response, conn, limits, deadline)
+    except TimeoutError:
+        raise DeadlineExceeded(f"{url}: no answer within {limits.timeout_s:g}s") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise NotFound(f"{url}: could not fetch ({exc})") from None
+    finally:
+        conn.close()
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """Whether host matches an entry: exact, "*", or "*.domain" for the domain's subdomains."""
+    host = host.lower().strip("[]").rstrip(".")
+    for entry in allowed:
+        entry = entry.lower().strip("[]").rstrip(".")
+        if entry == "*" or entry == host:
+            return True
+        if entry.startswith("*.") and host.endswith(entry[1:]):
+            return True
+    return False
+
+
+def _resolve(
+    url: str, host: str, port: int, vet: bool, networks: list, deadline: float
+) -> str:
+    _remaining(url, deadline)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise NotFound(f"{url}: cannot resolve {host!r} ({exc})") from None
+    addresses = [str(info[4][0]) for info in infos]
+    if vet:
+        # Every answer must pass: a name resolving to public and private alike is a trap.
+        for text in addresses:
+            reason = refused_address(ipaddress.ip_address(text.split("%")[0]), networks)
+            if reason:
+                raise InvalidArgument(
+                    f"{url}: {host!r} resolves to {reason} address {text}, which this server "
+                    "does not fetch from"
+                )
+    return addresses[0]
+
+
+def refused_address(ip: IPAddress, networks: list) -> str | None:
+    """Why ip may not be fetched from (e.g. "loopback"), or None when it may."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if any(ip in net for net in networks if net.version == ip.version):
+        return None
+    for kind in ("unspecified", "loopback", "link_local", "private", "multicast", "reserved"):
+        if getattr(ip, f"is_{kind}"):
+            return kind.replace("_", "-")
+    return None if ip.is_global else "non-public"
+
+
+def _remaining(url: str, deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded(f"{url}: the fetch ran out of time")
+    return left
+
+
+def _connection(
+    scheme: str, host: str, port: int, address: str, timeout: float
+) -> _PinnedHTTPConnection | _PinnedHTTPSConnection:
+    if scheme == "https":
+        return _PinnedHTTPSConnection(host, port, address, timeout)
+    return _PinnedHTTPConnection(host, port, address, timeout)
+
+
+def _read_body(
+    url: str, response: http.client.HTTPResponse, conn: http.client.HTTPConnection,
+    limits: FetchLimits, deadline: float,
+) -> bytes:
+    length = response.getheader("Content-Length")
+    if length and length.isdigit() and int(length) > limits.max_bytes:
+        raise ResourceExhausted(f"{url}: {int(length):,} bytes, over the cap of "
+                                f"{limits.max_bytes:,}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        left = _remaining(url, deadline)
+        if conn.pinned is not None:  # conn.sock is dropped once a closing response starts
+            conn.pinned.settimeout(left)
+        # read1: at most one receive, so a slow drip cannot outlast the deadline.
+        chunk = response.read1(min(CHUNK, limits.max_bytes + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limits.max_bytes:
+            raise ResourceExhausted(f"{url}: more than {limits.max_bytes:,} bytes")
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to a vetted address, with the original host name in the Host header."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+        self.pinned: socket.socket | None = None
+
+    def connect(self) -> None:
+        self.sock = self.pinned = socket.create_connection((self._address, self.port),
+                                                           self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a vetted address; the certificate is still checked against the host name."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+        self.pinned: socket.socket | None = None
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self.pinned = self._context.wrap_socket(sock, server_hostname=self.host)

@@ -5,27 +5,30 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-
 from lookalike.encoder import checkpoint
 from lookalike.encoder.embed import Embedder, enable_compilation_cache
 from lookalike.indexer.collection import Collection
-from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
 from lookalike.server.config import ServerConfig
 from lookalike.server.engine import Engine
+from lookalike.server.metrics import Metrics
+from lookalike.server.observe import CallLog
+from lookalike.server.security import SERVICE_NAME, TokenAuth, load_tokens, server_credentials
 from lookalike.server.service import LookalikeService
 
 logger = logging.getLogger(__name__)
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Lookalike"].full_name
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 @dataclass
@@ -35,73 +38,166 @@ class Running:
     server: grpc.Server
     port: int
     health: health.HealthServicer
-    engine: Engine
+    service: LookalikeService
+    metrics: Metrics
+    executor: futures.ThreadPoolExecutor
+    metrics_port: int | None = None
+    engine: Engine | None = None
+    loaded: threading.Event = field(default_factory=threading.Event)
+    load_error: BaseException | None = None
 
     def set_serving(self, serving: bool) -> None:
-        status = (health_pb2.HealthCheckResponse.SERVING if serving
-                  else health_pb2.HealthCheckResponse.NOT_SERVING)
         for name in ("", SERVICE_NAME):
-            self.health.set(name, status)
+            self.health.set(name, SERVING if serving else NOT_SERVING)
 
-    def stop(self, grace_s: float) -> None:
-        """Refuses new calls, lets in-flight ones finish within grace_s, then closes."""
-        self.set_serving(False)
+    def wait_ready(self, timeout: float | None = None) -> Engine:
+        """Blocks until the model is loaded and warm; raises what loading raised."""
+        if not self.loaded.wait(timeout):
+            raise TimeoutError("the model did not finish loading in time")
+        if self.load_error is not None:
+            raise self.load_error
+        assert self.engine is not None
+        return self.engine
+
+    def stop(self, grace_s: float, drain_s: float = 0.0) -> None:
+        """Refuses new calls, lets in-flight ones finish within grace_s, then closes.
+
+        For drain_s seconds first, health says NOT_SERVING and new calls get UNAVAILABLE
+        while the port stays open, so health checks can see it before it closes.
+        """
+        self.health.enter_graceful_shutdown()
+        self.service.close()
+        if drain_s > 0:
+            time.sleep(drain_s)
         self.server.stop(grace_s).wait()
-        self.engine.collection.close()
+        # Handler threads may outlive a cancelled call: let them end before closing files.
+        drain = threading.Thread(target=self.executor.shutdown, kwargs={"wait": True})
+        drain.start()
+        drain.join(timeout=max(grace_s, 1.0))
+        self.service.shutdown_pool()
+        if self.engine is not None:
+            self.engine.collection.close()
+        self.metrics.close()
+        logger.info("stopped; the collection is closed")
 
 
-def load_engine(collection_dir: str | Path, config: ServerConfig) -> Engine:
+def load_engine(collection_dir: str | Path, config: ServerConfig,
+                metrics: Metrics | None = None) -> Engine:
+    """Opens the collection, loads its model and compiles every batch shape."""
     enable_compilation_cache()
     collection = Collection.open(collection_dir)
-    embedder = Embedder(checkpoint.load(collection.model_dir))
-    embedder.warmup()
-    return Engine(collection, embedder, config)
+    try:
+        embedder = Embedder(checkpoint.load(collection.model_dir))
+        embedder.warmup()
+    except BaseException:
+        collection.close()
+        raise
+    return Engine(collection, embedder, config, metrics)
 
 
-def create_server(collection_dir: str | Path, config: ServerConfig = ServerConfig()) -> Running:
-    """Loads the collection, warms the model up and starts serving on config.port."""
-    health_servicer = health.HealthServicer()
+def create_server(
+    collection_dir: str | Path, config: ServerConfig | None = None, *, wait: bool = True
+) -> Running:
+    """Starts serving on config.port; health says NOT_SERVING until the model is warm.
+
+    With wait=False the model loads in a background thread (see Running.wait_ready), so
+    the port answers health checks from the start.
+    """
+    config = config or ServerConfig()
+    tokens = load_tokens(config.token_file) if config.token_file else None
+    credentials = (server_credentials(config.tls_cert, config.tls_key)
+                   if config.tls_cert and config.tls_key else None)
+    running = _start(config, tokens, credentials)
+    if wait:
+        _load(running, collection_dir, config)
+        try:
+            running.wait_ready()
+        except BaseException:
+            running.stop(0)
+            raise
+    else:
+        threading.Thread(target=_load, args=(running, collection_dir, config),
+                         name="load-model", daemon=True).start()
+    return running
+
+
+def _start(config: ServerConfig, tokens: tuple | None,
+           credentials: grpc.ServerCredentials | None) -> Running:
+    metrics = Metrics()
+    interceptors: list[grpc.ServerInterceptor] = [CallLog(metrics)]
+    if tokens:
+        interceptors.append(TokenAuth(tokens))
+    executor = futures.ThreadPoolExecutor(max_workers=config.workers,
+                                          thread_name_prefix="grpc-call")
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.workers),
+        executor, interceptors=interceptors,
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.so_reuseport", 0),
         ],
     )
+    health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
-    if port == 0:
-        raise OSError(f"cannot listen on {config.host}:{config.port}")
-    engine = load_engine(collection_dir, config)
-    pb_grpc.add_LookalikeServicer_to_server(LookalikeService(engine), server)
+    service = LookalikeService(stream_window=config.stream_window,
+                               stream_workers=config.workers)
+    pb_grpc.add_LookalikeServicer_to_server(service, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
-    running = Running(server, port, health_servicer, engine)
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    address = f"{config.host}:{config.port}"
+    port = (server.add_secure_port(address, credentials) if credentials
+            else server.add_insecure_port(address))
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    running = Running(server, port, health_servicer, service, metrics, executor)
     running.set_serving(False)
     server.start()
-    running.set_serving(True)
-    logger.info("serving %s on %s:%d (%d images)", collection_dir, config.host, port,
-                len(engine.collection))
+    if config.metrics_port is not None:
+        running.metrics_port = metrics.serve_http(config.metrics_port, config.metrics_host)
+    logger.info("listening on %s:%d (%s); loading the model", config.host, port,
+                "TLS" if credentials else "plaintext")
     return running
 
 
+def _load(running: Running, collection_dir: str | Path, config: ServerConfig) -> None:
+    try:
+        engine = load_engine(collection_dir, config, running.metrics)
+    except BaseException as exc:  # noqa: BLE001 - handed to wait_ready()
+        logger.error("cannot load %s: %s", collection_dir, exc)
+        running.load_error = exc
+    else:
+        running.engine = engine
+        running.service.attach(engine)
+        running.set_serving(True)
+        logger.info("serving %s (%d images)", collection_dir, len(engine.collection))
+    finally:
+        running.loaded.set()
+
+
 def serve(
-    collection_dir: str | Path, config: ServerConfig = ServerConfig(),
+    collection_dir: str | Path, config: ServerConfig | None = None,
     ready: Callable[[int], None] | None = None,
 ) -> int:
     """Serves until SIGTERM or SIGINT, then stops gracefully and returns 0.
 
-    ready, if given, is called with the bound port once the server answers.
+    ready, if given, is called with the bound port once the model is warm.
     """
-    running = create_server(collection_dir, config)
+    config = config or ServerConfig()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    running = create_server(collection_dir, config, wait=False)
+    try:
+        running.wait_ready()
+    except BaseException:
+        running.stop(0)
+        raise
     if ready:
         ready(running.port)
-    stop.wait()
-    logger.info("stopping: finishing in-flight calls (grace %.1fs)", config.grace_s)
-    running.stop(config.grace_s)
+    while not stop.wait(0.5):
+        pass
+    logger.info("stopping: draining %.1fs, then finishing in-flight calls (grace %.1fs)",
+                config.drain_s, config.grace_s)
+    running.stop(config.grace_s, config.drain_s)
     return 0

@@ -1,48 +1,116 @@
-"""Turning requests into vectors and vectors into answers: decode, embed, search, describe."""
+"""Turning requests into answers: decode in the caller's thread, embed and search in batches.
+
+The Engine is free of gRPC plumbing so it can be called in-process (benchmarks, tests).
+Each call passes `alive`, which says whether its caller still waits; work for a caller who
+has gone away is dropped between stages.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
-
-from lookalike.common.errors import InvalidArgument
+from lookalike.common.errors import DeadlineExceeded, InvalidArgument
 from lookalike.common.fetch import fetch_url
 from lookalike.encoder.data import decode_image
-from lookalike.encoder.embed import Embedder
-from lookalike.indexer.collection import Collection, Hits
+from lookalike.encoder.embed import BATCH_SIZES, Embedder
+from lookalike.indexer.collection import Collection
 from lookalike.indexer.manifest import software_version
 from lookalike.proto.v1 import lookalike_pb2 as pb
+from lookalike.server.batching import BatchConfig, Batcher
 from lookalike.server.config import ServerConfig
+from lookalike.server.encoding import ChunkPlan, encode_in_chunks, time_buckets
+from lookalike.server.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
+Alive = Callable[[], bool]
+
+
+def always() -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Query:
+    """One batch item: an image to encode or a ready vector; k=0 means encode only."""
+
+    image: np.ndarray | None
+    vector: np.ndarray | None
+    k: int
+    nprobe: int
+    alive: Alive
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A query's vector, and its nearest rows (empty when k was 0)."""
+
+    vector: np.ndarray
+    distances: np.ndarray
+    rowids: np.ndarray
+    cluster: int
+
 
 class Engine:
-    """The serving logic, free of gRPC plumbing so it can be called in-process."""
+    """Search, add, delete and describe over one collection, batching concurrent queries."""
 
-    def __init__(self, collection: Collection, embedder: Embedder, config: ServerConfig) -> None:
+    def __init__(
+        self, collection: Collection, embedder: Embedder, config: ServerConfig,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.collection = collection
         self.embedder = embedder
         self.config = config
-        self._embed_lock = threading.Lock()
+        self.metrics = metrics or Metrics()
+        self.metrics.track_images(lambda: len(self.collection))
+        costs = time_buckets(embedder, BATCH_SIZES, embedder.image_size)
+        self.plan = ChunkPlan(costs, config.max_batch)
+        logger.info("encoder bucket costs (ms): %s",
+                    {b: round(t * 1000, 2) for b, t in costs.items()})
+        # More decoders than cores only fight over the GIL and delay the batch leader.
+        self.decode_slots = threading.BoundedSemaphore(config.decode_threads or os.cpu_count() or 1)
+        self.batcher: Batcher[Query, Answer | Exception] = Batcher(
+            self._run_batch,
+            BatchConfig(window_s=config.batch_window_ms / 1000, max_batch=config.max_batch),
+            on_batch=self.metrics.batch_size.observe,
+        )
 
-    def embed_bytes(self, data: bytes) -> np.ndarray:
-        image = decode_image(data, self.embedder.image_size, self.config.max_pixels)
-        with self._embed_lock:
-            return self.embedder(image[None])[0]
+    def search(self, request: pb.SearchRequest, alive: Alive = always) -> pb.SearchResponse:
+        """The k nearest images to the request's query (a stored id's own image left out)."""
+        self.check_k(request.k)
+        if request.nprobe < 0:
+            raise InvalidArgument(f"nprobe must be 0 (the default) or more, got {request.nprobe}")
+        data = self._fetch(request.url) if request.WhichOneof("query") == "url" else None
+        own_id = request.id if request.WhichOneof("query") == "id" else None
+        with self.batcher.arrival() as arrival:
+            image, vector = self._query_input(request, data)
+            self._check_alive(alive, "decode")
+            # A stored image is not its own neighbour: ask for one more and drop it.
+            k = request.k + (own_id is not None)
+            answer = arrival.submit(Query(image, vector, k, request.nprobe, alive))
+        if isinstance(answer, Exception):
+            raise answer
+        self._check_alive(alive, "search")
+        return self.respond(answer, request.k, own_id)
 
-    def query_vector(self, request: pb.SearchRequest) -> tuple[np.ndarray, str | None]:
-        """The query's embedding, and its own id when it is a stored image."""
+    def _query_input(
+        self, request: pb.SearchRequest, fetched: bytes | None
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(image, None) to encode, or (None, vector) ready to search."""
         kind = request.WhichOneof("query")
         if kind == "image":
-            return self.embed_bytes(request.image), None
+            return self.decode(request.image), None
+        if kind == "url" and fetched is not None:
+            return self.decode(fetched), None
         if kind == "id":
             if not request.id:
                 raise InvalidArgument("the query id is empty")
-            _, vector = self.collection.lookup(request.id)
-            return vector, request.id
+            return None, self.collection.lookup(request.id)[1]
         if kind == "vector":
             values = np.asarray(request.vector.values, np.float32)
             if values.shape != (self.collection.dim,):
@@ -50,15 +118,22 @@ class Engine:
                     f"the query vector has {values.size} values; this collection's embeddings "
                     f"have {self.collection.dim}"
                 )
-            return values, None
-        if kind == "url":
-            if not self.config.allow_url_fetch:
-                raise InvalidArgument(
-                    "this server does not fetch URLs; fetch the image yourself and send its "
-                    "bytes (the lookalike SDK and CLI do this for you)"
-                )
-            return self.embed_bytes(fetch_url(request.url)), None
+            return None, values
         raise InvalidArgument("no query given: set one of image, url, id or vector")
+
+    def _fetch(self, url: str) -> bytes:
+        if not self.config.allow_url_fetch:
+            raise InvalidArgument(
+                "this server does not fetch URLs; fetch the image yourself and send its "
+                "bytes (the lookalike SDK and CLI do this for you)"
+            )
+        with self.metrics.stage("fetch"):
+            return fetch_url(url, self.config.fetch_limits())
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """Decodes in the calling thread: Pillow releases the GIL, so callers overlap."""
+        with self.decode_slots, self.metrics.stage("decode"):
+            return decode_image(data, self.embedder.image_size, self.config.max_pixels)
 
     def check_k(self, k: int) -> None:
         if k <= 0:
@@ -66,30 +141,77 @@ class Engine:
         if k > self.config.max_k:
             raise InvalidArgument(f"k must be at most {self.config.max_k}, got {k}")
 
-    def search(self, request: pb.SearchRequest) -> pb.SearchResponse:
-        self.check_k(request.k)
-        if request.nprobe < 0:
-            raise InvalidArgument(f"nprobe must be 0 (the default) or more, got {request.nprobe}")
-        vector, own_id = self.query_vector(request)
-        # A stored image is not its own neighbour: ask for one more and drop it.
-        k = request.k + (own_id is not None)
-        hits = self.collection.search(vector[None], k, request.nprobe or None)
-        return self.respond(hits, 0, request.k, own_id)
+    def _check_alive(self, alive: Alive, stage: str) -> None:
+        if not alive():
+            self.metrics.abandoned.labels(stage).inc()
+            raise DeadlineExceeded(f"the caller went away or its deadline passed; the work "
+                                   f"was dropped after the {stage} stage")
 
-    def respond(self, hits: Hits, row: int, k: int, own_id: str | None = None) -> pb.SearchResponse:
-        rows = self.collection.describe(hits.rowids[row])
+    def _run_batch(self, queries: list[Query]) -> list[Answer | Exception]:
+        """Encodes every image of the batch at once, then searches grouped by nprobe."""
+        out: list[Answer | Exception | None] = [None] * len(queries)
+        live = []
+        for i, q in enumerate(queries):
+            try:
+                self._check_alive(q.alive, "queue")
+                live.append(i)
+            except DeadlineExceeded as exc:
+                out[i] = exc
+        vectors = self._encode(queries, live)
+        for nprobe in sorted({queries[i].nprobe for i in live}):
+            group = [i for i in live if queries[i].nprobe == nprobe and queries[i].k > 0]
+            if group:
+                self._search_group(queries, group, vectors, out)
+        empty = np.empty(0)
+        for i in live:
+            if queries[i].k == 0:
+                out[i] = Answer(vectors[i], empty, empty, -1)
+        return out  # type: ignore[return-value]  # every slot is filled above
+
+    def _encode(self, queries: Sequence[Query], live: list[int]) -> dict[int, np.ndarray]:
+        vectors = {i: queries[i].vector for i in live if queries[i].vector is not None}
+        todo = [i for i in live if queries[i].image is not None]
+        if todo:
+            with self.metrics.stage("encode"):
+                images = np.stack([queries[i].image for i in todo])
+                embedded = encode_in_chunks(self.embedder, images, self.plan)
+            vectors.update(zip(todo, embedded, strict=True))
+        return vectors  # type: ignore[return-value]
+
+    def _search_group(
+        self, queries: Sequence[Query], group: list[int], vectors: dict[int, np.ndarray],
+        out: list[Answer | Exception | None],
+    ) -> None:
+        k = max(queries[i].k for i in group)
+        with self.metrics.stage("search"):
+            hits = self.collection.search(np.stack([vectors[i] for i in group]), k,
+                                          queries[group[0]].nprobe or None)
+        for row, i in enumerate(group):
+            # Rows are sorted by distance, so each query's top k is a prefix of the top max-k.
+            kk = queries[i].k
+            out[i] = Answer(vectors[i], hits.distances[row, :kk], hits.rowids[row, :kk],
+                            int(hits.clusters[row]))
+
+    def respond(self, answer: Answer, k: int, own_id: str | None = None) -> pb.SearchResponse:
+        rows = self.collection.describe(answer.rowids)
         neighbors = []
-        for distance, rowid in zip(hits.distances[row], hits.rowids[row]):
+        for distance, rowid in zip(answer.distances.tolist(), answer.rowids.tolist(), strict=True):
             meta = rows.get(int(rowid))
             if meta is None or meta.id == own_id:
                 continue  # -1 padding, or deleted between search and lookup
             neighbors.append(pb.Neighbor(id=meta.id, path=meta.path,
-                                         distance=float(distance), cluster=meta.cluster))
-        return pb.SearchResponse(cluster=int(hits.clusters[row]), neighbors=neighbors[:k])
+                                         distance=distance, cluster=meta.cluster))
+        return pb.SearchResponse(cluster=answer.cluster, neighbors=neighbors[:k])
 
-    def add(self, request: pb.AddRequest) -> pb.AddResponse:
-        vector = self.embed_bytes(request.image)
-        row = self.collection.add(vector[None], [request.path], [request.id or None])[0]
+    def add(self, request: pb.AddRequest, alive: Alive = always) -> pb.AddResponse:
+        """Embeds and stores one image; answered once it is durable."""
+        with self.batcher.arrival() as arrival:
+            image = self.decode(request.image)
+            self._check_alive(alive, "decode")
+            answer = arrival.submit(Query(image, None, 0, 0, alive))
+        if isinstance(answer, Exception):
+            raise answer
+        row = self.collection.add(answer.vector[None], [request.path], [request.id or None])[0]
         return pb.AddResponse(tag=request.tag, id=row.id, cluster=row.cluster)
 
     def delete(self, request: pb.DeleteRequest) -> pb.DeleteResponse:

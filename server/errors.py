@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import grpc
-
 from lookalike.common.errors import ERROR_KIND_KEY, LookalikeError
 from lookalike.proto.v1 import lookalike_pb2 as pb
 
@@ -47,6 +46,19 @@ def handle_errors(method: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
+        except Exception as exc:  # noqa: BLE001 - mapped, or logged as a bug, in abort()
+            abort(context, exc)
+
+    return wrapper
+
+
+def handle_stream_errors(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    """Wraps a streaming servicer method: an exception that ends the stream becomes a status."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, requests: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            yield from method(self, requests, context)
         except Exception as exc:  # noqa: BLE001 - mapped, or logged as a bug, in abort()
             abort(context, exc)
 

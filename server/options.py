@@ -1,0 +1,135 @@
+"""The one place ServerConfig is built from flags, environment variables and defaults.
+
+Each option has a flag (`--max-k`) and an environment variable (`LOOKALIKE_MAX_K`); a flag
+wins over the environment, which wins over the ServerConfig default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lookalike.common.errors import InvalidArgument
+from lookalike.server.config import ServerConfig
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its ServerConfig field, flag, parser, help, and smallest valid value."""
+
+    field: str
+    flag: str
+    parse: Callable[[str], Any]
+    help: str
+    minimum: float | None = None
+    metavar: str | None = None
+
+    @property
+    def env(self) -> str:
+        return "LOOKALIKE_" + self.flag.lstrip("-").upper().replace("-", "_")
+
+
+OPTIONS = (
+    Option("host", "--host", str, "address to listen on (0.0.0.0 or [::] for every interface)"),
+    Option("port", "--port", int, "gRPC port; 0 picks a free one", 0),
+    Option("max_k", "--max-k", int, "most neighbours one query may ask for", 1),
+    Option("max_message_bytes", "--max-message-bytes", int,
+           "largest request or response, in bytes; larger ones get RESOURCE_EXHAUSTED", 1024),
+    Option("max_pixels", "--max-pixels", int,
+           "largest image in pixels, refused (RESOURCE_EXHAUSTED) before it is decoded", 1),
+    Option("max_concurrent_rpcs", "--max-concurrent-rpcs", int,
+           "calls served at once; more get RESOURCE_EXHAUSTED", 1),
+    Option("workers", "--workers", int, "threads running calls", 1),
+    Option("grace_s", "--grace", float,
+           "seconds in-flight calls may run on after SIGTERM", 0, "SECONDS"),
+    Option("drain_s", "--drain", float,
+           "seconds after SIGTERM with health NOT_SERVING and new calls refused (UNAVAILABLE) "
+           "before the port closes, so load balancers move away first", 0, "SECONDS"),
+    Option("batch_window_ms", "--batch-window-ms", float,
+           "longest wait (ms) for concurrent queries to join a batch; a lone query never waits",
+           0, "MS"),
+    Option("max_batch", "--max-batch", int, "most queries in one encoder batch", 1),
+    Option("decode_threads", "--decode-threads", int,
+           "images decoded at once (0: one per CPU core)", 0),
+    Option("encoder_threads", "--encoder-threads", int,
+           "1: one encoder call uses one thread (concurrent calls share the cores); 0: XLA's "
+           "default", 0),
+    Option("search_threads", "--search-threads", int,
+           "OpenMP threads one Faiss search may use (0: Faiss's default)", 0),
+    Option("stream_window", "--stream-window", int,
+           "rows of one SearchStream worked on at once", 1),
+    Option("fetch_hosts", "--fetch-hosts", _csv,
+           "comma-separated host names whose image URLs the server fetches ('*' any, "
+           "'*.example.com' a domain); empty: URL queries are refused", None, "HOSTS"),
+    Option("fetch_networks", "--fetch-networks", _csv,
+           "comma-separated CIDR ranges fetched from although loopback, private or link-local "
+           "(refused otherwise)", None, "CIDRS"),
+    Option("fetch_timeout_s", "--fetch-timeout", float,
+           "seconds one URL fetch may take, redirects included", 0.001, "SECONDS"),
+    Option("fetch_max_bytes", "--fetch-max-bytes", int, "largest fetched image, in bytes", 1),
+    Option("tls_cert", "--tls-cert", str, "PEM certificate chain; with --tls-key: TLS only",
+           None, "PEM"),
+    Option("tls_key", "--tls-key", str, "PEM private key of --tls-cert", None, "PEM"),
+    Option("token_file", "--token-file", str,
+           "file of 'read TOKEN' / 'write TOKEN' lines; calls then need "
+           "'authorization: Bearer TOKEN' (health and reflection stay open)", None, "FILE"),
+    Option("metrics_port", "--metrics-port", int,
+           "HTTP port for Prometheus /metrics (off when unset; 0 picks a free one)", 0),
+    Option("metrics_host", "--metrics-host", str, "address the metrics endpoint listens on"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds every option as a flag whose help names its default and environment variable."""
+    defaults = ServerConfig()
+    for option in OPTIONS:
+        default = getattr(defaults, option.field)
+        if isinstance(default, tuple):
+            default = ",".join(default) or "none"
+        elif default is None:
+            default = "unset"
+        parser.add_argument(
+            option.flag, dest=option.field, type=option.parse, default=None,
+            metavar=option.metavar or option.field.split("_")[-1].upper(),
+            help=f"{option.help} [default: {default}; env {option.env}]",
+        )
+
+
+def config_from_args(
+    args: argparse.Namespace, environ: Mapping[str, str] = os.environ
+) -> ServerConfig:
+    """The ServerConfig from parsed flags, then environment variables, then defaults.
+
+    Raises:
+        InvalidArgument: an unparsable environment value, a value below its minimum, or a
+            TLS certificate without its key (or the reverse).
+    """
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        value = getattr(args, option.field, None)
+        source = option.flag
+        if value is None and option.env in environ:
+            source = option.env
+            try:
+                value = option.parse(environ[option.env])
+            except ValueError:
+                raise InvalidArgument(
+                    f"{option.env}={environ[option.env]!r} is not a valid value") from None
+        if value is None:
+            continue
+        if option.minimum is not None and value < option.minimum:
+            raise InvalidArgument(
+                f"{source} must be at least {option.minimum:g}, got {value:g}")
+        values[option.field] = value
+    config = dataclasses.replace(ServerConfig(), **values)
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise InvalidArgument("--tls-cert and --tls-key go together: give both or neither")
+    return config

@@ -1,0 +1,64 @@
+"""Server test helpers: servers with chosen settings, stubs, and encoded test images."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
+from lookalike.server.app import Running, create_server
+from lookalike.server.config import ServerConfig
+from PIL import Image
+
+
+def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def photo(size: int = 96, seed: int = 1) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+
+
+@contextmanager
+def running_server(collection: Path, **settings: object) -> Iterator[tuple[Running, str]]:
+    """A server on a free loopback port with the given ServerConfig fields."""
+    running = create_server(collection, ServerConfig(port=0, **settings))  # type: ignore[arg-type]
+    try:
+        yield running, f"127.0.0.1:{running.port}"
+    finally:
+        running.stop(grace_s=1)
+
+
+@pytest.fixture(scope="session")
+def shared_server(built_collection: Path) -> Iterator[tuple[Running, str]]:
+    """One default server over the session's collection, for tests that only read."""
+    with running_server(built_collection) as pair:
+        yield pair
+
+
+@pytest.fixture
+def stub_for() -> Iterator[Callable[[str], pb_grpc.LookalikeStub]]:
+    """Makes stubs on plaintext channels that are closed after the test."""
+    channels: list[grpc.Channel] = []
+
+    def make(target: str) -> pb_grpc.LookalikeStub:
+        channel = grpc.insecure_channel(target)
+        channels.append(channel)
+        return pb_grpc.LookalikeStub(channel)
+
+    yield make
+    for channel in channels:
+        channel.close()
+
+
+@pytest.fixture
+def stub(shared_server: tuple[Running, str], stub_for) -> pb_grpc.LookalikeStub:
+    return stub_for(shared_server[1])
