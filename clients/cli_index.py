@@ -1,9 +1,138 @@
-"""Collection maintenance commands (add, delete, recluster, report) register here."""
+"""`lookalike add`, `delete`, `recluster` and `report`: changing and inspecting a collection."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from lookalike.clients.cli_build import clusters_arg, positive_int
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+ADD_CHUNK = 32  # images per Add stream: small enough for a lively progress bar
+
+
+def _ids_for(args: argparse.Namespace, sources: list) -> list[str | None]:
+    from lookalike.common.errors import InvalidArgument
+
+    if not args.ids:
+        return [s.id for s in sources]
+    if len(args.ids) != len(sources):
+        raise InvalidArgument(
+            f"--ids gives {len(args.ids)} ids for {len(sources)} images; give one per image")
+    return list(args.ids)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from lookalike.clients.client import Client
+    from lookalike.clients.images import image_bytes
+    from lookalike.common.errors import LookalikeError
+    from lookalike.common.sources import read_sources
+
+    sources = read_sources(args.images)
+    ids = _ids_for(args, sources)
+    added, failed = 0, []
+    with Client(args.target) as client, tqdm(total=len(sources), unit="img",
+                                             desc="adding") as bar:
+        for start in range(0, len(sources), ADD_CHUNK):
+            chunk = list(zip(sources[start : start + ADD_CHUNK], ids[start : start + ADD_CHUNK],
+                             strict=True))
+            ready = []
+            for source, row_id in chunk:  # an unreadable file is reported, the rest go on
+                try:
+                    ready.append((source, row_id, image_bytes(source.location)))
+                except LookalikeError as exc:
+                    failed.append((source.query, str(exc)))
+            if ready:
+                paths = [s.location if s.is_url else str(Path(s.location).resolve())
+                         for s, _, _ in ready]
+                answers = client.add([b for _, _, b in ready], [i for _, i, _ in ready], paths)
+                for (source, _, _), answer in zip(ready, answers, strict=True):
+                    if isinstance(answer, LookalikeError):
+                        failed.append((source.query, str(answer)))
+                    else:
+                        added += 1
+            bar.update(len(chunk))
+    for query, message in failed[:20]:
+        print(f"not added {query}: {message}", file=sys.stderr)
+    print(f"added {added} images, {len(failed)} refused")
+    return 1 if failed else 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from lookalike.clients.client import Client
+
+    with Client(args.target) as client:
+        deleted, missing = client.delete(args.ids)
+    print(f"deleted {deleted} images" + (f"; not found: {' '.join(missing)}" if missing else ""))
+    return 1 if missing else 0
+
+
+def cmd_recluster(args: argparse.Namespace) -> int:
+    from lookalike.indexer.collection import Collection
+    from lookalike.indexer.recluster import ReclusterConfig, recluster
+
+    clusters = None if args.clusters is None else 0 if args.clusters == "auto" else int(
+        args.clusters)
+    collection = Collection.open(args.collection)
+    try:
+        collection.lock_exclusive()
+        report = recluster(collection, ReclusterConfig(clusters=clusters, seed=args.seed))
+    finally:
+        collection.close()
+    print(f"reclustered {args.collection}: {report.images} images, clusters "
+          f"{report.clusters_before} -> {report.clusters_after}, imbalance "
+          f"{report.imbalance_before:.2f} -> {report.imbalance_after:.2f}, default nprobe "
+          f"{report.default_nprobe}, {report.seconds:.1f}s")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from lookalike.indexer.collection import Collection
+    from lookalike.indexer.report import ReportConfig, write_report
+
+    collection = Collection.open(args.collection)
+    try:
+        config = ReportConfig(tsne_sample=args.tsne_sample, per_cluster=args.per_cluster,
+                              seed=args.seed)
+        written = write_report(collection, args.out, config, labels_csv=args.export_labels)
+    finally:
+        collection.close()
+    print(f"report -> {written.html}" + (f"; labels -> {args.export_labels}"
+                                         if args.export_labels else ""))
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """No maintenance commands yet."""
+    p = sub.add_parser("add", help="add images to a served collection (no rebuild)")
+    p.set_defaults(func=cmd_add)
+    p.add_argument("images", help="a folder, or a .txt/.csv/.jsonl manifest (optional id column)")
+    p.add_argument("--target", default=DEFAULT_TARGET, help="server HOST:PORT")
+    p.add_argument("--ids", nargs="+", help="one id per image, in order (default: the "
+                                            "manifest's id column, else numbers)")
+
+    p = sub.add_parser("delete", help="delete images by id from a served collection")
+    p.set_defaults(func=cmd_delete)
+    p.add_argument("ids", nargs="+", help="ids to delete")
+    p.add_argument("--target", default=DEFAULT_TARGET, help="server HOST:PORT")
+
+    p = sub.add_parser("recluster", help="re-run KMeans on a collection's current vectors")
+    p.set_defaults(func=cmd_recluster)
+    p.add_argument("collection", help="the collection folder (not being served)")
+    p.add_argument("--clusters", type=clusters_arg, default=None,
+                   help="K, or 'auto' to choose by silhouette (default: keep the current K)")
+    p.add_argument("--seed", type=int, default=0, help="KMeans seed")
+
+    p = sub.add_parser("report", help="plots and an HTML page about a collection's clusters")
+    p.set_defaults(func=cmd_report)
+    p.add_argument("collection", help="the collection folder")
+    p.add_argument("--out", required=True, help="the folder to write the report into")
+    p.add_argument("--export-labels", metavar="CSV", help="also write id,path,cluster rows")
+    p.add_argument("--tsne-sample", type=positive_int, default=3000,
+                   help="most points in the t-SNE plot (default 3000)")
+    p.add_argument("--per-cluster", type=positive_int, default=8,
+                   help="sample images per cluster in the montage (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="sampling and t-SNE seed")

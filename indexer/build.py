@@ -8,9 +8,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import faiss
-import numpy as np
-
 from lookalike.common.errors import TrainingError
 from lookalike.common.sources import Source, read_sources
 from lookalike.encoder import checkpoint as checkpoints
@@ -19,7 +16,7 @@ from lookalike.encoder.data import load_images
 from lookalike.encoder.embed import Embedder
 from lookalike.encoder.model import ModelConfig
 from lookalike.encoder.train import TrainConfig, train
-from lookalike.indexer.clustering import choose_k, fit_kmeans, recall_at_k
+from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
 from lookalike.indexer.collection import Collection
 from lookalike.indexer.manifest import Manifest
 
@@ -43,31 +40,6 @@ class BuildReport:
     clusters: int
     default_nprobe: int
     seconds: dict[str, float]
-
-
-def choose_nprobe(vectors: np.ndarray, centroids: np.ndarray, target: float = 0.95,
-                  k: int = 10, sample: int = 500, seed: int = 0) -> int:
-    """The smallest nprobe whose recall@k against exact search reaches target on a sample."""
-    nlist, dim = centroids.shape
-    if nlist == 1:
-        return 1
-    rng = np.random.default_rng(seed)
-    queries = vectors[rng.choice(len(vectors), min(sample, len(vectors)), replace=False)]
-    exact = faiss.IndexFlatL2(dim)
-    exact.add(vectors)
-    _, truth = exact.search(queries, k)
-    # IndexIVFFlat over the same centroids ranks exactly as our per-cluster scan does.
-    quantizer = faiss.IndexFlatL2(dim)
-    quantizer.add(centroids)
-    ivf = faiss.IndexIVFFlat(quantizer, dim, nlist)
-    ivf.is_trained = True
-    ivf.add(vectors)
-    for nprobe in range(1, nlist + 1):
-        ivf.nprobe = nprobe
-        _, found = ivf.search(queries, k)
-        if recall_at_k(found, truth) >= target:
-            return nprobe
-    return nlist
 
 
 def build_collection(

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import shutil
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
-import faiss
 import numpy as np
 
-from lookalike.common.errors import CollectionError, InvalidArgument, NotFound
+from lookalike.common.errors import CollectionError, InvalidArgument, NotFound, Unavailable
 from lookalike.indexer.clustering import assign
+from lookalike.indexer.clusters import ClusterIndexes
 from lookalike.indexer.manifest import (
     DATABASE_FILE,
     MODEL_DIR,
@@ -21,7 +24,10 @@ from lookalike.indexer.manifest import (
     checksum_files,
     read_manifest,
 )
+from lookalike.indexer.rwlock import ReadWriteLock
 from lookalike.indexer.store import MetadataStore, Row
+
+LOCK_FILE = "collection.lock"
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +41,26 @@ class Hits(NamedTuple):
 
 
 class Collection:
-    """Search, add and delete over one collection folder."""
+    """Search, add and delete over one collection folder.
+
+    Searches share a readers-writer lock, so they run in parallel; adds, deletes and
+    reclustering are serialized by a writer mutex, and stop searches only for the moment
+    they change the in-memory indexes (never during the fsync of their SQLite commit).
+    """
 
     def __init__(self, folder: Path, manifest: Manifest, store: MetadataStore) -> None:
         self.folder = folder
         self.manifest = manifest
         self.store = store
         self.dim = manifest.embedding_dim
-        self._lock = threading.RLock()
-        self._load_clustering()
+        self._rw = ReadWriteLock()
+        self._writer = threading.RLock()
+        self._lock_file = _share_lock(folder)
+        try:
+            self.reload()
+        except BaseException:
+            self._lock_file.close()
+            raise
 
     @classmethod
     def create(
@@ -87,33 +104,51 @@ class Collection:
     def model_dir(self) -> Path:
         return self.folder / MODEL_DIR
 
-    def _load_clustering(self) -> None:
-        with self._lock:
-            self.centroids = self.store.centroids(self.dim)
-            self.default_nprobe = int(self.store.settings().get("default_nprobe", "1"))
-            self._quantizer = faiss.IndexFlatL2(self.dim)
-            self._quantizer.add(self.centroids)
-            rowids, clusters, vectors = self.store.all_vectors(self.dim)
-            self._indexes = [faiss.IndexIDMap(faiss.IndexFlatL2(self.dim))
-                             for _ in range(len(self.centroids))]
-            order = np.argsort(clusters, kind="stable")
-            bounds = np.searchsorted(clusters[order], np.arange(len(self.centroids) + 1))
-            for c, index in enumerate(self._indexes):
-                take = order[bounds[c] : bounds[c + 1]]
-                if len(take):
-                    index.add_with_ids(vectors[take], rowids[take])
-        logger.info("opened %s: %d images in %d clusters", self.folder, len(rowids),
-                    len(self.centroids))
+    def reload(self) -> None:
+        """Rebuilds the in-memory indexes from SQLite, the durable truth, and swaps them in."""
+        with self._writer:
+            centroids = self.store.centroids(self.dim)
+            nprobe = int(self.store.settings().get("default_nprobe", "1"))
+            indexes = ClusterIndexes.load(centroids, self.store.cluster_counts(),
+                                          self.store.iter_vectors(self.dim))
+            with self._rw.write():
+                self._clusters, self.default_nprobe = indexes, nprobe
+        logger.info("opened %s: %d images in %d clusters", self.folder, len(self), self.nlist)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Holds off other adds, deletes and reclusterings (searches go on)."""
+        with self._writer:
+            yield
+
+    def lock_exclusive(self) -> None:
+        """Claims the folder for this process alone, for maintenance such as reclustering.
+
+        Raises:
+            Unavailable: another process (a running server, say) has the collection open.
+        """
+        try:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Unavailable(
+                f"{self.folder} is open in another process (a running `lookalike serve`?); "
+                "stop it first"
+            ) from None
+
+    @property
+    def centroids(self) -> np.ndarray:
+        return self._clusters.centroids
 
     @property
     def nlist(self) -> int:
-        return len(self._indexes)
+        return self._clusters.nlist
 
     def __len__(self) -> int:
-        return sum(index.ntotal for index in self._indexes)
+        return sum(self._clusters.sizes())
 
     def cluster_sizes(self) -> list[int]:
-        return [index.ntotal for index in self._indexes]
+        with self._rw.read():
+            return self._clusters.sizes()
 
     def search(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> Hits:
         """The k nearest stored vectors of each query, scanning its nprobe nearest clusters."""
@@ -124,27 +159,16 @@ class Collection:
             )
         if k < 1:
             raise InvalidArgument(f"k must be at least 1, got {k}")
-        nprobe = min(nprobe or self.default_nprobe, self.nlist)
-        n = len(queries)
-        with self._lock:
-            _, probe = self._quantizer.search(queries, nprobe)
-            distances = np.full((n, nprobe * k), np.inf, np.float32)
-            rowids = np.full((n, nprobe * k), -1, np.int64)
-            # Group the batch by cluster so each cluster is scanned once for all its queries.
-            for c in np.unique(probe):
-                index = self._indexes[c]
-                if index.ntotal == 0:
-                    continue
-                qi, slot = np.nonzero(probe == c)
-                d, i = index.search(queries[qi], k)
-                cols = slot[:, None] * k + np.arange(k)
-                distances[qi[:, None], cols] = d
-                rowids[qi[:, None], cols] = i
-        rowids[rowids < 0] = -1
-        distances[rowids < 0] = np.inf
-        best = np.argsort(distances, axis=1, kind="stable")[:, :k]
-        return Hits(np.take_along_axis(distances, best, 1), np.take_along_axis(rowids, best, 1),
-                    probe[:, 0].copy())
+        if nprobe is not None and nprobe < 0:
+            raise InvalidArgument(f"nprobe must be 0 (the default) or more, got {nprobe}")
+        self._rw.acquire_read()
+        try:
+            clusters = self._clusters
+            distances, rowids, probe = clusters.search(
+                queries, k, min(nprobe or self.default_nprobe, clusters.nlist))
+        finally:
+            self._rw.release_read()
+        return Hits(distances, rowids, probe[:, 0].copy())
 
     def lookup(self, id: str) -> tuple[Row, np.ndarray]:
         """A stored image's metadata and vector; NotFound if the id is unknown."""
@@ -161,21 +185,42 @@ class Collection:
         vectors = np.ascontiguousarray(vectors, np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise InvalidArgument(f"vectors must have {self.dim} values, got {vectors.shape}")
-        with self._lock:
-            clusters = assign(vectors, self.centroids)
+        if not len(vectors) == len(paths) == len(ids):
+            raise InvalidArgument(
+                f"got {len(vectors)} vectors, {len(paths)} paths and {len(ids)} ids")
+        with self._writer:
+            clusters = self._clusters.route(vectors)[:, 0]
             rows = self.store.insert(ids, paths, clusters, vectors)
-            for row, vector in zip(rows, vectors):
-                self._indexes[row.cluster].add_with_ids(vector[None], np.array([row.rowid]))
+            rowids = np.array([r.rowid for r in rows], np.int64)
+            with self._rw.write():
+                self._clusters.add(clusters, vectors, rowids)
         return rows
 
     def delete(self, ids: list[str]) -> tuple[list[Row], list[str]]:
         """Deletes ids durably and from search; returns (deleted rows, missing ids)."""
-        with self._lock:
+        with self._writer:
             rows = self.store.delete(ids)
-            for row in rows:
-                self._indexes[row.cluster].remove_ids(np.array([row.rowid], np.int64))
+            if rows:
+                with self._rw.write():
+                    self._clusters.remove(np.array([r.cluster for r in rows], np.int64),
+                                          np.array([r.rowid for r in rows], np.int64))
         found = {r.id for r in rows}
         return rows, [i for i in ids if i not in found]
 
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.store.close()
+        self._lock_file.close()  # releases the flock
+
+
+def _share_lock(folder: Path) -> BinaryIO:
+    """A shared flock on the folder's lock file: any number of readers and servers may hold
+    it, and reclustering (which needs it exclusively) is refused while they do."""
+    handle = open(folder / LOCK_FILE, "a+b")  # noqa: SIM115 - held open until close()
+    fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+    return handle

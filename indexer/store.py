@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-import zlib
 import threading
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from lookalike.common.errors import AlreadyExists, CollectionError
+from lookalike.common.errors import AlreadyExists, CollectionError, NotFound
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -67,7 +67,8 @@ class MetadataStore:
                 raise sqlite3.DatabaseError("tables are missing")
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise CollectionError(f"{self.path} is not a readable lookalike database: {exc}") from None
+            raise CollectionError(
+                f"{self.path} is not a readable lookalike database: {exc}") from None
 
     def close(self) -> None:
         with self._lock:
@@ -84,23 +85,37 @@ class MetadataStore:
         """
         vectors = np.ascontiguousarray(vectors, np.float32)
         with self._lock, _transaction(self._db):
-            rows = []
-            for row_id, path, cluster, vector in zip(ids, paths, clusters, vectors):
-                blob = vector.tobytes()
-                try:
-                    cur = self._db.execute(
-                        "INSERT INTO images(id, path, cluster, vector, crc) VALUES (?, ?, ?, ?, ?)",
-                        (row_id, path, int(cluster), blob, row_crc(blob, row_id or "", path)),
-                    )
-                    rowid = int(cur.lastrowid)
-                    if row_id is None:
-                        row_id = str(rowid)
-                        self._db.execute("UPDATE images SET id=?, crc=? WHERE rowid=?",
-                                         (row_id, row_crc(blob, row_id, path), rowid))
-                except sqlite3.IntegrityError:
-                    raise AlreadyExists(f"id {row_id!r} is already in the collection") from None
-                rows.append(Row(rowid, row_id, path, int(cluster)))
+            # BEGIN IMMEDIATE holds the write lock, so the next row numbers are ours to take:
+            # ids and checksums are known up front and one executemany writes every row.
+            first = self._next_rowid()
+            given = zip(ids, paths, clusters, strict=True)
+            rows = [Row(first + n, row_id if row_id is not None else str(first + n), path,
+                        int(cluster)) for n, (row_id, path, cluster) in enumerate(given)]
+            try:
+                self._db.executemany(
+                    "INSERT INTO images(rowid, id, path, cluster, vector, crc) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    ((r.rowid, r.id, r.path, r.cluster, blob, row_crc(blob, r.id, r.path))
+                     for r, blob in zip(rows, map(np.ndarray.tobytes, vectors), strict=True)),
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(self._taken_message([r.id for r in rows])) from None
             return rows
+
+    def _next_rowid(self) -> int:
+        # AUTOINCREMENT never reuses a deleted row's number, so ids made from it stay unique.
+        got = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='images'").fetchone()
+        return (got[0] if got else 0) + 1
+
+    def _taken_message(self, ids: list[str]) -> str:
+        seen: set[str] = set()
+        for row_id in ids:
+            if row_id in seen:
+                return f"id {row_id!r} is given twice"
+            seen.add(row_id)
+        taken = self._rows_by_id(ids)
+        name = taken[0].id if taken else ids[0]
+        return f"id {name!r} is already in the collection"
 
     def delete(self, ids: Iterable[str]) -> list[Row]:
         """Deletes the ids that exist, in one transaction, and returns their rows."""
@@ -138,24 +153,50 @@ class MetadataStore:
     def vector(self, rowid: int, dim: int) -> np.ndarray:
         with self._lock:
             blob = self._db.execute("SELECT vector FROM images WHERE rowid=?", (rowid,)).fetchone()
+        if blob is None:  # deleted between finding its row and reading its vector
+            raise NotFound(f"row {rowid} was deleted")
         return np.frombuffer(blob[0], np.float32, count=dim).copy()
 
-    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every (rowid, cluster, vector), for rebuilding the in-memory indexes."""
-        with self._lock:
-            got = self._db.execute(
-                "SELECT rowid, id, path, cluster, vector, crc FROM images ORDER BY rowid")
-            rowids, clusters, blobs = [], [], []
-            for rowid, row_id, path, cluster, blob, crc in got:
+    def iter_vectors(
+        self, dim: int, chunk: int = 16_384,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Every (rowids, clusters, vectors) in row order, chunk rows at a time, each row's
+        checksum verified; chunks keep memory flat however large the collection is."""
+        last = 0
+        while True:
+            with self._lock:
+                got = self._db.execute(
+                    "SELECT rowid, id, path, cluster, vector, crc FROM images WHERE rowid > ? "
+                    "ORDER BY rowid LIMIT ?", (last, chunk)).fetchall()
+            if not got:
+                return
+            for rowid, row_id, path, _, blob, crc in got:
                 if len(blob) != 4 * dim or row_crc(blob, row_id, path) != crc:
-                    raise CollectionError(
-                        f"{self.path} is corrupt: row {rowid} fails its checksum"
-                    )
-                rowids.append(rowid)
-                clusters.append(cluster)
-                blobs.append(blob)
-        vectors = np.frombuffer(b"".join(blobs), np.float32).reshape(len(blobs), dim)
-        return np.array(rowids, np.int64), np.array(clusters, np.int64), vectors
+                    raise CollectionError(f"{self.path} is corrupt: row {rowid} fails its checksum")
+            last = got[-1][0]
+            vectors = np.frombuffer(b"".join(r[4] for r in got), np.float32).reshape(-1, dim)
+            yield (np.fromiter((r[0] for r in got), np.int64, len(got)),
+                   np.fromiter((r[3] for r in got), np.int64, len(got)), vectors)
+
+    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (rowid, cluster, vector), filled chunk by chunk into preallocated arrays."""
+        total = self.count()
+        rowids = np.empty(total, np.int64)
+        clusters = np.empty(total, np.int64)
+        vectors = np.empty((total, dim), np.float32)
+        fill = 0
+        for r, c, v in self.iter_vectors(dim):
+            if fill + len(r) > total:  # rows added meanwhile: the caller holds no write lock
+                raise CollectionError(f"{self.path} changed while it was being read")
+            rowids[fill : fill + len(r)], clusters[fill : fill + len(r)] = r, c
+            vectors[fill : fill + len(r)] = v
+            fill += len(r)
+        return rowids[:fill], clusters[:fill], vectors[:fill]
+
+    def cluster_counts(self) -> dict[int, int]:
+        with self._lock:
+            got = self._db.execute("SELECT cluster, COUNT(*) FROM images GROUP BY cluster")
+            return {int(c): int(n) for c, n in got}
 
     def set_clustering(
         self, centroids: np.ndarray, rowids: np.ndarray, clusters: np.ndarray,
@@ -171,7 +212,7 @@ class MetadataStore:
             )
             self._db.executemany(
                 "UPDATE images SET cluster=? WHERE rowid=?",
-                zip(map(int, clusters), map(int, rowids)),
+                zip(map(int, clusters), map(int, rowids), strict=True),
             )
             self._db.executemany(
                 "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", settings.items()

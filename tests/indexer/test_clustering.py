@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from lookalike.indexer.build import choose_nprobe
-from lookalike.indexer.clustering import assign, candidate_ks, choose_k, fit_kmeans, recall_at_k
+from lookalike.indexer.clustering import (
+    assign,
+    candidate_ks,
+    choose_k,
+    choose_nprobe,
+    fit_kmeans,
+    recall_at_k,
+)
 
 
 def blobs(k=5, n=600, d=8, seed=0):
@@ -17,7 +23,7 @@ def test_candidate_ks_grow_with_n_and_stay_bounded():
     small, large = candidate_ks(100), candidate_ks(1_000_000)
     assert min(small) >= 2 and max(small) <= 50
     assert max(large) == 256 and min(large) > max(small) // 2
-    assert all(a < b for a, b in zip(large, large[1:]))
+    assert all(a < b for a, b in zip(large, large[1:], strict=False))
 
 
 def test_choose_k_finds_well_separated_blobs():

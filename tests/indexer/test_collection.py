@@ -5,32 +5,8 @@ import numpy as np
 import pytest
 
 from lookalike.common.errors import AlreadyExists, InvalidArgument, NotFound
-from lookalike.indexer.clustering import fit_kmeans, recall_at_k
+from lookalike.indexer.clustering import recall_at_k
 from lookalike.indexer.collection import Collection
-from lookalike.indexer.manifest import Manifest
-
-
-@pytest.fixture
-def vectors():
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(8, 16)).astype(np.float32) * 4
-    return (centres[rng.integers(0, 8, 800)] + rng.normal(size=(800, 16))).astype(np.float32)
-
-
-@pytest.fixture
-def collection(tmp_path, vectors, built_collection):
-    centroids, _ = fit_kmeans(vectors, 8)
-    manifest = Manifest("f" * 16, 16, 64)
-    # Borrow a real model folder; its fingerprint is checked on open, so match it.
-    import json
-
-    fingerprint = json.loads((built_collection / "model" / "model.json").read_text())["fingerprint"]
-    manifest.model_fingerprint = fingerprint
-    c = Collection.create(tmp_path / "c", built_collection / "model", manifest, vectors,
-                          [f"/img/{i}.png" for i in range(len(vectors))],
-                          [None] * len(vectors), centroids, default_nprobe=2)
-    yield c
-    c.close()
 
 
 def test_full_nprobe_equals_exact_search(collection, vectors):
@@ -115,3 +91,18 @@ def test_generated_ids_are_unique_and_stable(collection):
     assert len(ids) == len(set(ids))
     added = collection.add(np.ones((3, 16), np.float32), ["p"] * 3, [None] * 3)
     assert len({r.id for r in added} | set(ids)) == len(ids) + 3
+
+
+def test_search_stays_exact_after_adds_and_deletes(collection, vectors):
+    """Adds and deletes change clusters in place (and their cached norms): results at full
+    nprobe must still equal exact search over what is stored."""
+    rng = np.random.default_rng(5)
+    extra = rng.normal(size=(100, 16)).astype(np.float32) * 4
+    collection.add(extra, ["/x.png"] * 100, [f"x{i}" for i in range(100)])
+    collection.delete([f"x{i}" for i in range(0, 100, 2)] + [str(i) for i in range(1, 200, 3)])
+    rowids, _, stored = collection.store.all_vectors(16)
+    _, truth = faiss.knn(vectors[:40], stored, 10)
+    hits = collection.search(vectors[:40], 10, nprobe=collection.nlist)
+    assert recall_at_k(hits.rowids, rowids[truth]) == 1.0
+    batch = collection.search(vectors[:1], 10, nprobe=collection.nlist)
+    assert np.array_equal(batch.rowids[0], hits.rowids[0])

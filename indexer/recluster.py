@@ -1,0 +1,69 @@
+"""Re-running KMeans on a collection's current vectors and swapping the result in atomically."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from lookalike.common.errors import InvalidArgument
+from lookalike.indexer.clustering import assign, choose_k, choose_nprobe, fit_kmeans
+from lookalike.indexer.collection import Collection
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReclusterConfig:
+    clusters: int | None = None  # None: keep the current number; 0: choose by silhouette
+    seed: int = 0
+    target_recall: float = 0.95
+
+
+@dataclass(frozen=True)
+class ReclusterReport:
+    images: int
+    clusters_before: int
+    clusters_after: int
+    imbalance_before: float
+    imbalance_after: float
+    default_nprobe: int
+    seconds: float
+
+
+def imbalance(sizes: list[int]) -> float:
+    """The largest cluster over the mean size: 1.0 is perfectly even."""
+    mean = sum(sizes) / len(sizes) if sizes else 0.0
+    return float(max(sizes) / mean) if mean else 0.0
+
+
+def recluster(
+    collection: Collection, config: ReclusterConfig = ReclusterConfig(),
+) -> ReclusterReport:
+    """Fits new centroids to every stored vector and swaps them in with one transaction.
+
+    Centroids, every row's cluster and the default nprobe change in a single SQLite
+    transaction, so a crash at any moment leaves either the old clustering or the new one.
+    Adds and deletes wait meanwhile; searches go on against the old clustering.
+    """
+    clock = time.perf_counter()
+    with collection.writing():
+        before = collection.cluster_sizes()
+        rowids, _, vectors = collection.store.all_vectors(collection.dim)
+        if len(vectors) == 0:
+            raise InvalidArgument(f"{collection.folder} is empty: nothing to recluster")
+        k = config.clusters if config.clusters is not None else len(before)
+        if k == 0:
+            k = choose_k(vectors, config.seed).k
+        centroids, _ = fit_kmeans(vectors, min(k, len(vectors)), config.seed)
+        clusters = assign(vectors, centroids)
+        nprobe = choose_nprobe(vectors, centroids, config.target_recall, seed=config.seed)
+        collection.store.set_clustering(centroids, rowids, clusters,
+                                        {"default_nprobe": str(nprobe)})
+        del vectors  # the reload below reads them again, chunk by chunk
+        collection.reload()
+        after = collection.cluster_sizes()
+    report = ReclusterReport(len(rowids), len(before), len(after), imbalance(before),
+                             imbalance(after), nprobe, round(time.perf_counter() - clock, 2))
+    logger.info("reclustered %s: %s", collection.folder, report)
+    return report

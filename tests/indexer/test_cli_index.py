@@ -1,0 +1,65 @@
+"""`lookalike add` and `delete` against a real server on loopback."""
+
+import pytest
+
+from lookalike.clients.cli import main
+from lookalike.clients.client import Client
+from tests.conftest import make_images
+from tests.indexer.conftest import blob_vectors, make_collection
+
+
+@pytest.fixture
+def target(tmp_path, model_dir):
+    from lookalike.server.app import create_server
+    from lookalike.server.config import ServerConfig
+
+    make_collection(tmp_path / "c", model_dir, blob_vectors(n=50), k=2).close()
+    running = create_server(tmp_path / "c", ServerConfig(port=0))
+    try:
+        yield f"127.0.0.1:{running.port}"
+    finally:
+        running.stop(grace_s=1)
+
+
+def count(target):
+    with Client(target) as client:
+        return client.info().count
+
+
+def test_add_a_folder_with_ids_then_delete(target, tmp_path, capsys):
+    make_images(tmp_path / "new", count=3, size=32)
+    assert main(["add", str(tmp_path / "new"), "--target", target,
+                 "--ids", "a", "b", "c"]) == 0
+    assert "added 3 images, 0 refused" in capsys.readouterr().out
+    assert count(target) == 53
+    with Client(target) as client:
+        assert client.search(id="a", k=3).neighbors  # stored, searchable by its id
+    assert main(["delete", "a", "b", "zzz", "--target", target]) == 1
+    assert "deleted 2 images; not found: zzz" in capsys.readouterr().out
+    assert count(target) == 51
+
+
+def test_add_takes_ids_from_the_manifest_and_reports_bad_rows(target, tmp_path, capsys):
+    paths = make_images(tmp_path / "m", count=2, size=32)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path,id\n{paths[0]},first\nmissing.png,second\n{paths[1]},third\n")
+    assert main(["add", str(manifest), "--target", target]) == 1
+    captured = capsys.readouterr()
+    assert "added 2 images, 1 refused" in captured.out
+    assert "not added missing.png: no such file" in captured.err
+    with Client(target) as client:
+        assert {n.id for n in client.search(id="first", k=60).neighbors} >= {"third"}
+
+
+def test_add_refuses_a_taken_id_per_image(target, tmp_path, capsys):
+    make_images(tmp_path / "d", count=2, size=32)
+    assert main(["add", str(tmp_path / "d"), "--target", target, "--ids", "x", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "added 1 images, 1 refused" in captured.out
+    assert "id '1' is already in the collection" in captured.err
+
+
+def test_add_with_the_wrong_number_of_ids(target, tmp_path, capsys):
+    make_images(tmp_path / "w", count=3, size=32)
+    assert main(["add", str(tmp_path / "w"), "--target", target, "--ids", "a", "b"]) == 1
+    assert "--ids gives 2 ids for 3 images; give one per image" in capsys.readouterr().err
