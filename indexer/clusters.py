@@ -154,9 +154,9 @@ class ClusterIndexes:
         fill = np.zeros(nlist, np.int64)
         for rowids, clusters, vectors in chunks:
             for c, take in _groups(clusters):
+                if not 0 <= c < nlist or fill[c] + len(take) > len(buffers[c]):
+                    raise CollectionError(f"cluster {c} holds rows it was not counted for")
                 start, stop = fill[c], fill[c] + len(take)
-                if stop > len(buffers[c]):
-                    raise CollectionError(f"cluster {c} holds more rows than counted")
                 buffers[c][start:stop] = vectors[take]
                 rows[c][start:stop] = rowids[take]
                 fill[c] = stop

@@ -93,8 +93,10 @@ class Collection:
         store = MetadataStore(folder / DATABASE_FILE)
         try:
             return cls(folder, manifest, store)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, CollectionError) as exc:
             store.close()
+            if str(store.path) in str(exc):
+                raise
             raise CollectionError(f"{store.path} is corrupt: {exc}") from None
         except BaseException:
             store.close()

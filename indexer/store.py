@@ -35,9 +35,10 @@ CREATE TABLE IF NOT EXISTS settings (
 """
 
 
-def row_crc(vector: bytes, id: str = "", path: str = "") -> int:
+def row_crc(vector: bytes, id: str = "", path: str = "", cluster: int = -1) -> int:
     """SQLite checks its structure, not its contents: this catches a flipped bit in a row."""
-    return zlib.crc32(path.encode(), zlib.crc32(id.encode(), zlib.crc32(vector)))
+    crc = zlib.crc32(path.encode(), zlib.crc32(id.encode(), zlib.crc32(vector)))
+    return zlib.crc32(str(cluster).encode(), crc)
 
 
 class Row(NamedTuple):
@@ -57,6 +58,7 @@ class MetadataStore:
             raise CollectionError(f"{self.path} is missing or empty")
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.create_function("row_crc", 4, row_crc, deterministic=True)
             self._db.execute("PRAGMA journal_mode=WAL")
             # FULL: an acknowledged add survives power loss, not only a process crash.
             self._db.execute("PRAGMA synchronous=FULL")
@@ -95,7 +97,7 @@ class MetadataStore:
                 self._db.executemany(
                     "INSERT INTO images(rowid, id, path, cluster, vector, crc) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    ((r.rowid, r.id, r.path, r.cluster, blob, row_crc(blob, r.id, r.path))
+                    ((*r, blob, row_crc(blob, r.id, r.path, r.cluster))
                      for r, blob in zip(rows, map(np.ndarray.tobytes, vectors), strict=True)),
                 )
             except sqlite3.IntegrityError:
@@ -170,8 +172,8 @@ class MetadataStore:
                     "ORDER BY rowid LIMIT ?", (last, chunk)).fetchall()
             if not got:
                 return
-            for rowid, row_id, path, _, blob, crc in got:
-                if len(blob) != 4 * dim or row_crc(blob, row_id, path) != crc:
+            for rowid, row_id, path, cluster, blob, crc in got:
+                if len(blob) != 4 * dim or row_crc(blob, row_id, path, cluster) != crc:
                     raise CollectionError(f"{self.path} is corrupt: row {rowid} fails its checksum")
             last = got[-1][0]
             vectors = np.frombuffer(b"".join(r[4] for r in got), np.float32).reshape(-1, dim)
@@ -211,7 +213,7 @@ class MetadataStore:
                 ((i, c.tobytes(), row_crc(c.tobytes())) for i, c in enumerate(centroids)),
             )
             self._db.executemany(
-                "UPDATE images SET cluster=? WHERE rowid=?",
+                "UPDATE images SET cluster=?1, crc=row_crc(vector, id, path, ?1) WHERE rowid=?2",
                 zip(map(int, clusters), map(int, rowids), strict=True),
             )
             self._db.executemany(

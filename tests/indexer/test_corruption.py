@@ -102,3 +102,15 @@ def test_other_model_is_refused(collection_copy):
 def test_not_a_collection(tmp_path):
     with pytest.raises(NotFound, match="not a lookalike collection"):
         Collection.open(tmp_path)
+
+
+def test_a_row_moved_to_another_valid_cluster_is_caught(collection_copy):
+    """A flip that turns cluster 1 into cluster 0 passes every range check; the row
+    checksum covers the cluster so the load still refuses it."""
+    db = sqlite3.connect(collection_copy / "collection.sqlite")
+    rowid, cluster = db.execute("SELECT rowid, cluster FROM images LIMIT 1").fetchone()
+    db.execute("UPDATE images SET cluster=? WHERE rowid=?", ((cluster + 1) % 2, rowid))
+    db.commit()
+    db.close()
+    with pytest.raises(CollectionError, match=f"collection.sqlite.*row {rowid}"):
+        Collection.open(collection_copy)
