@@ -90,7 +90,9 @@ def _flatten_to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_image(path: str | Path, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def load_image(
+    path: str | Path, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Reads and decodes an image file; NotFound if it does not exist."""
     try:
         data = Path(path).read_bytes()

@@ -34,12 +34,16 @@ class Embedder:
         self.config = checkpoint.config
         self.fingerprint = checkpoint.fingerprint
         graphdef, state = nnx.split(checkpoint.model.encoder)
+        normalize = self.config.normalize
 
         # Plain jax.jit over the split state keeps nnx graph handling off the hot path.
         @jax.jit
         def _embed(state: nnx.State, batch: jax.Array) -> jax.Array:
             encoder = nnx.merge(graphdef, state)
-            return encoder(batch.astype(jnp.float32) / 255.0)
+            z = encoder(batch.astype(jnp.float32) / 255.0)
+            if normalize:
+                z = z / (jnp.linalg.norm(z, axis=1, keepdims=True) + 1e-8)
+            return z
 
         self._state = state
         self._embed = _embed

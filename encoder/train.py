@@ -1,7 +1,9 @@
-"""Training the autoencoder on reconstruction with optax, with early stopping."""
+"""Training the autoencoder with optax: two augmented views, early stopping, a progress bar."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -13,7 +15,9 @@ import optax
 from flax import nnx
 
 from lookalike.common.errors import TrainingError
+from lookalike.encoder.augment import AugmentConfig, jpeg_copies
 from lookalike.encoder.checkpoint import Checkpoint
+from lookalike.encoder.losses import objective
 from lookalike.encoder.model import Autoencoder, ModelConfig
 
 logger = logging.getLogger(__name__)
@@ -21,17 +25,25 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 10
+    # 5 epochs keep `lookalike build` of 5,000 images to a couple of minutes on 2 cores.
+    epochs: int = 5
     batch_size: int = 128
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     seed: int = 0
     patience: int = 3  # epochs without min_delta relative improvement before stopping
     min_delta: float = 0.01
+    recon_weight: float = 1.0
+    contrast_weight: float = 1.0  # 0 trains a plain (denoising) autoencoder
+    temperature: float = 0.5  # 0.5 beat 0.2 on MNIST precision@10 (0.94 vs 0.86)
+    warmup_epochs: float = 0.5
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
 class TrainHistory:
     losses: list[float] = field(default_factory=list)
+    recon: list[float] = field(default_factory=list)
+    contrast: list[float] = field(default_factory=list)
     images_per_s: float = 0.0
     stopped_early: bool = False
 
@@ -40,23 +52,34 @@ def check_trainable(images: np.ndarray) -> None:
     """Refuses input no model can be learned from, with a message that says why."""
     if images.ndim != 4 or images.shape[-1] != 3:
         raise TrainingError(f"expected (n, h, w, 3) images, got shape {images.shape}")
+    if images.dtype != np.uint8:
+        raise TrainingError(f"expected uint8 images, got {images.dtype}")
     if len(images) < 2:
         raise TrainingError(f"training needs at least 2 images, got {len(images)}")
     if np.all(images == images[:1]):
         raise TrainingError(f"all {len(images)} images are identical; there is nothing to learn")
 
 
-def _loss(model: Autoencoder, batch: jax.Array) -> jax.Array:
-    x = batch.astype(jnp.float32) / 255.0
-    _, recon = model(x)
-    return jnp.mean((recon - x) ** 2)
-
-
-@nnx.jit
-def train_step(model: Autoencoder, optimizer: nnx.Optimizer, batch: jax.Array) -> jax.Array:
-    loss, grads = nnx.value_and_grad(_loss)(model, batch)
+@functools.partial(nnx.jit, static_argnames=("config",))
+def train_step(
+    model: Autoencoder,
+    optimizer: nnx.Optimizer,
+    data: jax.Array,
+    jpeg: jax.Array,
+    index: jax.Array,
+    key: jax.Array,
+    config: TrainConfig,
+) -> jax.Array:
+    """One optimiser step; returns [total, reconstruction, contrastive] losses."""
+    loss_fn = functools.partial(
+        objective, augment=config.augment, recon_weight=config.recon_weight,
+        contrast_weight=config.contrast_weight, temperature=config.temperature,
+    )
+    (loss, (rec, con)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(
+        model, data[index], jpeg[index], key
+    )
     optimizer.update(model, grads)
-    return loss
+    return jnp.stack([loss, rec, con])
 
 
 def _epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> np.ndarray:
@@ -76,7 +99,11 @@ def train(
     *,
     progress: bool = False,
 ) -> Checkpoint:
-    """Trains an autoencoder on (n, size, size, 3) uint8 images and returns the checkpoint."""
+    """Trains an autoencoder on (n, size, size, 3) uint8 images and returns the checkpoint.
+
+    Raises:
+        TrainingError: too few images, all identical, or not the model's size.
+    """
     model_config = model_config or ModelConfig(image_size=images.shape[1])
     config = config or TrainConfig()
     check_trainable(images)
@@ -86,40 +113,64 @@ def train(
             f"{model_config.image_size}x{model_config.image_size}"
         )
     model = Autoencoder(model_config, nnx.Rngs(config.seed))
-    optimizer = nnx.Optimizer(model, optax.adam(config.learning_rate), wrt=nnx.Param)
     batch_size = min(config.batch_size, len(images))
-    rng = np.random.default_rng(config.seed)
-    history = _fit(model, optimizer, images, batch_size, config, rng, progress)
+    steps_per_epoch = -(-len(images) // batch_size)
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, config.learning_rate, max(1, int(config.warmup_epochs * steps_per_epoch)),
+        max(2, config.epochs * steps_per_epoch),
+    )
+    optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
+    history = _fit(model, optimizer, images, batch_size, config, progress)
     meta = {
         "train_images": len(images),
         "epochs_run": len(history.losses),
         "losses": [round(v, 6) for v in history.losses],
         "final_loss": history.losses[-1],
+        "final_recon_loss": history.recon[-1],
+        "final_contrast_loss": history.contrast[-1],
         "images_per_s": round(history.images_per_s, 1),
         "stopped_early": history.stopped_early,
-        "train_config": config.__dict__,
+        "train_config": dataclasses.asdict(config),
     }
     return Checkpoint(model, model_config, meta)
 
 
-def _fit(model, optimizer, images, batch_size, config, rng, progress) -> TrainHistory:
+def _fit(model, optimizer, images, batch_size, config, progress) -> TrainHistory:
     from tqdm import tqdm
 
+    n = len(images)
+    rng = np.random.default_rng(config.seed)
+    base_key = jax.random.key(config.seed)
+    # The whole uint8 set lives on the device once; steps gather their batch from it,
+    # so the host never copies batches and every step has the same shapes.
+    data = jnp.asarray(images)
+    jpeg = jnp.asarray(jpeg_copies(images, config.augment.jpeg_quality)
+                       if config.augment.jpeg > 0 else images)
     history = TrainHistory()
-    best, stale, seen, spent = np.inf, 0, 0, 0.0
-    bar = tqdm(range(config.epochs), desc="train", unit="epoch", disable=not progress)
-    for epoch in bar:
+    best, stale, seen, spent, step = np.inf, 0, 0, 0.0, 0
+    bar = tqdm(total=config.epochs * n, unit="img", unit_scale=True, disable=not progress,
+               desc="train")
+    for epoch in range(config.epochs):
+        bar.set_description(f"train epoch {epoch + 1}/{config.epochs}")
         start = time.perf_counter()
-        losses = [train_step(model, optimizer, jnp.asarray(images[idx]))
-                  for idx in _epoch_batches(len(images), batch_size, rng)]
-        loss = float(np.mean(jax.device_get(losses)))
+        out, done = [], 0
+        for index in _epoch_batches(n, batch_size, rng):
+            key = jax.random.fold_in(base_key, step)
+            out.append(train_step(model, optimizer, data, jpeg, jnp.asarray(index), key, config))
+            step += 1
+            bar.update(min(batch_size, n - done))
+            done += batch_size
+        loss, rec, con = np.mean(jax.device_get(out), axis=0).tolist()
         elapsed = time.perf_counter() - start
         if epoch > 0:  # the first epoch pays for compilation
-            seen, spent = seen + len(images), spent + elapsed
+            seen, spent = seen + n, spent + elapsed
         history.losses.append(loss)
-        history.images_per_s = seen / spent if spent else len(images) / elapsed
-        bar.set_postfix(loss=f"{loss:.5f}", img_s=f"{history.images_per_s:.0f}")
-        logger.info("epoch %d loss %.5f (%.1fs)", epoch + 1, loss, elapsed)
+        history.recon.append(rec)
+        history.contrast.append(con)
+        history.images_per_s = seen / spent if spent else n / elapsed
+        bar.set_postfix(loss=f"{loss:.4f}", recon=f"{rec:.4f}", img_s=f"{history.images_per_s:.0f}")
+        logger.info("epoch %d loss %.5f recon %.5f contrast %.4f (%.1fs)",
+                    epoch + 1, loss, rec, con, elapsed)
         if loss < best * (1 - config.min_delta):
             best, stale = loss, 0
         else:
@@ -127,4 +178,5 @@ def _fit(model, optimizer, images, batch_size, config, rng, progress) -> TrainHi
             if stale >= config.patience:
                 history.stopped_early = True
                 break
+    bar.close()
     return history

