@@ -24,9 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
+
 from lookalike.clients.bulk import BulkConfig, run_bulk
 from lookalike.clients.client import Client
-from PIL import Image, ImageDraw
 
 
 def make_jpegs(folder: Path, count: int, size: int = 512, seed: int = 0) -> list[Path]:

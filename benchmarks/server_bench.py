@@ -29,9 +29,10 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+from PIL import Image
+
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
-from PIL import Image
 
 K = 10
 IMAGES = 5000

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+
 from lookalike.clients.retry import RetryPolicy
 from lookalike.common.errors import InvalidArgument
 from lookalike.common.fetch import FetchLimits

@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from lookalike.clients.channel import ClientConfig, make_config, open_channel
 from lookalike.clients.errors import from_row_error, from_rpc_error
 from lookalike.clients.images import prepare

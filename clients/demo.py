@@ -17,7 +17,7 @@ def write_mnist(folder: Path) -> dict[str, int]:
     pixels, labels = mnist_data()
     folder.mkdir(parents=True, exist_ok=True)
     label_of = {}
-    for i, (row, label) in enumerate(zip(pixels, labels)):
+    for i, (row, label) in enumerate(zip(pixels, labels, strict=True)):
         path = folder / f"{i:04d}_digit{label}.png"
         if not path.exists():
             Image.fromarray(row.reshape(28, 28).astype(np.uint8), "L").save(path)

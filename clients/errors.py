@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+
 from lookalike.common.errors import (
     ERROR_KIND_KEY,
     DeadlineExceeded,

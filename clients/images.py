@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lookalike.common.errors import InvalidArgument, InvalidImage, LookalikeError, NotFound
+
+from lookalike.common.errors import InvalidArgument, LookalikeError
 from lookalike.common.fetch import FetchLimits, fetch_url
-from lookalike.common.sources import is_url
+from lookalike.common.sources import is_url, read_image_file
 
 
 def image_bytes(image: Any, limits: FetchLimits | None = None) -> bytes:
@@ -24,15 +25,7 @@ def image_bytes(image: Any, limits: FetchLimits | None = None) -> bytes:
     if isinstance(image, str) and is_url(image):
         return fetch_url(image, limits or FetchLimits())
     if isinstance(image, (str, Path)):
-        path = Path(image)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise NotFound(f"no such file: {image}") from None
-        except IsADirectoryError:
-            raise InvalidImage(f"{image} is a folder, not an image") from None
-        except OSError as exc:
-            raise NotFound(f"cannot read {image}: {exc.strerror}") from None
+        return read_image_file(image)
     if isinstance(image, np.ndarray):
         from PIL import Image
 
@@ -61,8 +54,9 @@ def downsize(data: bytes, size: int) -> bytes:
     returned. Bytes the client cannot decode go as they are, so the server gives its own
     verdict and message.
     """
-    from lookalike.encoder.data import decode_image
     from PIL import Image
+
+    from lookalike.encoder.data import decode_image
 
     try:
         with Image.open(io.BytesIO(data)) as header:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from lookalike.common.errors import InvalidArgument
 from lookalike.proto.v1 import lookalike_pb2 as pb
 

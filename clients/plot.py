@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from lookalike.clients.images import image_bytes
 from lookalike.clients.results import SearchResult
 from lookalike.common.errors import LookalikeError

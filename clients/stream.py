@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+
 from lookalike.clients.errors import from_row_error, from_rpc_error
 from lookalike.clients.prefetch import Prepared
 from lookalike.clients.results import SearchResult

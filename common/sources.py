@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
-from lookalike.common.errors import InvalidArgument, NotFound
+from lookalike.common.errors import InvalidArgument, InvalidImage, NotFound
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -30,6 +30,18 @@ class Source(NamedTuple):
 
 def is_url(location: str) -> bool:
     return location.startswith(("http://", "https://"))
+
+
+def read_image_file(path: str | Path) -> bytes:
+    """The bytes of an image file, with a clear error for a missing or unreadable one."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise InvalidImage(f"{path} is a folder, not an image") from None
+    except OSError as exc:
+        raise NotFound(f"cannot read {path}: {exc.strerror}") from None
 
 
 def read_sources(spec: str | Path) -> list[Source]:

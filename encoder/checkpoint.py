@@ -34,7 +34,7 @@ class Checkpoint:
 
 
 def _weights_bytes(model: Autoencoder) -> bytes:
-    pure = nnx.state(model, nnx.Param).to_pure_dict()
+    pure = nnx.to_pure_dict(nnx.state(model, nnx.Param))
     return serialization.msgpack_serialize(jax.tree.map(np.asarray, pure))
 
 
@@ -88,8 +88,8 @@ def load(folder: str | Path) -> Checkpoint:
     state = nnx.state(model, nnx.Param)
     try:
         restored = serialization.msgpack_restore(weights)
-        _check_shapes(state.to_pure_dict(), restored)
-        state.replace_by_pure_dict(restored)
+        _check_shapes(nnx.to_pure_dict(state), restored)
+        nnx.replace_by_pure_dict(state, restored)
     except CollectionMismatch:
         raise
     except Exception as exc:  # msgpack raises assorted types on garbage

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lookalike.common.errors import ImageTooLarge, InvalidImage, NotFound
+from lookalike.common.sources import read_image_file
 
 logger = logging.getLogger(__name__)
 
@@ -94,14 +95,7 @@ def load_image(
     path: str | Path, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> np.ndarray:
     """Reads and decodes an image file; NotFound if it does not exist."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise NotFound(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise InvalidImage(f"{path} is a folder, not an image") from None
-    except OSError as exc:
-        raise NotFound(f"cannot read {path}: {exc.strerror}") from None
+    data = read_image_file(path)
     try:
         return decode_image(data, size, max_pixels)
     except InvalidImage as exc:

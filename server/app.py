@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from lookalike.encoder import checkpoint
 from lookalike.encoder.embed import Embedder, enable_compilation_cache
 from lookalike.indexer.collection import Collection

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from lookalike.common.errors import DeadlineExceeded, InvalidArgument
 from lookalike.common.fetch import fetch_url
 from lookalike.encoder.data import decode_image

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import grpc
+
 from lookalike.common.errors import ERROR_KIND_KEY, LookalikeError
 from lookalike.proto.v1 import lookalike_pb2 as pb
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+
 from lookalike.server.handlers import handler_like, inner_behavior
 from lookalike.server.metrics import Metrics
 

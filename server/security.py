@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+
 from lookalike.common.errors import (
     InvalidArgument,
     LookalikeError,

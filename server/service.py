@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+
 from lookalike.common.errors import Unavailable
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc

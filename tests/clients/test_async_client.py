@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from lookalike.clients import AsyncClient, Client
 from lookalike.common.errors import InvalidImage, NotFound
 

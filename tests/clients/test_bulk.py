@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
 from lookalike.clients.bulk_output import read_rows
 from lookalike.clients.cli import main
-from PIL import Image
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from lookalike.clients.bulk_output import read_rows
 from lookalike.clients.cli import main
-
 from tests.clients.conftest import wait_for_lines
 
 REPEAT = 20  # 48 images x 20 = 960 rows: long enough to be caught mid-run

@@ -7,10 +7,11 @@ import os
 import signal
 
 import pytest
+from PIL import Image
+
 from lookalike.clients import Client
 from lookalike.clients.cli import main
 from lookalike.common.errors import DeadlineExceeded
-from PIL import Image
 
 
 def test_search_prints_json_and_writes_a_plot(shared_target, image_folder, tmp_path, capsys):

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from lookalike.clients import AsyncClient, Client, SearchResult
 from lookalike.common.errors import InvalidArgument, InvalidImage, LookalikeError, NotFound
-from PIL import Image
 
 
 @pytest.fixture(scope="module")

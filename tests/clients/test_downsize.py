@@ -6,10 +6,11 @@ import io
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from lookalike.clients import Client
 from lookalike.clients.images import downsize
 from lookalike.encoder.data import decode_image
-from PIL import Image
 
 
 def encoded(image: Image.Image, fmt: str, **options) -> bytes:

@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 import pytest
+
 from lookalike.clients import Client, RetryPolicy
 from lookalike.clients.retry import NO_RETRY
 from lookalike.common.errors import (

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+
 from lookalike.clients import AsyncClient, Client, RetryPolicy
 from lookalike.clients.messages import add_is_idempotent
 from lookalike.common.errors import Unavailable

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from lookalike.clients import Client
 from lookalike.clients.cli import main
 from lookalike.clients.retry import NO_RETRY

@@ -10,10 +10,11 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from PIL import Image
+
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
 from lookalike.server.app import Running, create_server
 from lookalike.server.config import ServerConfig
-from PIL import Image
 
 
 def encode(image: Image.Image, fmt: str, **params: object) -> bytes:

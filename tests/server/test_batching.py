@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from lookalike.server.batching import BatchConfig, Batcher
 
 LONG_WINDOW = BatchConfig(window_s=30.0, max_batch=64)

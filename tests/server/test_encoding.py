@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from lookalike.server.encoding import ChunkPlan, encode_in_chunks, time_buckets
 
 

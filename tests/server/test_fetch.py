@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
 from lookalike.common.errors import DeadlineExceeded, InvalidArgument, NotFound, ResourceExhausted
 from lookalike.common.fetch import FetchLimits, fetch_url, host_allowed
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from lookalike.common.errors import LookalikeError
 from lookalike.indexer.collection import Collection
 from lookalike.proto.v1 import lookalike_pb2 as pb

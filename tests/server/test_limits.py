@@ -9,9 +9,10 @@ import zlib
 
 import grpc
 import pytest
+from PIL import Image
+
 from lookalike.common.errors import DeadlineExceeded
 from lookalike.proto.v1 import lookalike_pb2 as pb
-from PIL import Image
 
 from .conftest import encode, photo, running_server
 

@@ -8,6 +8,7 @@ import urllib.request
 
 import grpc
 import pytest
+
 from lookalike.proto.v1 import lookalike_pb2 as pb
 
 from .conftest import encode, photo, running_server

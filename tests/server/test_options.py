@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
+
 from lookalike.clients.cli import build_parser
 from lookalike.common.errors import InvalidArgument
 from lookalike.server.config import ServerConfig

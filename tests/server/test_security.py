@@ -10,6 +10,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
 from lookalike.clients.errors import from_rpc_error
 from lookalike.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from lookalike.proto.v1 import lookalike_pb2 as pb

@@ -6,8 +6,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from lookalike.proto.v1 import lookalike_pb2 as pb
 from PIL import Image
+
+from lookalike.proto.v1 import lookalike_pb2 as pb
 
 from .conftest import encode, photo
 

@@ -9,6 +9,7 @@ import threading
 
 import grpc
 import pytest
+
 from lookalike.proto.v1 import lookalike_pb2 as pb
 
 from .conftest import encode, photo, running_server
