@@ -22,6 +22,7 @@ demo: install
 
 test: install-test
 	$(BIN)/python proto/generate.py --check
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: install-test

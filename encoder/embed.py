@@ -36,16 +36,19 @@ class Embedder:
         graphdef, state = nnx.split(checkpoint.model.encoder)
         normalize = self.config.normalize
 
-        # Plain jax.jit over the split state keeps nnx graph handling off the hot path.
+        # Plain jax.jit over pre-flattened leaves keeps nnx graph handling and pytree
+        # flattening of the state off the hot path.
+        leaves, treedef = jax.tree.flatten(state)
+
         @jax.jit
-        def _embed(state: nnx.State, batch: jax.Array) -> jax.Array:
-            encoder = nnx.merge(graphdef, state)
+        def _embed(leaves: list[jax.Array], batch: jax.Array) -> jax.Array:
+            encoder = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))
             z = encoder(batch.astype(jnp.float32) / 255.0)
             if normalize:
                 z = z / (jnp.linalg.norm(z, axis=1, keepdims=True) + 1e-8)
             return z
 
-        self._state = state
+        self._leaves = leaves
         self._embed = _embed
 
     @property
@@ -76,7 +79,7 @@ class Embedder:
                 padded = np.concatenate(
                     [chunk, np.zeros((bucket - len(chunk), *chunk.shape[1:]), np.uint8)]
                 )
-            out[start : start + len(chunk)] = np.asarray(self._embed(self._state, padded))[
+            out[start : start + len(chunk)] = np.asarray(self._embed(self._leaves, padded))[
                 : len(chunk)
             ]
             start += len(chunk)
