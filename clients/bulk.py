@@ -40,7 +40,7 @@ class BulkConfig:
 
     k: int = 10
     nprobe: int | None = None
-    concurrency: int = 1
+    concurrency: int = 2
     window: int = 64
     workers: int = 4
     resume: bool = False

@@ -105,7 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nprobe", type=int, default=None, help="clusters to scan")
     p.add_argument("--resume", action="store_true", help="continue an interrupted --out")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--concurrency", type=int, default=1, help="parallel streams (default 1)")
+    p.add_argument("--concurrency", type=int, default=2, help="parallel streams (default 2)")
     p.add_argument("--window", type=int, default=64, help="rows in flight per stream")
     p.add_argument("--workers", type=int, default=4, help="reader/downsizing threads")
     p.add_argument("--retries", type=int, default=7,

@@ -17,7 +17,7 @@ from lookalike.encoder.embed import Embedder
 from lookalike.encoder.model import ModelConfig
 from lookalike.encoder.train import TrainConfig, train
 from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
-from lookalike.indexer.collection import Collection
+from lookalike.indexer.collection import Collection, refuse_existing
 from lookalike.indexer.manifest import Manifest
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def build_collection(
         seconds[stage] = round(now - clock, 2)
         clock = now
 
+    refuse_existing(Path(out))  # before hours of training, not after
     sources = read_sources(images_spec)
     size = model.config.image_size if model else config.model_config.image_size
     images, kept, failed = load_images([s.location for s in sources], size, progress=progress)

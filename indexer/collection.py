@@ -19,6 +19,7 @@ from lookalike.indexer.clustering import assign
 from lookalike.indexer.clusters import ClusterIndexes
 from lookalike.indexer.manifest import (
     DATABASE_FILE,
+    MANIFEST_FILE,
     MODEL_DIR,
     Manifest,
     checksum_files,
@@ -38,6 +39,12 @@ class Hits(NamedTuple):
     distances: np.ndarray
     rowids: np.ndarray
     clusters: np.ndarray  # (n,) each query's nearest cluster
+
+
+def refuse_existing(folder: Path) -> None:
+    """Refuses a folder that already holds a collection: building never overwrites one."""
+    if (folder / DATABASE_FILE).exists() or (folder / MANIFEST_FILE).exists():
+        raise InvalidArgument(f"{folder} already holds a collection; choose another --out")
 
 
 class Collection:
@@ -70,8 +77,7 @@ class Collection:
     ) -> Collection:
         """Writes a new collection folder (refusing to overwrite one) and opens it."""
         folder = Path(folder)
-        if (folder / DATABASE_FILE).exists():
-            raise InvalidArgument(f"{folder} already holds a collection; choose another --out")
+        refuse_existing(folder)
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copytree(model_dir, folder / MODEL_DIR, dirs_exist_ok=True)
         store = MetadataStore(folder / DATABASE_FILE, create=True)

@@ -33,6 +33,12 @@ def test_build_refuses_to_overwrite_a_collection(built_collection, image_folder,
     assert "already holds a collection" in capsys.readouterr().err
 
 
+def test_build_checks_the_output_before_reading_any_image(built_collection, tmp_path, capsys):
+    # The images do not exist: only a check made before decoding can report the output.
+    assert main(["build", str(tmp_path / "nope"), "--out", str(built_collection)]) == 1
+    assert "already holds a collection" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
