@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # 5 epochs keep `lookalike build` of 5,000 images to a couple of minutes on 2 cores.
-    epochs: int = 5
+    # 9 epochs: MNIST-5000 precision@10 0.952 (5: 0.943, 7: 0.949), and `lookalike build`
+    # of 5,000 images still trains in under 3 minutes on 2 cores.
+    epochs: int = 9
     batch_size: int = 128
     learning_rate: float = 2e-3
     seed: int = 0
