@@ -81,7 +81,6 @@ class Progress:
 
     done: set[int] = field(default_factory=set)
     errors: int = 0
-    torn_bytes: int = 0
 
 
 def scan_output(path: Path, sources: Sequence[Source]) -> Progress:
@@ -98,7 +97,7 @@ def scan_output(path: Path, sources: Sequence[Source]) -> Progress:
         if keep < len(data):
             f.truncate(keep)  # written while the process died: that row is done again
             logger.info("%s: dropped a torn last line (%d bytes)", path, len(data) - keep)
-    progress = Progress(torn_bytes=len(data) - keep)
+    progress = Progress()
     lines = data[:keep].decode("utf-8").split("\n")[:-1]
     rows = _row_lines(lines, fmt)
     for number, line in enumerate(rows, 1 + len(lines) - len(rows)):

@@ -6,7 +6,6 @@ import io
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,6 @@ ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
 DEFAULT_MAX_PIXELS = 50_000_000
 # We enforce our own cap before decoding, so Pillow's global bomb guard is not needed.
 Image.MAX_IMAGE_PIXELS = None
-
-
-@dataclass(frozen=True)
-class DecodeConfig:
-    size: int = 64
-    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 def decode_image(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
