@@ -2,8 +2,10 @@
 
 A 512x512 JPEG (skimage's astronaut) is sent as bytes to a 5,000-image collection served by
 a real `lookalike serve` subprocess. In one run it measures:
-  - the in-process Engine.search call (the baseline for gRPC overhead) and gRPC Search,
-    one caller at a time, alternated call by call (p50/p99 and the sequential rate);
+  - the in-process Engine.search call (the baseline for gRPC overhead), gRPC Search, and
+    the same call to a bare grpcio server that only parses the request and returns a fixed
+    answer (the floor of Python gRPC on loopback for this payload), one caller at a time,
+    alternated call by call (p50/p99 and the sequential rate);
   - gRPC Search from 32 concurrent caller threads, against the same server, and against a
     second server with batching off (--max-batch 1), the baseline for batching.
 The collection is built once (an untrained-quality model: latency does not depend on it)
@@ -88,9 +90,10 @@ def summary(seconds: list[float]) -> dict[str, float]:
             "mean_ms": round(float(ms.mean()), 3), "n": len(ms)}
 
 
-def paired(collection: Path, target: str, jpeg: bytes, n: int) -> tuple[dict, dict]:
-    """In-process Engine.search and gRPC Search, alternated call by call (ABAB), so load
-    from other work on the machine hits both alike."""
+def paired(collection: Path, target: str, echo: str, jpeg: bytes,
+           n: int) -> tuple[dict, dict, dict]:
+    """In-process Engine.search, gRPC Search and the bare echo server's Search, alternated
+    call by call, so load from other work on the machine hits all three alike."""
     from lookalike.server.app import load_engine
     from lookalike.server.config import ServerConfig
 
@@ -98,10 +101,13 @@ def paired(collection: Path, target: str, jpeg: bytes, n: int) -> tuple[dict, di
     request = pb.SearchRequest(image=jpeg, k=K)
     local: list[float] = []
     remote: list[float] = []
-    with grpc.insecure_channel(target) as channel:
+    bare: list[float] = []
+    with grpc.insecure_channel(target) as channel, grpc.insecure_channel(echo) as echo_channel:
         stub = pb_grpc.LookalikeStub(channel)
+        echo_stub = pb_grpc.LookalikeStub(echo_channel)
         for i in range(n + 20):
-            for call, times in ((engine.search, local), (stub.Search, remote)):
+            for call, times in ((engine.search, local), (stub.Search, remote),
+                                (echo_stub.Search, bare)):
                 start = time.perf_counter()
                 call(request)
                 if i >= 20:  # the first calls warm both paths up
@@ -109,14 +115,51 @@ def paired(collection: Path, target: str, jpeg: bytes, n: int) -> tuple[dict, di
     engine.collection.close()
     seq = summary(remote)
     seq["per_s"] = round(n / sum(remote), 1)
-    return summary(local), seq
+    return summary(local), seq, summary(bare)
+
+
+# The floor: a bare grpcio server in its own process that parses the same SearchRequest and
+# answers a ready-made 10-neighbour SearchResponse, with no interceptors, auth or engine.
+ECHO_SERVER = """
+import sys
+from concurrent import futures
+import grpc
+from lookalike.proto.v1 import lookalike_pb2 as pb
+reply = pb.SearchResponse(cluster=3, neighbors=[
+    pb.Neighbor(id=str(i), path=f"/images/{i}.png", distance=0.5, cluster=3) for i in range(10)])
+handler = grpc.method_handlers_generic_handler("lookalike.v1.Lookalike", {
+    "Search": grpc.unary_unary_rpc_method_handler(
+        lambda request, context: reply,
+        request_deserializer=pb.SearchRequest.FromString,
+        response_serializer=pb.SearchResponse.SerializeToString)})
+server = grpc.server(futures.ThreadPoolExecutor(32), options=[
+    ("grpc.max_receive_message_length", 32 << 20)])
+server.add_generic_rpc_handlers((handler,))
+port = server.add_insecure_port("127.0.0.1:0")
+server.start()
+print(f"echo serving on 127.0.0.1:{port}", flush=True)
+server.wait_for_termination()
+"""
+
+
+@contextmanager
+def echo_served() -> Iterator[str]:
+    """The bare grpcio server above in a subprocess; yields its target."""
+    with _process([sys.executable, "-c", ECHO_SERVER]) as target:
+        yield target
 
 
 @contextmanager
 def served(collection: Path, *flags: str) -> Iterator[str]:
     """A `lookalike serve` subprocess on a free port; yields its target."""
-    command = [sys.executable, "-m", "lookalike.clients.cli", "serve", str(collection),
-               "--port", "0", "--quiet", *flags]
+    with _process([sys.executable, "-m", "lookalike.clients.cli", "serve", str(collection),
+                   "--port", "0", "--quiet", *flags]) as target:
+        yield target
+
+
+@contextmanager
+def _process(command: list[str]) -> Iterator[str]:
+    """A server subprocess that prints "... serving on HOST:PORT" once ready."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline() if process.stdout else ""
@@ -177,8 +220,8 @@ def main() -> None:
     seconds = 1.0 if args.quick else args.seconds
     collection = build_collection_once()
     jpeg = query_jpeg()
-    with served(collection) as target:
-        base, seq = paired(collection, target, jpeg, n)
+    with served(collection) as target, echo_served() as echo:
+        base, seq, floor = paired(collection, target, echo, jpeg, n)
         conc = concurrent(target, jpeg, args.callers, seconds)
     with served(collection, "--max-batch", "1") as target:
         unbatched = concurrent(target, jpeg, args.callers, seconds)
@@ -189,7 +232,9 @@ def main() -> None:
         "grpc_sequential": seq,
         f"grpc_{args.callers}_callers": conc,
         f"grpc_{args.callers}_callers_unbatched": unbatched,
+        "bare_grpc_echo": floor,
         "grpc_overhead_p50_ms": round(seq["p50_ms"] - base["p50_ms"], 3),
+        "bare_grpc_echo_p50_ms": floor["p50_ms"],
         "concurrent_over_sequential": round(conc["per_s"] / seq["per_s"], 2),
         "batched_over_unbatched": round(conc["per_s"] / unbatched["per_s"], 2),
     }, indent=2))
