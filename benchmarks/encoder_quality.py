@@ -105,7 +105,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     config = TrainConfig(**({"epochs": args.epochs} if args.epochs else {}))
-    result: dict = {"train_config": {"epochs": config.epochs, "batch_size": config.batch_size}}
+    result: dict = {"train_config": {"epochs": config.epochs or "auto",
+                                     "batch_size": config.batch_size}}
     if args.only in (None, "mnist"):
         result["mnist"] = mnist_quality(config)
         logging.warning("mnist: %s", json.dumps(result["mnist"]))

@@ -107,7 +107,9 @@ def clusters_arg(value: str) -> str:
 
 def _training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=positive_int, default=None,
-                   help="most training epochs; training stops early when the loss plateaus")
+                   help="most training epochs; training stops early when the loss plateaus "
+                   "(default: 9, or more on small sets so that training runs at least 350 "
+                   "steps)")
     p.add_argument("--size", type=positive_int, default=64,
                    help="model input size in pixels, a multiple of 16 (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed: same seed, same model")

@@ -76,3 +76,17 @@ def test_early_stopping_stops_on_a_plateau():
     config = TrainConfig(epochs=8, batch_size=16, learning_rate=0.0, patience=2, min_delta=0.5)
     meta = train(blobs(), SMALL, config).meta
     assert meta["stopped_early"] and meta["epochs_run"] == 3
+
+
+def test_auto_epochs_give_small_sets_the_same_step_budget():
+    auto = TrainConfig()
+    assert auto.epochs_for(40) == 9  # 5,000 images in batches of 128: 360 steps
+    assert auto.epochs_for(16) == 22  # 2,000 images: 352 steps, not 9 x 16 = 144
+    assert TrainConfig(epochs=3).epochs_for(16) == 3  # an explicit count is kept
+
+
+def test_auto_epochs_are_what_training_runs():
+    images = blobs()
+    steps_per_epoch = -(-len(images) // 16)
+    config = TrainConfig(batch_size=16, min_steps=11 * steps_per_epoch, patience=100)
+    assert train(images, SMALL, config).meta["epochs_run"] == 11
