@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import aclosing
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -89,71 +93,103 @@ class AsyncClient:
         return SearchResult.from_proto(response, query=id if id is not None else image)
 
     async def search_many(
-        self, images: Iterable[Any], *, k: int = 10, nprobe: int | None = None,
-        timeout: float | None = None, window: int = 64,
+        self, images: Iterable[Any] | AsyncIterable[Any], *, k: int = 10,
+        nprobe: int | None = None, timeout: float | None = None, window: int = 64,
     ) -> AsyncIterator[SearchResult | LookalikeError]:
         """Searches many images over one stream, yielding in input order a result or the
-        row's error. Rows are prepared `window` ahead; on UNAVAILABLE the rows not yet
-        answered are sent again after a backoff. `timeout` bounds each wait for an answer."""
-        items = list(images)
+        row's error.
+
+        Lazy: `images` (an iterable or async iterable, possibly endless) is read only as
+        rows are needed, so results come while later rows are unread; at most `window`
+        rows are prepared or in flight. On UNAVAILABLE the rows not yet answered are sent
+        again after a backoff. `timeout` bounds each wait for an answer while rows are in
+        flight."""
+        rows = _Rows(images, self._prepare)
+        pending: deque[Prepared] = deque()  # read and sent, not yet answered, in order
         delays = self.config.retry.delays()
-        start = 0
-        while start < len(items):
-            try:
-                async for outcome in self._stream_once(items, start, k, nprobe, window, timeout):
-                    start += 1
-                    delays = self.config.retry.delays()
-                    yield outcome
-                return
-            except grpc.RpcError as err:
-                delay = next(delays, None) if is_retryable(err) else None
-                if delay is None:
-                    raise from_rpc_error(err, self.target) from None
-                logger.info("stream failed; %d rows left, retrying in %.2fs",
-                            len(items) - start, delay)
-                await asyncio.sleep(delay)
+        try:
+            while True:
+                try:
+                    async with aclosing(self._stream_once(rows, pending, k, nprobe, window,
+                                                          timeout)) as outcomes:
+                        async for outcome in outcomes:
+                            delays = self.config.retry.delays()
+                            yield outcome
+                    return
+                except grpc.RpcError as err:
+                    delay = next(delays, None) if _stream_lost(err) else None
+                    if delay is None:
+                        raise from_rpc_error(err, self.target) from None
+                    logger.info("stream to %s failed (%s); %d rows unanswered, retrying in "
+                                "%.2fs", self.target, err.code().name, len(pending), delay)
+                    await asyncio.sleep(delay)
+        finally:
+            rows.cancel()
 
     async def _stream_once(
-        self, items: list[Any], start: int, k: int, nprobe: int | None, window: int,
-        timeout: float | None,
+        self, rows: _Rows, pending: deque[Prepared], k: int, nprobe: int | None,
+        window: int, timeout: float | None,
     ) -> AsyncIterator[SearchResult | LookalikeError]:
         call = self._stub.SearchStream(metadata=self.config.metadata or None)
-        slots = asyncio.Semaphore(max(1, window))
-        sent: asyncio.Queue[Prepared] = asyncio.Queue()
+        slots = asyncio.Semaphore(max(1, window) - len(pending))
+        wait = timeout or self.config.timeout_s
+        sent_at = 0.0
 
-        async def write() -> None:
-            for row in range(start, len(items)):
-                await slots.acquire()
-                item = await self._prepare(row, items[row])
-                request = (pb.SearchStreamRequest(tag=str(row)) if item.data is None else
-                           pb.SearchStreamRequest(tag=str(row), request=search_request(
-                               item.data, k=k, nprobe=nprobe)))
-                await sent.put(item)
-                await call.write(request)
+        def wire(item: Prepared) -> pb.SearchStreamRequest:
+            if item.data is None:  # failed here: sent empty to keep its place in the order
+                return pb.SearchStreamRequest(tag=str(item.row))
+            return pb.SearchStreamRequest(tag=str(item.row), request=search_request(
+                item.data, k=k, nprobe=nprobe))
+
+        async def write() -> bool:
+            """True once every row is sent; False if the call ended first (read says why)."""
+            nonlocal sent_at
+            try:
+                for item in list(pending):  # unanswered by the stream that failed
+                    await call.write(wire(item))
+                while True:
+                    await slots.acquire()
+                    item = await rows.next()
+                    if item is None:
+                        break
+                    pending.append(item)
+                    sent_at = time.monotonic()
+                    await call.write(wire(item))
+            except asyncio.InvalidStateError:
+                return False
             await call.done_writing()
+            return True
 
         writer = asyncio.create_task(write())
+        reading: asyncio.Future[Any] = asyncio.ensure_future(call.read())
         try:
-            for _ in range(start, len(items)):
-                wait = timeout or self.config.timeout_s
-                try:
-                    response = await asyncio.wait_for(call.read(), wait)
-                except TimeoutError:
-                    raise DeadlineExceeded(
-                        f"no answer from {self.target} for {wait:g}s") from None
+            while True:
+                begun = time.monotonic()
+                while not reading.done():
+                    if writer.done():
+                        writer.result()  # surfaces a failed write or a failing input
+                    left = max(begun, sent_at) + wait - time.monotonic()
+                    if pending and left <= 0:
+                        raise DeadlineExceeded(f"no answer from {self.target} for {wait:g}s")
+                    await asyncio.wait({reading} if writer.done() else {reading, writer},
+                                       timeout=left if pending else min(wait, 1.0),
+                                       return_when=asyncio.FIRST_COMPLETED)
+                response = reading.result()
                 if response is grpc.aio.EOF:
-                    await writer  # surfaces a failed write
-                    raise LookalikeError("the server ended the stream early")
-                item = sent.get_nowait()  # the server answers in order, tagged
-                if response.tag != str(item.row):
-                    raise LookalikeError(f"answer for row {response.tag} came before row "
-                                         f"{item.row}'s")
+                    if pending or not await writer:  # writer surfaces a failed write
+                        raise LookalikeError("the server ended the stream early")
+                    return
+                if not pending or response.tag != str(pending[0].row):
+                    raise LookalikeError(f"unexpected answer for row {response.tag}")
+                item = pending.popleft()  # the server answers in order, tagged
                 slots.release()
+                reading = asyncio.ensure_future(call.read())
                 yield (item.error if item.error is not None
                        else from_row_error(response.error) if response.HasField("error")
                        else SearchResult.from_proto(response.response, query=item.query))
         finally:
             writer.cancel()
+            reading.cancel()
             call.cancel()
 
     async def add(
@@ -207,3 +243,43 @@ class AsyncClient:
         from lookalike.clients.plot import plot_result
 
         return plot_result(result, path, **options)
+
+
+def _stream_lost(err: grpc.RpcError) -> bool:
+    """UNAVAILABLE, or a write that failed locally because the connection just broke:
+    grpc.aio reports that as INTERNAL until the real status arrives."""
+    return is_retryable(err) or (
+        isinstance(err, grpc.aio.AioRpcError) and err.code() == grpc.StatusCode.INTERNAL
+        and err.details() == "Internal error from Core")
+
+
+class _Rows:
+    """Reads and prepares input rows one at a time, numbering them. A read outlives a
+    cancelled waiter, so a retried stream never loses the row being read."""
+
+    def __init__(self, images: Iterable[Any] | AsyncIterable[Any],
+                 prepare: Callable[[int, Any], Awaitable[Prepared]]) -> None:
+        self._it: Any = aiter(images) if isinstance(images, AsyncIterable) else iter(images)
+        self._async = isinstance(self._it, AsyncIterator)
+        self._prepare = prepare
+        self._count = itertools.count()
+        self._next: asyncio.Future[Prepared | None] | None = None
+
+    async def _read(self) -> Prepared | None:
+        image = await anext(self._it, _END) if self._async else next(self._it, _END)
+        return None if image is _END else await self._prepare(next(self._count), image)
+
+    async def next(self) -> Prepared | None:
+        """The next prepared row, or None once the input is exhausted."""
+        if self._next is None:
+            self._next = asyncio.ensure_future(self._read())
+        item = await asyncio.shield(self._next)
+        self._next = None
+        return item
+
+    def cancel(self) -> None:
+        if self._next is not None:
+            self._next.cancel()
+
+
+_END = object()
