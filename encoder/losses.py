@@ -41,7 +41,7 @@ def objective(
     """Returns (total, (reconstruction MSE, contrastive loss)) on two views of the batch."""
     k1, k2 = jax.random.split(key)
     in1, target1 = view(k1, clean, jpeg, augment)
-    in2, _ = view(k2, clean, jpeg, augment)
+    in2, _ = view(k2, clean, jpeg, augment, target=False)
     z = model.encoder(jnp.concatenate([in1, in2]))
     n = clean.shape[0]
     # Only the first view is reconstructed: the second one would double the decoder's

@@ -31,6 +31,23 @@ def test_mirror_map_flips_left_right():
     assert np.allclose(warp(x, mirror), x[:, :, ::-1], atol=1e-5)
 
 
+def test_warping_uint8_equals_warping_floats():
+    images = batch()
+    maps = jnp.tile(jnp.array([[0.8, -0.3, 0.1], [0.3, 0.8, -0.2]]), (4, 1, 1))
+    from_floats = warp(jnp.asarray(images, jnp.float32) / 255, maps)
+    assert np.allclose(warp(jnp.asarray(images), maps) / 255, from_floats, atol=1e-6)
+    assert not np.allclose(from_floats, images / 255, atol=0.05)  # the map did move pixels
+
+
+def test_a_view_without_target_is_the_same_view():
+    images = jnp.asarray(batch(8))
+    jpeg = jnp.asarray(jpeg_copies(batch(8)))
+    with_target, target = view(jax.random.key(4), images, jpeg, AugmentConfig())
+    alone, none = view(jax.random.key(4), images, jpeg, AugmentConfig(), target=False)
+    assert none is None and target.shape == alone.shape
+    assert np.allclose(alone, with_target, atol=1e-6)
+
+
 def test_disabled_augmentation_gives_back_the_input():
     images = jnp.asarray(batch())
     damaged, clean = view(jax.random.key(0), images, images, OFF)
