@@ -75,10 +75,15 @@ class Encoder(nnx.Module):
         self.proj = nnx.Linear(flat, config.embed_dim, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        n, h, w, c = x.shape
-        p = self.stem
-        x = x.reshape(n, h // p, p, w // p, p, c).transpose(0, 1, 3, 2, 4, 5)
-        x = nnx.relu(self.patch(x.reshape(n, h // p, w // p, p * p * c)))
+        p, c = self.stem, x.shape[-1]
+        # The patch embedding is a p x p, stride-p convolution with the Linear's kernel
+        # read as (p, p, c, width): the same function as reshaping into patches, without
+        # the transposing copy XLA CPU spent ~10% of a training step on.
+        kernel = self.patch.kernel[...].reshape(p, p, c, -1)
+        x = jax.lax.conv_general_dilated(
+            x, kernel, (p, p), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        x = nnx.relu(x + self.patch.bias[...])
         for conv in self.convs:
             x = nnx.relu(conv(x))
         return self.proj(x.reshape(x.shape[0], -1))
