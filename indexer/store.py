@@ -143,13 +143,14 @@ class MetadataStore:
     def describe(self, rowids: Iterable[int]) -> dict[int, Row]:
         """Metadata of the given row numbers, by row number."""
         wanted = sorted({int(r) for r in rowids if r >= 0})
-        if not wanted:
-            return {}
-        marks = ",".join("?" * len(wanted))
+        got = []
         with self._lock:
-            got = self._db.execute(
-                f"SELECT rowid, id, path, cluster FROM images WHERE rowid IN ({marks})", wanted
-            ).fetchall()
+            for start in range(0, len(wanted), 500):  # SQLite caps a statement's parameters
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                got += self._db.execute(
+                    f"SELECT rowid, id, path, cluster FROM images WHERE rowid IN ({marks})", chunk
+                ).fetchall()
         return {r[0]: Row(*r) for r in got}
 
     def vector(self, rowid: int, dim: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +21,7 @@ from lookalike.encoder.data import decode_image
 from lookalike.encoder.embed import BATCH_SIZES, Embedder
 from lookalike.indexer.collection import Collection
 from lookalike.indexer.manifest import software_version
+from lookalike.indexer.store import Row
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.server.batching import BatchConfig, Batcher
 from lookalike.server.config import ServerConfig
@@ -55,6 +56,8 @@ class Answer:
     distances: np.ndarray
     rowids: np.ndarray
     cluster: int
+    # Metadata of the rows found, read for the whole batch in one query (None: not read).
+    rows: Mapping[int, Row] | None = None
 
 
 class Engine:
@@ -187,14 +190,16 @@ class Engine:
         with self.metrics.stage("search"):
             hits = self.collection.search(np.stack([vectors[i] for i in group]), k,
                                           queries[group[0]].nprobe or None)
+            # One metadata query for the whole group instead of one per answer.
+            rows = self.collection.describe(hits.rowids)
         for row, i in enumerate(group):
             # Rows are sorted by distance, so each query's top k is a prefix of the top max-k.
             kk = queries[i].k
             out[i] = Answer(vectors[i], hits.distances[row, :kk], hits.rowids[row, :kk],
-                            int(hits.clusters[row]))
+                            int(hits.clusters[row]), rows)
 
     def respond(self, answer: Answer, k: int, own_id: str | None = None) -> pb.SearchResponse:
-        rows = self.collection.describe(answer.rowids)
+        rows = answer.rows if answer.rows is not None else self.collection.describe(answer.rowids)
         neighbors = []
         for distance, rowid in zip(answer.distances.tolist(), answer.rowids.tolist(), strict=True):
             meta = rows.get(int(rowid))

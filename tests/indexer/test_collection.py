@@ -45,6 +45,13 @@ def test_k_larger_than_the_collection_returns_what_exists(collection, vectors):
     assert np.isinf(hits.distances[hits.rowids < 0]).all()
 
 
+def test_describe_reads_more_rows_than_one_sqlite_statement_takes(collection, vectors):
+    hits = collection.search(vectors[:40], 100, nprobe=collection.nlist)  # 4,000 row numbers
+    rows = collection.describe(hits.rowids)
+    assert set(rows) == {int(r) for r in hits.rowids.ravel() if r >= 0}
+    assert len(rows) > 500 and all(rows[r].rowid == r for r in rows)
+
+
 def test_wrong_dimension_and_bad_k_are_invalid(collection):
     with pytest.raises(InvalidArgument, match="16 values"):
         collection.search(np.zeros((1, 15), np.float32), 3)
