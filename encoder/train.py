@@ -23,6 +23,9 @@ from lookalike.encoder.model import Autoencoder, ModelConfig
 logger = logging.getLogger(__name__)
 
 
+AUTO_EPOCHS = 9  # the epochs auto mode runs on 5,000 images or more
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     # None: auto, see epochs_for. 9 epochs of 5,000 images gave MNIST-5000 precision@10
@@ -44,16 +47,12 @@ class TrainConfig:
     warmup_epochs: float = 0.5
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
-
     def epochs_for(self, steps_per_epoch: int) -> int:
         """The epochs to run: `epochs` when given; else 9, or more so that a small set
         still trains for min_steps steps (the same step budget as 5,000 images)."""
         if self.epochs is not None:
             return self.epochs
         return max(AUTO_EPOCHS, -(-self.min_steps // max(1, steps_per_epoch)))
-
-
-AUTO_EPOCHS = 9
 
 
 @dataclass
