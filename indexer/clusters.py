@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import faiss
 import numpy as np
@@ -26,24 +26,6 @@ def _threads() -> ThreadPoolExecutor:
     return _pool
 
 
-@contextmanager
-def one_openmp_thread() -> Iterator[None]:
-    """Faiss calls made inside run on the calling thread alone.
-
-    For a single query. With its default team Faiss splits each cluster's small scan across
-    threads and joins them per call: at 1M vectors and nprobe 40 a single query took 1.28x
-    IVFFlat's time, against 0.87x on one thread. Batches keep the default team (on one
-    thread they were slower). OpenMP keeps this setting per thread, so other threads keep
-    theirs.
-    """
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(threads)
-
-
 def merge_top_k(distances: np.ndarray, rowids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k smallest of each row of (n, m) candidates, nearest first; padding becomes -1/inf."""
     if distances.shape[1] > k:
@@ -62,9 +44,14 @@ class ClusterIndexes:
 
     A bare IndexFlatL2 labels results by position; rows[c][position] is the row number. Each
     rows[c] ends with a -1 so Faiss's "no result" label (-1) maps to -1 without a mask.
-    Each index caches its vectors' squared norms (sync_l2norms): a single-query scan then
-    takes a faster kernel, 1.3x slower than IVFFlat's scanner without it and on a par with
-    it. Faiss does not maintain that cache on add or remove, so every change re-syncs it.
+    Each index caches its vectors' squared norms (sync_l2norms) for the batched scan's BLAS
+    kernel. Faiss does not maintain that cache on add or remove, so every change re-syncs it.
+
+    A single query is scanned differently: Faiss's own IVFFlat list scanner reads each probed
+    index's codes in place, labels them with rows[c] and keeps one top-k heap across the
+    clusters, which is IndexIVFFlat's inner loop over our per-cluster storage. _lists[c]
+    caches the raw pointers it needs; they move when an index changes, so every change
+    refreshes them.
     Not thread-safe by itself: the Collection guards it with a readers-writer lock.
     """
 
@@ -75,6 +62,12 @@ class ClusterIndexes:
         self.quantizer.add(self.centroids)
         self.indexes = [faiss.IndexFlatL2(self.dim) for _ in range(len(self.centroids))]
         self.rows = [np.array([-1], np.int64) for _ in range(len(self.centroids))]
+        # Only its dimension and metric are read: it makes the list scanners.
+        self._scanner_source = faiss.IndexIVFFlat(faiss.IndexFlatL2(self.dim), self.dim, 1)
+        self._scanners = threading.local()
+        self._lists: list[tuple] = [()] * self.nlist
+        for c in range(self.nlist):
+            self._refresh(c)
 
     @property
     def nlist(self) -> int:
@@ -93,6 +86,7 @@ class ClusterIndexes:
             self.indexes[c].add(vectors[take])
             self.indexes[c].sync_l2norms()
             self.rows[c] = np.concatenate([self.rows[c][:-1], rowids[take], [-1]])
+            self._refresh(c)
 
     def remove(self, clusters: np.ndarray, rowids: np.ndarray) -> None:
         for c, take in _groups(clusters):
@@ -101,6 +95,13 @@ class ClusterIndexes:
             self.indexes[c].remove_ids(positions.astype(np.int64))
             self.indexes[c].sync_l2norms()
             self.rows[c] = np.delete(self.rows[c], positions)
+            self._refresh(c)
+
+    def _refresh(self, c: int) -> None:
+        """Re-reads cluster c's code and row pointers for the single-query scan."""
+        rows = self.rows[c]
+        self._lists[c] = (self.indexes[c].ntotal, self.indexes[c].codes.data(), swig_ptr(rows),
+                          rows)
 
     def search(self, queries: np.ndarray, k: int, nprobe: int) -> tuple[np.ndarray, ...]:
         """(distances (n, k), row numbers (n, k), probed clusters (n, nprobe)) of queries."""
@@ -136,27 +137,31 @@ class ClusterIndexes:
             rowids[pairs] = self.rows[c][i]
 
     def _search_one(self, query: np.ndarray, k: int, nprobe: int) -> tuple[np.ndarray, ...]:
-        # The hot path of a single gRPC query: raw search_c calls into one flat buffer skip
-        # the wrapper's checks and allocations, and only the k winners' labels are mapped to
-        # row numbers. Each step here is measured against IVFFlat in index_bench.py.
+        # The hot path of a single gRPC query, measured against IVFFlat in index_bench.py:
+        # raw search_c and scan_codes calls into preallocated buffers, no OpenMP (the list
+        # scanner is sequential), one heap for all probed clusters, labels already row numbers.
         probe = np.empty((1, nprobe), np.int64)
-        distances = np.empty(nprobe * k, np.float32)
-        labels = np.empty(nprobe * k, np.int64)
-        x = swig_ptr(query)
-        with one_openmp_thread():
-            self.quantizer.search_c(1, x, nprobe, swig_ptr(distances), swig_ptr(probe))
-            clusters = probe[0].tolist()
-            for slot, c in enumerate(clusters):
-                at = slot * k
-                self.indexes[c].search_c(1, x, k, swig_ptr(distances[at:]),
-                                         swig_ptr(labels[at:]))
-        best = np.argpartition(distances, k - 1)[:k] if nprobe > 1 else np.arange(k)
-        best = best[np.argsort(distances[best], kind="stable")]
-        rowids = np.array([self.rows[clusters[b // k]][labels[b]] for b in best.tolist()],
-                          np.int64)
-        best_d = distances[best]
-        best_d[rowids < 0] = np.inf
-        return best_d[None], rowids[None], probe
+        coarse = np.empty(nprobe, np.float32)
+        distances = np.full(k, np.inf, np.float32)
+        rowids = np.full(k, -1, np.int64)
+        x, heap_d, heap_i = swig_ptr(query), swig_ptr(distances), swig_ptr(rowids)
+        self.quantizer.search_c(1, x, nprobe, swig_ptr(coarse), swig_ptr(probe))
+        scanner = self._scanner()
+        scanner.set_query(x)
+        lists = self._lists
+        for c in probe[0].tolist():
+            n, codes, rows, _ = lists[c]
+            scanner.scan_codes(n, codes, rows, heap_d, heap_i, k)
+        order = np.lexsort((rowids, distances))  # equal distances: lower row number first
+        return distances[order][None], rowids[order][None], probe
+
+    def _scanner(self):  # noqa: ANN202  (a SWIG InvertedListScanner)
+        """This thread's list scanner: it holds the current query, so threads can't share one."""
+        scanner = getattr(self._scanners, "scanner", None)
+        if scanner is None:
+            scanner = self._scanner_source.get_InvertedListScanner(False, None, None)
+            self._scanners.scanner = scanner
+        return scanner
 
     @classmethod
     def load(cls, centroids: np.ndarray, counts: dict[int, int],
@@ -187,6 +192,7 @@ class ClusterIndexes:
                 built.indexes[c].sync_l2norms()
             rows[c][fill[c]] = -1
             built.rows[c] = rows[c][: fill[c] + 1]
+            built._refresh(c)
             buffers[c] = None  # type: ignore[call-overload]  # free as we go: peak stays ~1x
         return built
 

@@ -1,30 +1,9 @@
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import faiss
 import numpy as np
 
-from lookalike.indexer.clusters import ClusterIndexes, one_openmp_thread
-
-
-def test_single_query_scan_is_single_threaded_and_restores_the_setting():
-    seen = {}
-
-    def worker():
-        faiss.omp_set_num_threads(2)
-        with one_openmp_thread():
-            seen["inside"] = faiss.omp_get_max_threads()
-            other = threading.Thread(target=lambda: seen.setdefault(
-                "other", faiss.omp_get_max_threads()))
-            other.start()
-            other.join()
-        seen["after"] = faiss.omp_get_max_threads()
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    thread.join()
-    assert seen["inside"] == 1
-    assert seen["after"] == 2
-    assert seen["other"] == faiss.omp_get_max_threads()  # other threads keep their own
+from lookalike.indexer.clusters import ClusterIndexes
 
 
 def test_single_and_batched_search_agree_with_exact_search_at_full_nprobe():
@@ -41,3 +20,53 @@ def test_single_and_batched_search_agree_with_exact_search_at_full_nprobe():
     singles = np.vstack([indexes.search(q[None], 7, 6)[1] for q in queries])
     np.testing.assert_array_equal(batched, truth + 100)
     np.testing.assert_array_equal(singles, truth + 100)
+
+
+def exact_top(vectors: np.ndarray, rowids: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    exact = faiss.IndexFlatL2(vectors.shape[1])
+    exact.add(vectors)
+    return rowids[exact.search(query, k)[1][0]]
+
+
+def test_single_query_search_sees_every_add_and_remove():
+    # The single-query scan reads each index's codes in place through cached pointers; an
+    # add reallocates them and a remove compacts them, so a stale pointer would show here.
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    rowids = np.arange(1, 301)
+    indexes = ClusterIndexes(vectors[:3])
+    indexes.add(indexes.route(vectors[:100])[:, 0], vectors[:100], rowids[:100])
+    query = vectors[250:251] + 0.01
+    for upto in (100, 300):
+        if upto == 300:
+            indexes.add(indexes.route(vectors[100:])[:, 0], vectors[100:], rowids[100:])
+        got = indexes.search(query, 5, 3)[1][0]
+        np.testing.assert_array_equal(got, exact_top(vectors[:upto], rowids[:upto], query, 5))
+    assert 251 in got
+    keep = np.ones(300, bool)
+    keep[rng.choice(300, 120, replace=False)] = False
+    indexes.remove(indexes.route(vectors[~keep])[:, 0], rowids[~keep])
+    got = indexes.search(query, 5, 3)[1][0]
+    np.testing.assert_array_equal(got, exact_top(vectors[keep], rowids[keep], query, 5))
+
+
+def test_single_queries_from_many_threads_get_their_own_answers():
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(2000, 16)).astype(np.float32)
+    indexes = ClusterIndexes(vectors[:20])
+    indexes.add(indexes.route(vectors)[:, 0], vectors, np.arange(2000))
+    queries = rng.normal(size=(64, 16)).astype(np.float32)
+    serial = [indexes.search(q[None], 10, 5)[1] for q in queries]
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(5):
+            threaded = list(pool.map(lambda q: indexes.search(q[None], 10, 5)[1], queries))
+            np.testing.assert_array_equal(np.vstack(threaded), np.vstack(serial))
+
+
+def test_fewer_stored_vectors_than_k_pad_with_minus_one_and_infinity():
+    vectors = np.eye(4, dtype=np.float32)
+    indexes = ClusterIndexes(vectors[:2])
+    indexes.add(indexes.route(vectors)[:, 0], vectors, np.arange(10, 14))
+    distances, rowids, _ = indexes.search(vectors[:1], 6, 2)
+    assert sorted(rowids[0, :4]) == [10, 11, 12, 13] and rowids[0, 0] == 10
+    assert list(rowids[0, 4:]) == [-1, -1] and np.isinf(distances[0, 4:]).all()
