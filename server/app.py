@@ -7,7 +7,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from lookalike.encoder import checkpoint
 from lookalike.encoder.embed import Embedder, enable_compilation_cache
 from lookalike.indexer.collection import Collection
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
+from lookalike.server.admission import ConcurrencyLimit, CountingExecutor, call_executor
 from lookalike.server.config import ServerConfig
 from lookalike.server.engine import Engine
 from lookalike.server.metrics import Metrics
@@ -41,7 +41,7 @@ class Running:
     health: health.HealthServicer
     service: LookalikeService
     metrics: Metrics
-    executor: futures.ThreadPoolExecutor
+    executor: CountingExecutor
     metrics_port: int | None = None
     engine: Engine | None = None
     loaded: threading.Event = field(default_factory=threading.Event)
@@ -125,14 +125,14 @@ def create_server(
 def _start(config: ServerConfig, tokens: tuple | None,
            credentials: grpc.ServerCredentials | None) -> Running:
     metrics = Metrics()
-    interceptors: list[grpc.ServerInterceptor] = [CallLog(metrics)]
+    executor = call_executor(config.max_concurrent_rpcs)
+    # Outermost first: CallLog sees every call, the refused ones included.
+    interceptors: list[grpc.ServerInterceptor] = [
+        CallLog(metrics), ConcurrencyLimit(executor, config.max_concurrent_rpcs)]
     if tokens:
         interceptors.append(TokenAuth(tokens))
-    executor = futures.ThreadPoolExecutor(max_workers=config.workers,
-                                          thread_name_prefix="grpc-call")
     server = grpc.server(
         executor, interceptors=interceptors,
-        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),

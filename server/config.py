@@ -17,8 +17,10 @@ class ServerConfig:
         max_k: the most neighbours one query may ask for.
         max_message_bytes: the largest request or response message, in bytes.
         max_pixels: the largest image, in pixels, refused before its pixels are decoded.
-        max_concurrent_rpcs: calls served at once; more are refused with RESOURCE_EXHAUSTED.
-        workers: threads running calls.
+        max_concurrent_rpcs: calls queued or running at once, each on its own thread; more
+            are refused with RESOURCE_EXHAUSTED by server/admission.py, which the call log
+            and metrics see.
+        workers: threads working on SearchStream rows, shared by all streams.
         grace_s: how long in-flight calls may run on after SIGTERM.
         drain_s: after SIGTERM, how long health says NOT_SERVING (and new calls get
             UNAVAILABLE) before the port closes, so load balancers notice first.

@@ -1,4 +1,4 @@
-"""Building a method handler of the same kind (unary or streaming) as another one."""
+"""Method handlers made from others: the same kind (unary or streaming), or refusing."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+
+from lookalike.common.errors import LookalikeError
+from lookalike.server.errors import abort
 
 _MAKERS = {
     (False, False): grpc.unary_unary_rpc_method_handler,
@@ -26,3 +29,12 @@ def handler_like(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -
     make = _MAKERS[(handler.request_streaming, handler.response_streaming)]
     return make(behavior, request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)
+
+
+def refusing_handler(handler: grpc.RpcMethodHandler, error: LookalikeError) -> Any:
+    """A handler of the same kind as handler that ends every call with error's status."""
+
+    def refuse(_request: Any, context: grpc.ServicerContext) -> Any:
+        abort(context, error)
+
+    return handler_like(handler, refuse)

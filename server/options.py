@@ -46,8 +46,10 @@ OPTIONS = (
     Option("max_pixels", "--max-pixels", int,
            "largest image in pixels, refused (RESOURCE_EXHAUSTED) before it is decoded", 1),
     Option("max_concurrent_rpcs", "--max-concurrent-rpcs", int,
-           "calls served at once; more get RESOURCE_EXHAUSTED", 1),
-    Option("workers", "--workers", int, "threads running calls", 1),
+           "calls queued or running at once, each on its own thread; more get "
+           "RESOURCE_EXHAUSTED (logged and counted like any call)", 1),
+    Option("workers", "--workers", int, "threads working on SearchStream rows, shared by "
+           "all streams", 1),
     Option("grace_s", "--grace", float,
            "seconds in-flight calls may run on after SIGTERM", 0, "SECONDS"),
     Option("drain_s", "--drain", float,

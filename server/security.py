@@ -18,8 +18,7 @@ from lookalike.common.errors import (
     Unauthenticated,
 )
 from lookalike.proto.v1 import lookalike_pb2 as pb
-from lookalike.server.errors import abort
-from lookalike.server.handlers import handler_like
+from lookalike.server.handlers import refusing_handler
 
 logger = logging.getLogger(__name__)
 
@@ -108,15 +107,6 @@ class TokenAuth(grpc.ServerInterceptor):
         if error is None or handler is None:
             return handler
         return refusing_handler(handler, error)
-
-
-def refusing_handler(handler: grpc.RpcMethodHandler, error: LookalikeError) -> Any:
-    """A handler of the same kind as handler that ends every call with error's status."""
-
-    def refuse(_request: Any, context: grpc.ServicerContext) -> Any:
-        abort(context, error)
-
-    return handler_like(handler, refuse)
 
 
 def server_credentials(cert: str | Path, key: str | Path) -> grpc.ServerCredentials:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import struct
 import time
@@ -17,6 +18,7 @@ from lookalike.proto.v1 import lookalike_pb2 as pb
 from .conftest import encode, photo, running_server
 
 EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
+SEARCH = "/lookalike.v1.Lookalike/Search"
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -81,20 +83,35 @@ def test_a_message_over_the_default_32_mib_limit_is_refused(stub):
     assert "larger than max" in info.value.details()
 
 
-def test_calls_over_the_concurrency_limit_are_refused(built_collection, stub_for, image_folder):
+def test_calls_over_the_concurrency_limit_are_refused_logged_and_counted(
+        built_collection, stub_for, image_folder, caplog):
     data = sorted(image_folder.iterdir())[0].read_bytes()
-    with running_server(built_collection, max_concurrent_rpcs=1) as (_, target):
+    with running_server(built_collection, max_concurrent_rpcs=1) as (running, target):
         stub = stub_for(target)
         outbox: queue.Queue = queue.Queue()
         holding = stub.SearchStream(iter(outbox.get, None), timeout=60)
         outbox.put(pb.SearchStreamRequest(tag="a", request=pb.SearchRequest(image=data, k=1)))
         assert next(holding).tag == "a"  # the stream is running and holds the one slot
-        with pytest.raises(grpc.RpcError) as info:
-            stub.Search(pb.SearchRequest(id="1", k=1), timeout=20)
-        assert info.value.code() == EXHAUSTED
-        assert "Concurrent RPC limit exceeded" in info.value.details()
+        with caplog.at_level(logging.INFO, logger="lookalike.server.observe"):
+            for _ in range(2):
+                with pytest.raises(grpc.RpcError) as info:
+                    stub.Search(pb.SearchRequest(id="1", k=1), timeout=20)
+                assert info.value.code() == EXHAUSTED
+                assert "server is busy: 1 calls are already running" in info.value.details()
+                assert dict(info.value.trailing_metadata())["lookalike-error"] == (
+                    "ResourceExhausted")
+        # grpc core's own limit refused silently; this one reaches the call log and metrics.
+        refused = [r for r in caplog.records if getattr(r, "rpc_code", None) == EXHAUSTED.name]
+        assert [r.rpc_method for r in refused] == [SEARCH, SEARCH]
+        assert running.metrics.value("lookalike_calls_total",
+                                     {"method": SEARCH, "code": EXHAUSTED.name}) == 2
         outbox.put(None)
         assert list(holding) == []
+        # The slot frees when the stream's task ends, a moment after its caller saw the end.
+        deadline = time.monotonic() + 10
+        while running.executor.in_flight:
+            assert time.monotonic() < deadline, "the stream's slot was never freed"
+            time.sleep(0.01)
         assert stub.Search(pb.SearchRequest(id="1", k=1), timeout=20).neighbors
 
 
