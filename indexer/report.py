@@ -106,6 +106,7 @@ def _write_sizes(sizes: list[int], folder: Path) -> None:
 
 def _samples(rows: list, sizes: list[int], config: ReportConfig,
              rng: np.random.Generator) -> dict[int, list[str]]:
+    """Sample paths per cluster, largest clusters first (the montage's row order)."""
     by_cluster: dict[int, list[str]] = {}
     for row in rows:
         by_cluster.setdefault(row.cluster, []).append(row.path)

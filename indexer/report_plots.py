@@ -33,7 +33,9 @@ def tsne_plot(points: np.ndarray, clusters: np.ndarray, nlist: int, title: str,
         ax.scatter(points[mask, 0], points[mask, 1], s=6, color=colours[c], label=str(c),
                    alpha=0.8, linewidths=0)
     if nlist <= 20:
-        ax.legend(title="cluster", markerscale=3, fontsize=8, loc="best", frameon=True)
+        # Beside the axes, not on them, so it hides no points.
+        ax.legend(title="cluster", markerscale=3, fontsize=8, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), frameon=True)
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -99,14 +101,14 @@ def thumbnail(path: str, size: int = THUMB) -> Image.Image:
 
 
 def montage(samples: dict[int, list[str]], sizes: list[int], out: Path) -> None:
-    """One row per cluster: its number and size, then its sample images."""
+    """One row per cluster, in samples' order: its number and size, then its sample images."""
     label_w, gap = 90, 4
     columns = max((len(v) for v in samples.values()), default=1) or 1
     width = label_w + columns * (THUMB + gap)
     height = max(1, len(samples)) * (THUMB + gap)
     sheet = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
-    for row, (cluster, paths) in enumerate(sorted(samples.items())):
+    for row, (cluster, paths) in enumerate(samples.items()):
         y = row * (THUMB + gap)
         draw.text((6, y + THUMB // 2 - 12), f"cluster {cluster}", fill=(0, 0, 0))
         draw.text((6, y + THUMB // 2 + 2), f"{sizes[cluster]} images", fill=(90, 90, 90))

@@ -78,3 +78,27 @@ def test_cli_report_rejects_a_bad_sample_size(pictured, tmp_path, capsys):
 def test_cli_report_on_a_missing_collection(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 1
     assert "not a lookalike collection" in capsys.readouterr().err
+
+
+def test_montage_rows_put_the_largest_cluster_first(tmp_path):
+    from lookalike.indexer.report_plots import THUMB, montage
+
+    white, black = tmp_path / "white.png", tmp_path / "black.png"
+    Image.new("RGB", (THUMB, THUMB), (255, 255, 255)).save(white)
+    Image.new("RGB", (THUMB, THUMB), (0, 0, 0)).save(black)
+    sizes = [3, 9]  # cluster 1 is the larger
+    samples = {1: [str(black)], 0: [str(white)]}
+    montage(samples, sizes, tmp_path / "m.png")
+    sheet = np.asarray(Image.open(tmp_path / "m.png").convert("L"))
+    first_tile = sheet[THUMB // 2, -THUMB // 2]
+    second_tile = sheet[THUMB + 4 + THUMB // 2, -THUMB // 2]
+    assert (first_tile, second_tile) == (0, 255)
+
+
+def test_report_samples_clusters_largest_first(pictured):
+    from lookalike.indexer.report import _samples
+
+    sizes = pictured.cluster_sizes()
+    order = list(_samples(pictured.store.rows(), sizes, ReportConfig(),
+                          np.random.default_rng(0)))
+    assert [sizes[c] for c in order] == sorted(sizes, reverse=True)
