@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.clients.bulk_output import read_rows
+from lookalike.clients.formatting import distance_text
 from lookalike.clients.plot import thumbnail
 from lookalike.common.atomic import atomic_write_bytes
 from lookalike.common.sources import read_sources
@@ -74,7 +75,8 @@ def _row_html(row: dict[str, Any], location: str, thumbs: Thumbs) -> str:
     else:
         cells = "".join(
             _figure(thumbs.link(n["path"]),
-                    f"{html.escape(str(n['id']))}<br>d={n['distance']:.3g} c={n['cluster']}")
+                    f"{html.escape(str(n['id']))}<br>"
+                    f"d={distance_text(n['distance'])} c={n['cluster']}")
             for n in row["neighbors"])
     return f"<tr><td>{query}</td><td>{cells}</td></tr>"
 

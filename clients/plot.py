@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from lookalike.clients.formatting import distance_text
 from lookalike.clients.images import image_bytes
 from lookalike.clients.results import SearchResult
 from lookalike.common.errors import LookalikeError
@@ -59,8 +60,8 @@ def plot_result(
                f"query\ncluster {result.cluster}")]
     for rank, n in enumerate(result.neighbors, 1):
         extra = f"\n{labels[n.id]}" if labels and n.id in labels else ""
-        panels.append((thumbnail(n.path), f"{rank}. id {n.id}\nd={n.distance:.3g}  c={n.cluster}"
-                                          f"{extra}"))
+        caption = f"{rank}. id {n.id}\nd={distance_text(n.distance)}  c={n.cluster}{extra}"
+        panels.append((thumbnail(n.path), caption))
     cols = max(1, min(columns, len(panels)))
     rows = -(-len(panels) // cols)
     height = 2.25 + 0.15 * bool(labels)
