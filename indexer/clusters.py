@@ -155,7 +155,7 @@ class ClusterIndexes:
         order = np.lexsort((rowids, distances))  # equal distances: lower row number first
         return distances[order][None], rowids[order][None], probe
 
-    def _scanner(self):  # noqa: ANN202  (a SWIG InvertedListScanner)
+    def _scanner(self) -> faiss.InvertedListScanner:
         """This thread's list scanner: it holds the current query, so threads can't share one."""
         scanner = getattr(self._scanners, "scanner", None)
         if scanner is None:
