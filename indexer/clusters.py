@@ -138,7 +138,7 @@ class ClusterIndexes:
 
     def _search_one(self, query: np.ndarray, k: int, nprobe: int) -> tuple[np.ndarray, ...]:
         # The hot path of a single gRPC query, measured against IVFFlat in index_bench.py:
-        # raw search_c and scan_codes calls into preallocated buffers, no OpenMP (the list
+        # raw search_c and scan_codes calls into small buffers made here, no OpenMP (the list
         # scanner is sequential), one heap for all probed clusters, labels already row numbers.
         probe = np.empty((1, nprobe), np.int64)
         coarse = np.empty(nprobe, np.float32)
