@@ -7,7 +7,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
+from flax import nnx
 from PIL import Image, ImageEnhance, ImageFilter
 
 from lookalike.encoder.data import decode_image
@@ -83,14 +87,15 @@ def photo_crops(count: int, seed: int = 0, tries: int = 30) -> list[Image.Image]
     return crops
 
 
-def edited_copy(image: Image.Image, rng: np.random.Generator) -> bytes:
-    """A near duplicate: +-15 deg rotation, 80% crop, flip, +-30% colour, blur, JPEG q30."""
+def edited_copy(image: Image.Image, rng: np.random.Generator, flip: bool | None = None) -> bytes:
+    """A near duplicate: +-15 deg rotation, 80% crop, +-30% colour, blur, JPEG q30, and a
+    mirror flip when flip is True (None: half the time)."""
     image = image.rotate(float(rng.uniform(-15, 15)), Image.Resampling.BILINEAR)
     w, h = image.size
     bw, bh = int(w * np.sqrt(0.8)), int(h * np.sqrt(0.8))
     x0, y0 = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
     image = image.crop((x0, y0, x0 + bw, y0 + bh))
-    if rng.random() < 0.5:
+    if (rng.random() < 0.5) if flip is None else flip:
         image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     for enhance in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
         image = enhance(image).enhance(float(rng.uniform(0.7, 1.3)))
@@ -136,3 +141,56 @@ def median_time(fn: Callable[[], Any], repeats: int = 5) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+class PlainAutoencoder(nnx.Module):
+    """GUIDE §6: 4 stride-2 convs (32-256), ConvTranspose decoder, 256-d bottleneck."""
+
+    def __init__(self, rngs: nnx.Rngs) -> None:
+        w = (3, 32, 64, 128, 256)
+        self.down = nnx.List([nnx.Conv(a, b, (3, 3), strides=(2, 2), rngs=rngs)
+                              for a, b in zip(w, w[1:], strict=False)])
+        self.enc = nnx.Linear(4 * 4 * 256, 256, rngs=rngs)
+        self.dec = nnx.Linear(256, 4 * 4 * 256, rngs=rngs)
+        r = w[::-1]
+        self.up = nnx.List([nnx.ConvTranspose(a, b, (3, 3), strides=(2, 2), rngs=rngs)
+                            for a, b in zip(r, r[1:], strict=False)])
+
+    def encode(self, x: jax.Array) -> jax.Array:
+        x = x.astype(jnp.float32) / 255.0 if x.dtype == jnp.uint8 else x
+        for conv in self.down:
+            x = nnx.relu(conv(x))
+        return self.enc(x.reshape(x.shape[0], -1))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = self.dec(self.encode(x)).reshape(x.shape[0], 4, 4, 256)
+        for i, conv in enumerate(self.up):
+            x = conv(x)
+            x = nnx.relu(x) if i < len(self.up) - 1 else nnx.sigmoid(x)
+        return x
+
+
+@nnx.jit
+def plain_step(model: PlainAutoencoder, optimizer: nnx.Optimizer, batch: jax.Array) -> jax.Array:
+    def loss_fn(m: PlainAutoencoder) -> jax.Array:
+        x = batch.astype(jnp.float32) / 255.0
+        return jnp.mean((m(x) - x) ** 2)
+
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    optimizer.update(model, grads)
+    return loss
+
+
+def plain_ae_vectors(images: np.ndarray, epochs: int = 15, batch: int = 128,
+                     seed: int = 0) -> np.ndarray:
+    """GUIDE §6's baseline end to end: train on images, return 256-d bottlenecks."""
+    model = PlainAutoencoder(nnx.Rngs(seed))
+    optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+    data, rng = jnp.asarray(images), np.random.default_rng(seed)
+    for _ in range(epochs):
+        order = rng.permutation(len(images))
+        for start in range(0, len(order) - batch + 1, batch):
+            plain_step(model, optimizer, data[order[start:start + batch]])
+    encode = nnx.jit(lambda m, x: m.encode(x))
+    out = [np.asarray(encode(model, data[i:i + 256])) for i in range(0, len(images), 256)]
+    return np.concatenate(out)

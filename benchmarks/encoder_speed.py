@@ -23,46 +23,12 @@ import optax
 from flax import nnx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import median_time, photo_crops  # noqa: E402
+from _common import PlainAutoencoder, median_time, photo_crops, plain_step  # noqa: E402
 
 from lookalike.encoder import checkpoint  # noqa: E402
 from lookalike.encoder.embed import Embedder  # noqa: E402
 from lookalike.encoder.model import Autoencoder, ModelConfig  # noqa: E402
 from lookalike.encoder.train import TrainConfig, train_step  # noqa: E402
-
-
-class PlainAutoencoder(nnx.Module):
-    """GUIDE §6: 4 stride-2 convs (32-256), ConvTranspose decoder, 256-d bottleneck."""
-
-    def __init__(self, rngs: nnx.Rngs) -> None:
-        w = (3, 32, 64, 128, 256)
-        self.down = nnx.List([nnx.Conv(a, b, (3, 3), strides=(2, 2), rngs=rngs)
-                              for a, b in zip(w, w[1:], strict=False)])
-        self.enc = nnx.Linear(4 * 4 * 256, 256, rngs=rngs)
-        self.dec = nnx.Linear(256, 4 * 4 * 256, rngs=rngs)
-        r = w[::-1]
-        self.up = nnx.List([nnx.ConvTranspose(a, b, (3, 3), strides=(2, 2), rngs=rngs)
-                            for a, b in zip(r, r[1:], strict=False)])
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        for conv in self.down:
-            x = nnx.relu(conv(x))
-        x = self.dec(self.enc(x.reshape(x.shape[0], -1))).reshape(x.shape[0], 4, 4, 256)
-        for i, conv in enumerate(self.up):
-            x = conv(x)
-            x = nnx.relu(x) if i < len(self.up) - 1 else nnx.sigmoid(x)
-        return x
-
-
-@nnx.jit
-def plain_step(model: PlainAutoencoder, optimizer: nnx.Optimizer, batch: jax.Array) -> jax.Array:
-    def loss_fn(m: PlainAutoencoder) -> jax.Array:
-        x = batch.astype(jnp.float32) / 255.0
-        return jnp.mean((m(x) - x) ** 2)
-
-    loss, grads = nnx.value_and_grad(loss_fn)(model)
-    optimizer.update(model, grads)
-    return loss
 
 
 def training_throughput(steps: int, batch: int = 128) -> dict:
