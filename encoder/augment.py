@@ -26,6 +26,7 @@ class AugmentConfig:
     brightness: float = 0.3
     contrast: float = 0.3
     saturation: float = 0.3
+    grayscale: float = 0.0  # probability of dropping colour altogether
     blur: float = 0.3  # probability of a 3x3 Gaussian blur of random strength
     noise: float = 0.03  # std of the Gaussian noise on the encoder's input (denoising)
     jpeg: float = 0.3  # probability of starting from the JPEG re-compressed copy
@@ -97,13 +98,15 @@ def _blur(x: jax.Array) -> jax.Array:
 def photometric(key: jax.Array, x: jax.Array, cfg: AugmentConfig) -> jax.Array:
     """Brightness, contrast, saturation, blur and noise on floats in [0, 1]."""
     n = x.shape[0]
-    k = jax.random.split(key, 6)
+    k = jax.random.split(key, 7)
 
     def factor(kk: jax.Array, spread: float) -> jax.Array:
         return jax.random.uniform(kk, (n, 1, 1, 1), minval=1 - spread, maxval=1 + spread)
 
     grey = x.mean(-1, keepdims=True)
     x = grey + factor(k[0], cfg.saturation) * (x - grey)
+    if cfg.grayscale:
+        x = jnp.where(jax.random.uniform(k[6], (n, 1, 1, 1)) < cfg.grayscale, grey, x)
     mean = x.mean((1, 2, 3), keepdims=True)
     x = mean + factor(k[1], cfg.contrast) * (x - mean)
     x = x * factor(k[2], cfg.brightness)

@@ -15,12 +15,13 @@ from flax import nnx, serialization
 
 from lookalike.common.atomic import atomic_write_bytes
 from lookalike.common.errors import CollectionError, CollectionMismatch, NotFound
-from lookalike.encoder.model import Autoencoder, ModelConfig
+from lookalike.encoder.model import Autoencoder, ModelConfig, Whiten
 
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "model.json"
 WEIGHTS_FILE = "weights.msgpack"
+SAVED = (nnx.Param, Whiten)  # what a checkpoint holds: trained weights and the whitening
 
 
 @dataclass
@@ -34,7 +35,7 @@ class Checkpoint:
 
 
 def _weights_bytes(model: Autoencoder) -> bytes:
-    pure = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    pure = nnx.to_pure_dict(nnx.state(model, SAVED))
     return serialization.msgpack_serialize(jax.tree.map(np.asarray, pure))
 
 
@@ -85,7 +86,7 @@ def load(folder: str | Path) -> Checkpoint:
             "(corrupt or replaced)"
         )
     model = Autoencoder(config, nnx.Rngs(0))
-    state = nnx.state(model, nnx.Param)
+    state = nnx.state(model, SAVED)
     try:
         restored = serialization.msgpack_restore(weights)
         _check_shapes(nnx.to_pure_dict(state), restored)

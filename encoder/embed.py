@@ -33,8 +33,10 @@ class Embedder:
     def __init__(self, checkpoint: Checkpoint) -> None:
         self.config = checkpoint.config
         self.fingerprint = checkpoint.fingerprint
+        self.base_model: str = checkpoint.meta.get("base_model", "")
         graphdef, state = nnx.split(checkpoint.model.encoder)
         normalize = self.config.normalize
+        whiten = bool(self.config.whiten_dim)
 
         # Plain jax.jit over pre-flattened leaves keeps nnx graph handling and pytree
         # flattening of the state off the hot path.
@@ -43,17 +45,17 @@ class Embedder:
         @jax.jit
         def _embed(leaves: list[jax.Array], batch: jax.Array) -> jax.Array:
             encoder = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))
-            z = encoder(batch.astype(jnp.float32) / 255.0)
-            if normalize:
-                z = z / (jnp.linalg.norm(z, axis=1, keepdims=True) + 1e-8)
-            return z
+            x = batch.astype(jnp.float32) / 255.0
+            if normalize or whiten:
+                return encoder.embedding(x)
+            return encoder(x)
 
         self._leaves = leaves
         self._embed = _embed
 
     @property
     def dim(self) -> int:
-        return self.config.embed_dim
+        return self.config.output_dim
 
     @property
     def image_size(self) -> int:

@@ -29,12 +29,24 @@ class ModelConfig:
     decoder_widths: tuple[int, ...] = (128, 64, 32)
     # L2-normalised embeddings: the collection's squared L2 then ranks by cosine.
     normalize: bool = True
+    # "pooled": the bottleneck reads average-pooled features of every stage (the whole map
+    # of the first, a 2x2 grid of the others), so a shape found a few pixels away or in
+    # another colour still lands near; "flatten": the bottom map flattened (models saved
+    # before pooling existed; see BENCHMARKS.md, "Retrieval quality suite").
+    head: str = "pooled"
+    # >0: the embedding is the bottleneck PCA-whitened to this many dimensions, with the
+    # whitening fitted on the collection at build time (encoder.whitening).
+    whiten_dim: int = 0
 
     def __post_init__(self) -> None:
         if self.bottom < 1 or self.image_size % self.reduction:
             raise ValueError(
                 f"image_size {self.image_size} must be a multiple of {self.reduction}"
             )
+        if self.head not in ("pooled", "flatten"):
+            raise ValueError(f"head must be 'pooled' or 'flatten', not {self.head!r}")
+        if not 0 <= self.whiten_dim <= self.embed_dim:
+            raise ValueError(f"whiten_dim must be 0 to embed_dim ({self.embed_dim})")
         if not self.decoder_widths or self.recon_size > self.image_size:
             raise ValueError(
                 f"{len(self.decoder_widths)} decoder widths reconstruct at {self.recon_size}px; "
@@ -50,6 +62,17 @@ class ModelConfig:
         return self.image_size // self.reduction
 
     @property
+    def output_dim(self) -> int:
+        """The dimension of the vectors a collection stores."""
+        return self.whiten_dim or self.embed_dim
+
+    @property
+    def head_inputs(self) -> int:
+        if self.head == "flatten":
+            return self.bottom * self.bottom * self.widths[-1]
+        return self.widths[0] + 4 * sum(self.widths[1:])
+
+    @property
     def recon_size(self) -> int:
         return self.bottom * 2 ** len(self.decoder_widths)
 
@@ -60,7 +83,18 @@ class ModelConfig:
     def from_dict(cls, data: dict) -> ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+        values.setdefault("head", "flatten")  # saved before the pooled head existed
         return cls(**values)
+
+
+class Whiten(nnx.Variable):
+    """PCA-whitening fitted on a collection's embeddings; not trained by the optimiser."""
+
+
+def _grid_pool(x: jax.Array) -> jax.Array:
+    """(n, h, w, c) -> (n, 4c): the means of the four quadrants."""
+    n, h, w, c = x.shape
+    return x.reshape(n, 2, h // 2, 2, w // 2, c).mean((2, 4)).reshape(n, 4 * c)
 
 
 class Encoder(nnx.Module):
@@ -71,8 +105,12 @@ class Encoder(nnx.Module):
             [nnx.Conv(a, b, (3, 3), strides=(2, 2), rngs=rngs)
              for a, b in zip(config.widths, config.widths[1:], strict=False)]
         )
-        flat = config.bottom * config.bottom * config.widths[-1]
-        self.proj = nnx.Linear(flat, config.embed_dim, rngs=rngs)
+        self.head = config.head
+        self.proj = nnx.Linear(config.head_inputs, config.embed_dim, rngs=rngs)
+        self.whiten_dim = config.whiten_dim
+        if config.whiten_dim:
+            self.whiten_mean = Whiten(jnp.zeros(config.embed_dim))
+            self.whiten_matrix = Whiten(jnp.eye(config.embed_dim, config.whiten_dim))
 
     def __call__(self, x: jax.Array) -> jax.Array:
         p, c = self.stem, x.shape[-1]
@@ -84,9 +122,22 @@ class Encoder(nnx.Module):
             x, kernel, (p, p), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
         )
         x = nnx.relu(x + self.patch.bias[...])
+        pooled = [x.mean((1, 2))]
         for conv in self.convs:
             x = nnx.relu(conv(x))
-        return self.proj(x.reshape(x.shape[0], -1))
+            pooled.append(_grid_pool(x))
+        if self.head == "flatten":
+            return self.proj(x.reshape(x.shape[0], -1))
+        return self.proj(jnp.concatenate(pooled, -1))
+
+    def embedding(self, x: jax.Array) -> jax.Array:
+        """The stored vector: the bottleneck, L2-normalised, whitened where fitted."""
+        z = self(x)
+        z = z / (jnp.linalg.norm(z, axis=1, keepdims=True) + 1e-8)
+        if self.whiten_dim:
+            z = (z - self.whiten_mean[...]) @ self.whiten_matrix[...]
+            z = z / (jnp.linalg.norm(z, axis=1, keepdims=True) + 1e-8)
+        return z
 
 
 def _upsample2(x: jax.Array) -> jax.Array:

@@ -1,0 +1,56 @@
+"""PCA-whitening of a collection's embeddings, folded into the model so queries get it too.
+
+Measured (BENCHMARKS.md, "Retrieval quality suite"): whitening L2-normalised embeddings
+on the collection itself, unsupervised, raised recall on every set of the suite, the way
+it does in image retrieval generally: it evens out the few directions that dominate
+cosine similarity between images of one kind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from lookalike.encoder.checkpoint import Checkpoint
+from lookalike.encoder.model import Autoencoder
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DIM = 96
+MIN_IMAGES_PER_DIM = 4  # fewer images than 4 per output dimension: no whitening
+
+
+def fit_whitening(
+    checkpoint: Checkpoint, vectors: np.ndarray, dim: int = DEFAULT_DIM, eps: float = 1e-4
+) -> Checkpoint:
+    """A copy of checkpoint whose embedding is whitened to dim dimensions on vectors.
+
+    vectors are the checkpoint's own L2-normalised, unwhitened embeddings of the
+    collection. With too few of them for a stable covariance (under 4 per dimension),
+    the checkpoint is returned as it is.
+    """
+    config = checkpoint.config
+    if config.whiten_dim:
+        raise ValueError("the model is already whitened")
+    dim = min(dim, config.embed_dim)
+    if dim <= 0 or len(vectors) < MIN_IMAGES_PER_DIM * dim:
+        logger.info("not whitening: %d images for %d dimensions", len(vectors), dim)
+        return checkpoint
+    x = np.asarray(vectors, np.float64)
+    mean = x.mean(0)
+    values, vecs = np.linalg.eigh(np.cov(x - mean, rowvar=False))
+    top = np.argsort(values)[::-1][:dim]
+    # eps relative to the largest variance keeps near-empty directions from being blown up
+    # into noise.
+    matrix = vecs[:, top] / np.sqrt(values[top] + eps * values.max())
+    whitened = dataclasses.replace(config, whiten_dim=dim)
+    model = Autoencoder(whitened, nnx.Rngs(0))
+    nnx.update(model, nnx.state(checkpoint.model, nnx.Param))
+    model.encoder.whiten_mean[...] = jnp.asarray(mean, jnp.float32)
+    model.encoder.whiten_matrix[...] = jnp.asarray(matrix, jnp.float32)
+    meta = {**checkpoint.meta, "whitening": {"dim": dim, "fitted_on": len(vectors)}}
+    return Checkpoint(model, whitened, meta)
