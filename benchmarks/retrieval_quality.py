@@ -3,7 +3,8 @@
 Usage:
   python benchmarks/quality_data.py                  # once: fetch the Debian packages
   python benchmarks/retrieval_quality.py [--sets mnist,icons,clipart,neardup]
-        [--plain-ae-epochs 15 | 0] [--build-arg --from-scratch] [--out result.json]
+        [--plain-ae-epochs 15 | 0] [--from-scratch] [--head flatten] [--whiten-dim 0]
+        [--out result.json]
 
 For each set: `build_collection` with the default BuildConfig (what `lookalike build`
 runs), then every image is searched through the collection with itself excluded (for
@@ -42,6 +43,9 @@ from _common import edited_copy, mnist, pixels, plain_ae_vectors, png_bytes  # n
 from lookalike.encoder import checkpoint as checkpoints  # noqa: E402
 from lookalike.encoder.data import decode_image  # noqa: E402
 from lookalike.encoder.embed import Embedder  # noqa: E402
+from lookalike.encoder.model import ModelConfig  # noqa: E402
+from lookalike.encoder.train import TrainConfig  # noqa: E402
+from lookalike.encoder.whitening import DEFAULT_DIM  # noqa: E402
 from lookalike.indexer.build import BuildConfig, build_collection  # noqa: E402
 from lookalike.indexer.collection import Collection  # noqa: E402
 
@@ -210,12 +214,19 @@ def main() -> None:
     parser.add_argument("--sets", default="mnist,icons,clipart,neardup")
     parser.add_argument("--plain-ae-epochs", type=int, default=15)
     parser.add_argument("--from-scratch", action="store_true",
-                        help="build without the shipped base model (the old default)")
+                        help="build without the shipped base model")
+    parser.add_argument("--head", choices=["pooled", "flatten"], default="pooled",
+                        help="flatten, with --from-scratch --whiten-dim 0: the build before "
+                        "the base model")
+    parser.add_argument("--whiten-dim", type=int, default=DEFAULT_DIM)
+    parser.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    config = BuildConfig(from_scratch=args.from_scratch)
-    result: dict = {"config": {"from_scratch": args.from_scratch}}
+    config = BuildConfig(from_scratch=args.from_scratch, whiten_dim=args.whiten_dim,
+                         model_config=ModelConfig(head=args.head),
+                         train_config=TrainConfig(epochs=args.epochs))
+    result: dict = {"config": {k: v for k, v in vars(args).items() if k != "out"}}
     for name in args.sets.split(","):
         start = time.perf_counter()
         if name == "neardup":

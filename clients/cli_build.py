@@ -35,7 +35,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     clusters = None if args.clusters == "auto" else int(args.clusters)
     config = BuildConfig(clusters=clusters, seed=args.seed,
                          model_config=_model_config(args.size),
-                         train_config=_train_config(args))
+                         train_config=_train_config(args), from_scratch=args.from_scratch)
     report = build_collection(args.images, args.out, config, model=_load_model(args.model),
                               progress=True)
     _print_skipped(report.skipped)
@@ -49,15 +49,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lookalike.common.errors import TrainingError
     from lookalike.common.sources import read_sources
     from lookalike.encoder import checkpoint
+    from lookalike.encoder.base import fine_tune
     from lookalike.encoder.data import load_images
-    from lookalike.encoder.train import train
 
     sources = read_sources(args.images)
     images, kept, failed = load_images([s.location for s in sources], args.size, progress=True)
     _print_skipped([(sources[i].query, message) for i, message in failed])
     if not kept:
         raise TrainingError(f"no readable images in {args.images}")
-    model = train(images, _model_config(args.size), _train_config(args), progress=True)
+    model = fine_tune(images, _model_config(args.size), _train_config(args),
+                      from_scratch=args.from_scratch, progress=True)
     fingerprint = checkpoint.save(model, args.out)
     print(f"trained on {len(kept)} images: final loss {model.meta.get('final_loss', 0):.5f}, "
           f"model {fingerprint} -> {args.out}")
@@ -113,6 +114,9 @@ def _training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=positive_int, default=64,
                    help="model input size in pixels, a multiple of 16 (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed: same seed, same model")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="train from random weights instead of fine-tuning the base model "
+                   "shipped with lookalike (the base is used by default at --size 64)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -51,9 +51,10 @@ class CollectionInfo:
     format_version: str
     software_version: str
     imbalance: float
+    base_model: str = ""  # the base encoder fine-tuned into this collection's; "" if none
 
     @classmethod
     def from_proto(cls, r: pb.InfoResponse) -> CollectionInfo:
         return cls(r.model_fingerprint, r.model_config_json, r.embedding_dim, r.input_size,
                    r.count, r.clusters, list(r.cluster_sizes), r.default_nprobe,
-                   r.format_version, r.software_version, r.imbalance)
+                   r.format_version, r.software_version, r.imbalance, r.base_model)

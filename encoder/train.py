@@ -113,13 +113,21 @@ def train(
     model_config: ModelConfig | None = None,
     config: TrainConfig | None = None,
     *,
+    init: Checkpoint | None = None,
     progress: bool = False,
 ) -> Checkpoint:
     """Trains an autoencoder on (n, size, size, 3) uint8 images and returns the checkpoint.
 
+    With init, training starts from that checkpoint's weights (fine-tuning; its
+    architecture wins over model_config) instead of a random initialisation.
+
     Raises:
         TrainingError: too few images, all identical, or not the model's size.
     """
+    if init is not None:
+        if init.config.whiten_dim:
+            raise TrainingError("a whitened model cannot be trained further")
+        model_config = init.config
     model_config = model_config or ModelConfig(image_size=images.shape[1])
     config = config or TrainConfig()
     check_trainable(images)
@@ -129,6 +137,8 @@ def train(
             f"{model_config.image_size}x{model_config.image_size}"
         )
     model = Autoencoder(model_config, nnx.Rngs(config.seed))
+    if init is not None:
+        nnx.update(model, nnx.state(init.model, nnx.Param))
     batch_size = min(config.batch_size, len(images))
     steps_per_epoch = -(-len(images) // batch_size)
     epochs = config.epochs_for(steps_per_epoch)
@@ -149,6 +159,8 @@ def train(
         "stopped_early": history.stopped_early,
         "train_config": dataclasses.asdict(config),
     }
+    if init is not None:
+        meta["base_model"] = init.meta.get("base_model") or init.fingerprint
     return Checkpoint(model, model_config, meta)
 
 

@@ -11,11 +11,13 @@ from pathlib import Path
 from lookalike.common.errors import TrainingError
 from lookalike.common.sources import Source, read_sources
 from lookalike.encoder import checkpoint as checkpoints
+from lookalike.encoder.base import FINE_TUNE_IMAGES, fine_tune
 from lookalike.encoder.checkpoint import Checkpoint
 from lookalike.encoder.data import load_images
 from lookalike.encoder.embed import Embedder
 from lookalike.encoder.model import ModelConfig
-from lookalike.encoder.train import TrainConfig, train
+from lookalike.encoder.train import TrainConfig
+from lookalike.encoder.whitening import DEFAULT_DIM, fit_whitening
 from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
 from lookalike.indexer.collection import Collection, refuse_existing
 from lookalike.indexer.manifest import Manifest
@@ -30,6 +32,13 @@ class BuildConfig:
     target_recall: float = 0.95  # the default nprobe is the smallest that reaches it
     model_config: ModelConfig = field(default_factory=ModelConfig)
     train_config: TrainConfig = field(default_factory=TrainConfig)
+    # False: start from the shipped base encoder (encoder/base) and fine-tune it on at most
+    # fine_tune_images of the collection's images; True: train from random weights (the
+    # behaviour before the base model). A model_config whose size the base does not have
+    # trains from scratch too.
+    from_scratch: bool = False
+    fine_tune_images: int = FINE_TUNE_IMAGES
+    whiten_dim: int = DEFAULT_DIM  # 0: store the plain L2-normalised bottleneck
 
 
 @dataclass
@@ -64,9 +73,14 @@ def build_collection(
     if len(kept) == 0:
         raise TrainingError(f"no readable images in {images_spec}")
     if model is None:
-        model = train(images, config.model_config, config.train_config, progress=progress)
+        model = fine_tune(images, config.model_config, config.train_config,
+                          from_scratch=config.from_scratch,
+                          max_images=config.fine_tune_images, progress=progress)
         lap("train")
     vectors = Embedder(model)(images)
+    if config.whiten_dim and not model.config.whiten_dim:
+        model = fit_whitening(model, vectors, config.whiten_dim)
+        vectors = Embedder(model)(images)
     lap("embed")
     k = config.clusters or choose_k(vectors, config.seed).k
     centroids, _ = fit_kmeans(vectors, min(k, len(vectors)), config.seed)
@@ -81,7 +95,7 @@ def build_collection(
 def _write(out, model, vectors, sources: list[Source], centroids, nprobe) -> Collection:
     with tempfile.TemporaryDirectory() as tmp:
         fingerprint = checkpoints.save(model, tmp)
-        manifest = Manifest(fingerprint, model.config.embed_dim, model.config.image_size)
+        manifest = Manifest(fingerprint, model.config.output_dim, model.config.image_size)
         paths = [s.location if s.is_url else str(Path(s.location).resolve()) for s in sources]
         return Collection.create(out, tmp, manifest, vectors, paths, [s.id for s in sources],
                                  centroids, nprobe)

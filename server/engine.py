@@ -242,4 +242,5 @@ class Engine:
             format_version=str(c.manifest.format_version),
             software_version=software_version(),
             imbalance=float(max(sizes) / mean) if mean else 0.0,
+            base_model=self.embedder.base_model,
         )

@@ -90,3 +90,23 @@ def test_auto_epochs_are_what_training_runs():
     steps_per_epoch = -(-len(images) // 16)
     config = TrainConfig(batch_size=16, min_steps=11 * steps_per_epoch, patience=100)
     assert train(images, SMALL, config).meta["epochs_run"] == 11
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path):
+    base = train(blobs(), SMALL, TrainConfig(epochs=1, batch_size=16, seed=3))
+    fingerprint = checkpoint.save(base, tmp_path / "base")
+    # A near-zero learning rate: the fine-tuned model must still be the base model, not a
+    # fresh initialisation from its own seed.
+    tuned = train(blobs(seed=1), None, TrainConfig(epochs=1, batch_size=16, seed=9,
+                                                   learning_rate=1e-12), init=base)
+    np.testing.assert_allclose(Embedder(tuned)(blobs(4)), Embedder(base)(blobs(4)), atol=1e-5)
+    assert tuned.meta["base_model"] == fingerprint
+
+
+def test_a_whitened_model_is_not_trained_further():
+    from lookalike.encoder.whitening import fit_whitening
+
+    base = train(blobs(80), SMALL, FAST)
+    whitened = fit_whitening(base, Embedder(base)(blobs(80)), dim=4)
+    with pytest.raises(TrainingError, match="whitened"):
+        train(blobs(), None, FAST, init=whitened)
