@@ -15,7 +15,7 @@ from typing import Any
 
 from lookalike.clients.bulk_output import read_rows
 from lookalike.clients.formatting import distance_text
-from lookalike.clients.plot import thumbnail
+from lookalike.clients.plot import thumbnail_pixels
 from lookalike.common.atomic import atomic_write_bytes
 from lookalike.common.sources import read_sources
 
@@ -51,7 +51,7 @@ class Thumbs:
     def _write(self, location: str) -> str | None:
         from PIL import Image
 
-        pixels = thumbnail(location, THUMB_PX) if location else None
+        pixels = thumbnail_pixels(location, THUMB_PX) if location else None
         if pixels is None:
             return None
         # surrogatepass: a non-UTF-8 file name (surrogate escapes) still has a stable name
