@@ -4,6 +4,12 @@ JSONL: one object per manifest row, {"row", "query", "id", "cluster", "neighbors
 "error"}. CSV: a header line, then one line per manifest row with columns row, query, id,
 cluster, error, neighbors, where neighbors is the same JSON list as in JSONL (so nothing
 is lost and a row stays one line).
+
+Both are ASCII-safe UTF-8 and one line per row whatever the paths hold. In CSV a text
+cell (query, id, error) that holds a control character or line separator, a non-UTF-8
+byte of a file name (a surrogate escape), is empty, or starts with a double quote, is
+written as a JSON string literal instead, so it starts with a double quote and reads back
+exactly.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import io
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +32,28 @@ logger = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("row", "query", "id", "cluster", "error", "neighbors")
 CSV_HEADER = ",".join(CSV_COLUMNS)
+CSV_TEXT_COLUMNS = ("query", "id", "error")
+# C0 and C1 controls (newlines, NUL, ESC), Unicode line/paragraph separators, surrogates.
+_NOT_PLAIN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _text_cell(value: str | None) -> str:
+    if value is None:
+        return ""
+    if value == "" or value.startswith('"') or _NOT_PLAIN.search(value):
+        return json.dumps(value)
+    return value
+
+
+def _text_value(cell: str) -> str | None:
+    if not cell:
+        return None
+    if cell.startswith('"'):
+        value = json.loads(cell)
+        if not isinstance(value, str):
+            raise ValueError("a quoted cell that is not a JSON string")
+        return value
+    return cell
 
 
 def output_format(path: str | Path) -> str:
@@ -43,6 +72,8 @@ def encode_row(row: dict[str, Any], fmt: str) -> str:
         return json.dumps(row) + "\n"
     buffer = io.StringIO()
     values = {**row, "neighbors": json.dumps(row["neighbors"])}
+    for column in CSV_TEXT_COLUMNS:
+        values[column] = _text_cell(row[column])
     csv.writer(buffer, lineterminator="\n").writerow(
         ["" if values[c] is None else values[c] for c in CSV_COLUMNS])
     return buffer.getvalue()
@@ -52,22 +83,27 @@ def decode_line(line: str, fmt: str) -> dict[str, Any]:
     """The row a complete output line holds; ValueError if it is not one."""
     if fmt == "jsonl":
         row = json.loads(line)
-        if not isinstance(row, dict) or not isinstance(row.get("row"), int):
+        if (not isinstance(row, dict) or not isinstance(row.get("row"), int)
+                or not set(CSV_COLUMNS) <= set(row)):
             raise ValueError("not a bulk output row")
         return row
-    cells = next(csv.reader([line]))
+    try:
+        cells = next(csv.reader([line], strict=True))
+    except csv.Error as exc:
+        raise ValueError(str(exc)) from None
     if len(cells) != len(CSV_COLUMNS):
         raise ValueError(f"{len(cells)} columns, expected {len(CSV_COLUMNS)}")
     row = dict(zip(CSV_COLUMNS, cells, strict=True))
     cluster = int(row["cluster"]) if row["cluster"] else None
-    return {**row, "row": int(row["row"]), "id": row["id"] or None, "cluster": cluster,
-            "error": row["error"] or None, "neighbors": json.loads(row["neighbors"])}
+    texts = {column: _text_value(row[column]) for column in CSV_TEXT_COLUMNS}
+    return {**row, **texts, "row": int(row["row"]), "cluster": cluster,
+            "neighbors": json.loads(row["neighbors"])}
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
     """Every complete row of an output file (a torn last line is left out)."""
     fmt = output_format(path)
-    text = Path(path).read_text(encoding="utf-8")
+    text = Path(path).read_bytes().decode("utf-8", errors="surrogateescape")
     return [decode_line(line, fmt) for line in _row_lines(text.split("\n")[:-1], fmt)]
 
 
@@ -98,7 +134,7 @@ def scan_output(path: Path, sources: Sequence[Source]) -> Progress:
             f.truncate(keep)  # written while the process died: that row is done again
             logger.info("%s: dropped a torn last line (%d bytes)", path, len(data) - keep)
     progress = Progress()
-    lines = data[:keep].decode("utf-8").split("\n")[:-1]
+    lines = data[:keep].decode("utf-8", errors="surrogateescape").split("\n")[:-1]
     rows = _row_lines(lines, fmt)
     for number, line in enumerate(rows, 1 + len(lines) - len(rows)):
         try:

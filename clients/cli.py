@@ -8,6 +8,7 @@ import sys
 
 from lookalike.clients import cli_build, cli_index, cli_query, cli_serve
 from lookalike.common.errors import LookalikeError
+from lookalike.common.sources import ManifestError
 
 COMMAND_MODULES = (cli_build, cli_serve, cli_query, cli_index)
 
@@ -35,10 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):
+        # A non-UTF-8 file name is a surrogate-escaped str: show its bytes as escapes
+        # rather than die printing a message about it.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
+    except ManifestError as exc:  # like a bad argument: nothing was done
+        print(f"lookalike {args.command}: {exc}", file=sys.stderr)
+        return 2
     except LookalikeError as exc:
         print(f"lookalike {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from lookalike.clients.cli_build import clusters_arg, positive_int
+from lookalike.clients.cli_connection import add_connection_args, connect
 
-DEFAULT_TARGET = "127.0.0.1:50051"
 ADD_CHUNK = 32  # images per Add stream: small enough for a lively progress bar
 
 
@@ -27,7 +27,6 @@ def cmd_add(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from lookalike.clients.client import Client
     from lookalike.clients.images import image_bytes
     from lookalike.common.errors import LookalikeError
     from lookalike.common.sources import read_sources
@@ -35,7 +34,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     sources = read_sources(args.images)
     ids = _ids_for(args, sources)
     added, failed = 0, []
-    with Client(args.target) as client, tqdm(total=len(sources), unit="img",
+    with connect(args) as client, tqdm(total=len(sources), unit="img",
                                              desc="adding") as bar:
         for start in range(0, len(sources), ADD_CHUNK):
             chunk = list(zip(sources[start : start + ADD_CHUNK], ids[start : start + ADD_CHUNK],
@@ -63,9 +62,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from lookalike.clients.client import Client
-
-    with Client(args.target) as client:
+    with connect(args) as client:
         deleted, missing = client.delete(args.ids)
     print(f"deleted {deleted} images" + (f"; not found: {' '.join(missing)}" if missing else ""))
     return 1 if missing else 0
@@ -110,14 +107,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("add", help="add images to a served collection (no rebuild)")
     p.set_defaults(func=cmd_add)
     p.add_argument("images", help="a folder, or a .txt/.csv/.jsonl manifest (optional id column)")
-    p.add_argument("--target", default=DEFAULT_TARGET, help="server HOST:PORT")
+    add_connection_args(p)
     p.add_argument("--ids", nargs="+", help="one id per image, in order (default: the "
                                             "manifest's id column, else numbers)")
 
     p = sub.add_parser("delete", help="delete images by id from a served collection")
     p.set_defaults(func=cmd_delete)
     p.add_argument("ids", nargs="+", help="ids to delete")
-    p.add_argument("--target", default=DEFAULT_TARGET, help="server HOST:PORT")
+    add_connection_args(p, sends_images=False)
 
     p = sub.add_parser("recluster", help="re-run KMeans on a collection's current vectors")
     p.set_defaults(func=cmd_recluster)

@@ -4,25 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from dataclasses import asdict
-from typing import Any
 
-DEFAULT_TARGET = "127.0.0.1:50051"
-TOKEN_ENV = "LOOKALIKE_TOKEN"
-
-
-def connect(args: argparse.Namespace, retries: int | None = None) -> Any:
-    """A Client built from the connection flags every query command shares."""
-    from lookalike.clients.client import Client
-    from lookalike.clients.retry import RetryPolicy
-
-    retry = RetryPolicy() if retries is None else RetryPolicy(attempts=retries + 1)
-    return Client(
-        args.target, timeout=args.timeout, token=args.token or os.environ.get(TOKEN_ENV),
-        tls=args.tls, root_certificates=args.root_certs, tls_server_name=args.tls_server_name,
-        retry=retry, downsize=not args.no_downsize,
-    )
+from lookalike.clients.cli_connection import add_connection_args, connect
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -73,17 +57,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_connection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", default=DEFAULT_TARGET, help="server HOST:PORT")
-    p.add_argument("--timeout", type=float, default=30.0, help="deadline per call, seconds")
-    p.add_argument("--token", help=f"bearer token (default: ${TOKEN_ENV})")
-    p.add_argument("--tls", action="store_true", help="connect over TLS")
-    p.add_argument("--root-certs", help="PEM file of CAs to trust (implies --tls)")
-    p.add_argument("--tls-server-name", help="name to check the server certificate against")
-    p.add_argument("--no-downsize", action="store_true",
-                   help="send images as they are instead of at the model's input size")
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="find the images most like one image")
     p.set_defaults(func=cmd_search)
@@ -116,4 +89,4 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("info", help="describe the served collection")
     p.set_defaults(func=cmd_info)
-    add_connection_args(p)
+    add_connection_args(p, sends_images=False)

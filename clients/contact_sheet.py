@@ -15,7 +15,7 @@ from typing import Any
 
 from lookalike.clients.bulk_output import read_rows
 from lookalike.clients.formatting import distance_text
-from lookalike.clients.plot import thumbnail
+from lookalike.clients.plot import thumbnail_pixels
 from lookalike.common.atomic import atomic_write_bytes
 from lookalike.common.sources import read_sources
 
@@ -51,10 +51,11 @@ class Thumbs:
     def _write(self, location: str) -> str | None:
         from PIL import Image
 
-        pixels = thumbnail(location, THUMB_PX) if location else None
+        pixels = thumbnail_pixels(location, THUMB_PX) if location else None
         if pixels is None:
             return None
-        name = hashlib.sha1(location.encode()).hexdigest()[:16] + ".jpg"
+        # surrogatepass: a non-UTF-8 file name (surrogate escapes) still has a stable name
+        name = hashlib.sha1(location.encode("utf-8", "surrogatepass")).hexdigest()[:16] + ".jpg"
         target = self.folder / name
         if not target.exists():
             Image.fromarray(pixels).convert("RGB").save(target, quality=85)
@@ -103,6 +104,6 @@ def write_contact_sheet(results: str | Path, page: str | Path,
         f"<h1>{html.escape(Path(results).name)}</h1><p>{len(rows)} rows, {errors} errors. "
         f"Blue: the query; then its neighbours, nearest first, with distance d and cluster c."
         f"</p><table>\n{body}\n</table></body></html>\n")
-    atomic_write_bytes(page, document.encode("utf-8"))
+    atomic_write_bytes(page, document.encode("utf-8", "backslashreplace"))
     logger.info("contact sheet of %d rows -> %s", len(rows), page)
     return page

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,22 +12,19 @@ from lookalike.clients.formatting import distance_text
 from lookalike.clients.images import image_bytes
 from lookalike.clients.results import SearchResult
 from lookalike.common.errors import LookalikeError
+from lookalike.common.imaging import thumbnail
 
 logger = logging.getLogger(__name__)
 
 THUMB = 160
 
 
-def thumbnail(image: Any, size: int = THUMB) -> np.ndarray | None:
-    """An RGB thumbnail of a path, URL, bytes, PIL image or array; None if unreadable."""
-    from PIL import Image, ImageOps
-
+def thumbnail_pixels(image: Any, size: int = THUMB) -> np.ndarray | None:
+    """RGB pixels of common.imaging's thumbnail of a path, URL, bytes, PIL image or array
+    (alpha on white, as the decoder does); None if unreadable."""
     try:
-        with Image.open(io.BytesIO(image_bytes(image))) as img:
-            img = ImageOps.exif_transpose(img).convert("RGB")
-            img.thumbnail((size, size))
-            return np.asarray(img)
-    except (LookalikeError, OSError, ValueError) as exc:
+        return np.asarray(thumbnail(image_bytes(image), size))
+    except LookalikeError as exc:
         logger.debug("no thumbnail for %r: %s", image, exc)
         return None
 
@@ -56,12 +52,12 @@ def plot_result(
     import matplotlib.pyplot as plt
 
     query = result.query if query is None else query
-    panels = [(thumbnail(query) if query is not None else None,
+    panels = [(thumbnail_pixels(query) if query is not None else None,
                f"query\ncluster {result.cluster}")]
     for rank, n in enumerate(result.neighbors, 1):
         extra = f"\n{labels[n.id]}" if labels and n.id in labels else ""
         caption = f"{rank}. id {n.id}\nd={distance_text(n.distance)}  c={n.cluster}{extra}"
-        panels.append((thumbnail(n.path), caption))
+        panels.append((thumbnail_pixels(n.path), caption))
     cols = max(1, min(columns, len(panels)))
     rows = -(-len(panels) // cols)
     height = 2.25 + 0.15 * bool(labels)

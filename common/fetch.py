@@ -70,7 +70,10 @@ def fetch_url(url: str, limits: FetchLimits = FetchLimits()) -> bytes:
             return body
         if not location:
             raise NotFound(f"{current}: HTTP {status} redirect without a Location")
-        current = urljoin(current, location)
+        try:
+            current = urljoin(current, location)
+        except ValueError as exc:
+            raise NotFound(f"{current}: HTTP {status} redirect to a bad URL ({exc})") from None
     raise InvalidArgument(f"{url}: more than {limits.max_redirects} redirects")
 
 
@@ -84,7 +87,10 @@ def _parse_networks(cidrs: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipad
 def _fetch_once(
     url: str, limits: FetchLimits, networks: list, deadline: float
 ) -> tuple[int, str | None, bytes]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed "[" of an IPv6 host
+        raise InvalidArgument(f"{url}: not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidArgument(f"not an http(s) URL: {url!r}")
     host = parts.hostname

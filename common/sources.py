@@ -1,8 +1,14 @@
-"""Image sources: a folder, or a .txt / .csv / .jsonl manifest of paths or URLs."""
+"""Image sources: a folder, or a .txt / .csv / .jsonl manifest of paths or URLs.
+
+Manifests are read as UTF-8 (a BOM is skipped) with surrogate escapes, so a byte that is
+not UTF-8 stays in the path as Python writes non-UTF-8 file names: the row opens the file
+its bytes name, or gets that row's error, and the run goes on.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import NamedTuple
@@ -13,6 +19,14 @@ IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 )
 MANIFEST_SUFFIXES = (".txt", ".csv", ".jsonl")
+# csv's default field limit is 128 KiB; a longer cell is a bad row, not a crash. The limit
+# is process-wide, so raising it here also covers the bulk output reader.
+CSV_FIELD_LIMIT = 2**31 - 1
+csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+
+
+class ManifestError(InvalidArgument):
+    """A manifest that cannot be read as a whole: malformed, unreadable or of unknown kind."""
 
 
 class Source(NamedTuple):
@@ -42,6 +56,8 @@ def read_image_file(path: str | Path) -> bytes:
         raise InvalidImage(f"{path} is a folder, not an image") from None
     except OSError as exc:
         raise NotFound(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:  # a NUL, or a surrogate no file name can hold
+        raise NotFound(f"cannot read {path!r}: not a valid file name ({exc})") from None
 
 
 def read_sources(spec: str | Path) -> list[Source]:
@@ -51,7 +67,8 @@ def read_sources(spec: str | Path) -> list[Source]:
 
     Raises:
         NotFound: the folder or manifest does not exist.
-        InvalidArgument: the manifest is of an unknown kind or malformed.
+        ManifestError: the manifest is of an unknown kind, unreadable or malformed; the
+            message names the manifest and, where there is one, the line.
     """
     path = Path(spec)
     if path.is_dir():
@@ -60,17 +77,17 @@ def read_sources(spec: str | Path) -> list[Source]:
         return [Source(i, str(p), str(p)) for i, p in enumerate(files)]
     if not path.exists():
         raise NotFound(f"no such folder or manifest: {spec}")
-    suffix = path.suffix.lower()
-    if suffix == ".txt":
-        rows = _txt_rows(path)
-    elif suffix == ".csv":
-        rows = _csv_rows(path)
-    elif suffix == ".jsonl":
-        rows = _jsonl_rows(path)
-    else:
-        raise InvalidArgument(
+    readers = {".txt": _txt_rows, ".csv": _csv_rows, ".jsonl": _jsonl_rows}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise ManifestError(
             f"{spec}: expected a folder or a {', '.join(MANIFEST_SUFFIXES)} manifest"
         )
+    try:
+        text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
+    except OSError as exc:
+        raise ManifestError(f"cannot read manifest {spec}: {exc.strerror}") from None
+    rows = reader(path, text)
     base = path.parent
     return [Source(i, query, _resolve(query, base), row_id)
             for i, (query, row_id) in enumerate(rows)]
@@ -82,34 +99,39 @@ def _resolve(query: str, base: Path) -> str:
     return str(base / query)
 
 
-def _txt_rows(path: Path) -> list[tuple[str, str | None]]:
-    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+def _txt_rows(path: Path, text: str) -> list[tuple[str, str | None]]:
+    # Only "\n" ends a line: a file name may hold any other control character.
+    lines = (line.strip() for line in text.split("\n"))
     return [(line, None) for line in lines if line and not line.startswith("#")]
 
 
-def _csv_rows(path: Path) -> list[tuple[str, str | None]]:
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
+def _csv_rows(path: Path, text: str) -> list[tuple[str, str | None]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
         fields = set(reader.fieldnames or ())
         key = "path" if "path" in fields else "url" if "url" in fields else None
         if key is None:
-            raise InvalidArgument(f"{path}: a CSV manifest needs a 'path' or 'url' column")
+            raise ManifestError(f"{path}: a CSV manifest needs a 'path' or 'url' column")
         return [(row[key].strip(), (row.get("id") or "").strip() or None)
                 for row in reader if (row.get(key) or "").strip()]
+    except csv.Error as exc:
+        raise ManifestError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
 
 
-def _jsonl_rows(path: Path) -> list[tuple[str, str | None]]:
+def _jsonl_rows(path: Path, text: str) -> list[tuple[str, str | None]]:
     rows: list[tuple[str, str | None]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InvalidArgument(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            raise ManifestError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number, deep nesting
+            raise ManifestError(f"{path}:{number}: not a usable JSON row ({exc})") from None
         location = record.get("path") or record.get("url") if isinstance(record, dict) else None
         if not isinstance(location, str) or not location.strip():
-            raise InvalidArgument(f"{path}:{number}: a row needs a 'path' or 'url' string")
+            raise ManifestError(f"{path}:{number}: a row needs a 'path' or 'url' string")
         row_id = record.get("id")
         rows.append((location.strip(), str(row_id) if row_id is not None else None))
     return rows

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lookalike.common.errors import ImageTooLarge, InvalidImage, NotFound
+from lookalike.common.imaging import on_white
 from lookalike.common.sources import read_image_file
 
 logger = logging.getLogger(__name__)
@@ -75,13 +76,7 @@ def _flatten_to_rgb(image: Image.Image) -> Image.Image:
     elif image.mode == "F":
         flt = np.asarray(image, dtype=np.float64)
         image = Image.fromarray((flt.clip(0, 1) * 255).astype(np.uint8), "L")
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa"):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
+    return on_white(image)
 
 
 def load_image(

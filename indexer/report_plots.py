@@ -11,7 +11,10 @@ matplotlib.use("Agg")  # files only: no display, safe in servers and tests
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError  # noqa: E402
+from PIL import Image, ImageDraw, ImageOps  # noqa: E402
+
+from lookalike.common.errors import LookalikeError, NotFound  # noqa: E402
+from lookalike.common.imaging import thumbnail  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -83,21 +86,19 @@ def sizes_plot(sizes: list[int], out: Path) -> None:
     plt.close(fig)
 
 
-def thumbnail(path: str, size: int = THUMB) -> Image.Image:
-    """The image at path as a size x size tile, or a crossed grey placeholder if unreadable."""
+def tile(path: str, size: int = THUMB) -> Image.Image:
+    """common.imaging's thumbnail of the image at path (alpha on white, as the decoder
+    does), padded to size x size; a crossed grey placeholder if unreadable."""
     try:
         if path.startswith(("http://", "https://")):
-            raise OSError("remote images are not fetched for reports")
-        with Image.open(path) as image:
-            image.draft("RGB", (size, size))  # JPEG: decode at reduced scale, much faster
-            tile = ImageOps.exif_transpose(image).convert("RGB")
-            return ImageOps.pad(tile, (size, size), color=(255, 255, 255))
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
-        tile = Image.new("RGB", (size, size), (200, 200, 200))
-        draw = ImageDraw.Draw(tile)
+            raise NotFound("remote images are not fetched for reports")
+        return ImageOps.pad(thumbnail(path, size), (size, size), color=(255, 255, 255))
+    except LookalikeError:
+        placeholder = Image.new("RGB", (size, size), (200, 200, 200))
+        draw = ImageDraw.Draw(placeholder)
         draw.line((0, 0, size, size), fill=(150, 0, 0), width=2)
         draw.line((0, size, size, 0), fill=(150, 0, 0), width=2)
-        return tile
+        return placeholder
 
 
 def montage(samples: dict[int, list[str]], sizes: list[int], out: Path) -> None:
@@ -113,5 +114,5 @@ def montage(samples: dict[int, list[str]], sizes: list[int], out: Path) -> None:
         draw.text((6, y + THUMB // 2 - 12), f"cluster {cluster}", fill=(0, 0, 0))
         draw.text((6, y + THUMB // 2 + 2), f"{sizes[cluster]} images", fill=(90, 90, 90))
         for col, path in enumerate(paths):
-            sheet.paste(thumbnail(path), (label_w + col * (THUMB + gap), y))
+            sheet.paste(tile(path), (label_w + col * (THUMB + gap), y))
     sheet.save(out)

@@ -106,3 +106,34 @@ def test_cli_takes_tls_flags_and_the_token_from_the_environment(secure_target, t
     monkeypatch.delenv("LOOKALIKE_TOKEN")
     assert main(["info", "--target", secure_target, "--root-certs", str(cert)]) == 1
     assert "needs a token" in capsys.readouterr().err
+
+
+def test_cli_add_and_delete_authenticate_like_every_connecting_command(
+        secure_target, tls_files, image_folder, tmp_path, monkeypatch, capsys):
+    cert, _, _ = tls_files
+    images = tmp_path / "new"
+    images.mkdir()
+    for path in sorted(image_folder.iterdir())[:2]:
+        (images / path.name).write_bytes(path.read_bytes())
+    secure = ["--target", secure_target, "--root-certs", str(cert)]
+    monkeypatch.setenv("LOOKALIKE_TOKEN", "writer-token")
+    assert main(["add", str(images), *secure, "--ids", "cli-1", "cli-2"]) == 0
+    assert "added 2 images, 0 refused" in capsys.readouterr().out
+    monkeypatch.delenv("LOOKALIKE_TOKEN")
+    assert main(["delete", "cli-1", *secure, "--token", "reader-token"]) == 1
+    assert "Delete needs a write token" in capsys.readouterr().err
+    assert main(["delete", "cli-1", "cli-2", *secure, "--token", "writer-token",
+                 "--tls-server-name", "localhost", "--timeout", "10"]) == 0
+    assert "deleted 2 images" in capsys.readouterr().out
+
+
+def test_every_command_with_a_target_takes_every_connection_flag():
+    from lookalike.clients.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    connecting = {name for name, p in sub.choices.items() if "--target" in p._option_string_actions}
+    assert {"search", "bulk", "info", "add", "delete"} <= connecting
+    for name in connecting:
+        flags = set(sub.choices[name]._option_string_actions)
+        assert {"--timeout", "--token", "--tls", "--root-certs", "--tls-server-name"} <= flags, name

@@ -1,9 +1,14 @@
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from lookalike.common.errors import InvalidArgument, NotFound
-from lookalike.common.sources import read_sources
+from lookalike.common.sources import ManifestError, read_image_file, read_sources
 
 
 def test_folder_is_read_recursively_and_sorted(tmp_path):
@@ -62,3 +67,62 @@ def test_missing_and_unknown_manifests(tmp_path):
     other.write_text("<a/>")
     with pytest.raises(InvalidArgument, match="manifest"):
         read_sources(other)
+
+
+@pytest.mark.parametrize("kind", ["txt", "csv", "jsonl"])
+def test_non_utf8_bytes_in_a_manifest_name_the_file_those_bytes_name(tmp_path, kind):
+    name = b"caf\xe9 \xff.png"  # Latin-1 and a stray byte: not UTF-8
+    (tmp_path / os.fsdecode(name)).write_bytes(b"image bytes")
+    line = {"txt": name, "csv": b'"' + name + b'",q1',
+            "jsonl": b'{"path": "' + name + b'", "id": "q1"}'}[kind]
+    header = b"path,id\n" if kind == "csv" else b""
+    manifest = tmp_path / f"m.{kind}"
+    manifest.write_bytes(header + line + b"\n")
+    (source,) = read_sources(manifest)
+    assert os.fsencode(source.query) == name
+    assert Path(source.location).read_bytes() == b"image bytes"
+
+
+def test_a_csv_field_over_128_kib_is_a_row_and_a_bom_is_skipped(tmp_path):
+    manifest = tmp_path / "m.csv"
+    long_path = "d/" + "x" * 200_000 + ".png"
+    manifest.write_bytes(b"\xef\xbb\xbfpath,id\n" + long_path.encode() + b",1\nb.png,2\n")
+    rows = read_sources(manifest)
+    assert [(r.query, r.id) for r in rows] == [(long_path, "1"), ("b.png", "2")]
+    with pytest.raises(NotFound, match="cannot read"):  # that row's error, not a crash
+        read_image_file(rows[0].location)
+
+
+@pytest.mark.parametrize("query", ["a\x00b.png", "\ud800.png", "x" * 5000 + ".png"])
+def test_unopenable_file_names_are_that_rows_error(tmp_path, query):
+    with pytest.raises(NotFound):
+        read_image_file(tmp_path / query)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "words"),
+    [
+        ("m.jsonl", b'{"path": "a.png"}\n\xff\xfe{"path"\n', "m.jsonl:2: not valid JSON"),
+        ("m.jsonl", b'{"path": "a.png"}\n' + b"[" * 100_000 + b"\n", "m.jsonl:2: not a usable"),
+        ("m.jsonl", b'{"path": "a.png", "id": ' + b"9" * 5000 + b"}\n", "m.jsonl:1: not a usable"),
+        ("m.csv", b"fi\xffle\na.png\n", "'path' or 'url' column"),
+    ],
+)
+def test_a_malformed_manifest_is_a_manifest_error_naming_it_and_the_line(tmp_path, name,
+                                                                         data, words):
+    manifest = tmp_path / name
+    manifest.write_bytes(data)
+    with pytest.raises(ManifestError, match=re.escape(words)):
+        read_sources(manifest)
+
+
+def test_the_cli_exits_2_without_a_traceback_on_a_malformed_manifest(tmp_path):
+    manifest = tmp_path / "bad.jsonl"
+    manifest.write_bytes(b'{"path": "a.png"}\n{"path": "\xff\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "lookalike.clients.cli", "bulk", str(manifest), "--out",
+         str(tmp_path / "out.csv"), "--target", "127.0.0.1:9", "-q"],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"lookalike bulk: {manifest}:2: not valid JSON" in done.stderr

@@ -63,3 +63,15 @@ def test_add_with_the_wrong_number_of_ids(target, tmp_path, capsys):
     make_images(tmp_path / "w", count=3, size=32)
     assert main(["add", str(tmp_path / "w"), "--target", target, "--ids", "a", "b"]) == 1
     assert "--ids gives 2 ids for 3 images; give one per image" in capsys.readouterr().err
+
+
+def test_add_reports_hostile_manifest_rows_and_goes_on(target, tmp_path, capsys):
+    (path,) = make_images(tmp_path / "h", count=1, size=32)
+    manifest = tmp_path / "m.txt"
+    manifest.write_bytes(str(path).encode() + b"\nmissing\xff.png\nhttp://[::1/x.png\n"
+                         + b"y" * 200_000 + b"\n")
+    assert main(["add", str(manifest), "--target", target]) == 1
+    captured = capsys.readouterr()
+    assert "added 1 images, 3 refused" in captured.out
+    assert "not added missing\\udcff.png: no such file" in captured.err
+    assert "http://[::1/x.png: not a valid URL (Invalid IPv6 URL)" in captured.err

@@ -49,11 +49,11 @@ def test_small_collections_use_every_point(pictured, tmp_path):
 
 
 def test_unreadable_images_become_placeholders(pictured, tmp_path):
-    from lookalike.indexer.report_plots import thumbnail
+    from lookalike.indexer.report_plots import tile
 
-    grey = np.asarray(thumbnail(str(tmp_path / "gone.png")))
+    grey = np.asarray(tile(str(tmp_path / "gone.png")))
     assert (grey[5:10, 30:34] == 200).all() and list(grey[32, 32]) == [150, 0, 0]  # red cross
-    real = np.asarray(thumbnail(pictured.store.rows()[0].path))
+    real = np.asarray(tile(pictured.store.rows()[0].path))
     assert not np.array_equal(real, grey)
 
 

@@ -1,0 +1,59 @@
+"""Pillow-only picture helpers shared by the decoder and every thumbnail lookalike draws."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lookalike.common.errors import ImageTooLarge, InvalidImage
+from lookalike.common.sources import read_image_file
+
+# The decoder's default pixel cap (lookalike.encoder.data.DEFAULT_MAX_PIXELS).
+MAX_PIXELS = 50_000_000
+ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa"})
+
+
+def on_white(image: Image.Image) -> Image.Image:
+    """image as RGB, any alpha (RGBA, LA, a palette's transparency) composited on white.
+
+    This is what the model sees, so every picture of an image must go through it too:
+    a plain convert("RGB") drops the alpha and turns line art on transparency black.
+    """
+    if image.mode == "P":
+        image = image.convert("RGBA")  # applies the palette's transparency, if any
+    if image.mode in ALPHA_MODES:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def thumbnail(source: bytes | str | Path, size: int, max_pixels: int = MAX_PIXELS
+              ) -> Image.Image:
+    """An RGB thumbnail of encoded image bytes or a file, its longer side at most size.
+
+    EXIF orientation is applied and alpha is composited on white (on_white), as the
+    decoder does; JPEGs are decoded at reduced scale.
+
+    Raises:
+        NotFound: a file that is missing or cannot be read.
+        InvalidImage: not an image Pillow can read, or corrupt.
+        ImageTooLarge: more than max_pixels pixels; refused before decoding them.
+    """
+    data = source if isinstance(source, bytes) else read_image_file(source)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageTooLarge(f"{width}x{height} is over the cap of {max_pixels:,} pixels")
+            image.draft("RGB", (size, size))  # JPEG only; a no-op for other formats
+            image.seek(0)
+            picture = on_white(ImageOps.exif_transpose(image))
+    except UnidentifiedImageError:
+        raise InvalidImage("not an image Pillow can read") from None
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise InvalidImage(f"the image is corrupt or truncated: {exc}") from None
+    picture.thumbnail((size, size))
+    return picture

@@ -1,0 +1,102 @@
+"""Every picture lookalike draws composites alpha on white, as the decoder does (issue 13, 14)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from lookalike.clients.contact_sheet import Thumbs
+from lookalike.clients.plot import thumbnail_pixels
+from lookalike.common.imaging import on_white, thumbnail
+from lookalike.encoder.data import decode_image
+from lookalike.indexer.report_plots import montage, tile
+
+
+def line_art(mode: str, size: int = 64) -> Image.Image:
+    """A black cross drawn on full transparency (transparent pixels are black too)."""
+    if mode == "P":
+        image = Image.new("P", (size, size), 0)
+        image.putpalette([0, 0, 0] * 256)
+        image.info["transparency"] = 0  # index 0 transparent, index 1 opaque black
+        ink = 1
+    else:
+        image = Image.new(mode, (size, size), (0,) * len(mode))
+        ink = (0,) * (len(mode) - 1) + (255,)
+    draw = ImageDraw.Draw(image)
+    draw.line((0, 0, size, size), fill=ink, width=3)
+    draw.line((0, size, size, 0), fill=ink, width=3)
+    return image
+
+
+@pytest.fixture(params=[("RGBA", "PNG"), ("LA", "PNG"), ("P", "PNG"), ("P", "GIF")],
+                ids=lambda p: f"{p[0]}-{p[1]}")
+def transparent_file(request, tmp_path: Path) -> Path:
+    mode, fmt = request.param
+    path = tmp_path / f"art.{fmt.lower()}"
+    line_art(mode).save(path, format=fmt)
+    with Image.open(path) as saved:  # the file really carries transparency
+        assert saved.mode in ("RGBA", "LA", "P") and (saved.mode != "P"
+                                                     or "transparency" in saved.info)
+    return path
+
+
+def assert_white_with_black_lines(pixels: np.ndarray) -> None:
+    assert pixels.ndim == 3 and pixels.shape[2] == 3
+    assert pixels.mean() > 200, "transparency drawn dark"
+    assert pixels.min() < 60, "the line art itself is lost"
+
+
+def test_the_shared_thumbnail_matches_the_decoder(transparent_file):
+    data = transparent_file.read_bytes()
+    assert np.array_equal(np.asarray(thumbnail(data, 64)), decode_image(data, 64))
+    assert_white_with_black_lines(np.asarray(thumbnail(transparent_file, 32)))
+
+
+def test_plot_thumbnails_are_alpha_on_white(transparent_file):
+    assert_white_with_black_lines(thumbnail_pixels(str(transparent_file)))
+    with Image.open(transparent_file) as image:  # a PIL image the caller holds
+        assert_white_with_black_lines(thumbnail_pixels(image))
+
+
+def test_contact_sheet_thumbnails_are_alpha_on_white(transparent_file, tmp_path):
+    thumbs = Thumbs(tmp_path / "sheet_files")
+    link = thumbs.link(str(transparent_file))
+    with Image.open(tmp_path / link) as written:
+        assert_white_with_black_lines(np.asarray(written.convert("RGB")))
+
+
+def test_report_montage_tiles_are_alpha_on_white(transparent_file, tmp_path):
+    assert_white_with_black_lines(np.asarray(tile(str(transparent_file))))
+    out = tmp_path / "montage.png"
+    montage({0: [str(transparent_file)] * 3}, [3], out)
+    with Image.open(out) as sheet:
+        pixels = np.asarray(sheet.convert("RGB"))
+    assert_white_with_black_lines(pixels[:, 90:])  # the tiles, right of the labels
+
+
+def test_on_white_keeps_opaque_modes_as_they_are():
+    rgb = Image.new("RGB", (4, 4), (10, 20, 30))
+    assert np.array_equal(np.asarray(on_white(rgb)), np.asarray(rgb))
+    grey = Image.new("L", (4, 4), 7)
+    assert on_white(grey).mode == "RGB" and np.asarray(on_white(grey)).max() == 7
+    buffer = io.BytesIO()
+    line_art("RGBA").save(buffer, format="PNG")
+    half = Image.open(io.BytesIO(buffer.getvalue())).convert("RGBA")
+    half.putalpha(128)  # half-transparent black: mid grey on white
+    assert 120 <= np.asarray(on_white(half)).mean() <= 135
+
+
+def test_the_sdk_and_its_pictures_import_no_jax():
+    import subprocess
+    import sys
+
+    code = ("import sys, lookalike.clients, lookalike.clients.plot, "
+            "lookalike.clients.contact_sheet, lookalike.common.imaging; "
+            "print('jax' in sys.modules or 'flax' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "False"
