@@ -63,3 +63,25 @@ def test_add_with_the_wrong_number_of_ids(target, tmp_path, capsys):
     make_images(tmp_path / "w", count=3, size=32)
     assert main(["add", str(tmp_path / "w"), "--target", target, "--ids", "a", "b"]) == 1
     assert "--ids gives 2 ids for 3 images; give one per image" in capsys.readouterr().err
+
+
+def test_add_keeps_link_paths_and_non_utf8_names(target, tmp_path, capsys):
+    """Issue 13, defects 4 and 15: add died on a non-UTF-8 name, and stored each symlink
+    with its target's path."""
+    import os
+    import shutil
+
+    from lookalike.common.paths import local_path
+    from lookalike.indexer.collection import Collection
+
+    folder = tmp_path / "new"
+    real = make_images(folder / "real", count=1, size=32)[0]
+    os.symlink(real, folder / "link.jpg")
+    odd = os.path.join(os.fsencode(folder), b"caf\xe9.jpg")
+    shutil.copyfile(real, odd)
+    assert main(["add", str(folder), "--target", target, "--ids", "odd", "link", "real"]) == 0
+    assert "added 3 images, 0 refused" in capsys.readouterr().out
+    with Collection.open(tmp_path / "c", read_only=True) as c:  # beside the running server
+        found = {i: c.lookup(i)[0].path for i in ("odd", "link", "real")}
+    assert os.fsencode(local_path(found["odd"])) == odd
+    assert found["link"] == str(folder / "link.jpg") and found["real"] == str(real)
