@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.common.paths import local_path, stored_path
 from lookalike.indexer.build import BuildConfig, build_collection
 from tests.conftest import make_images
 
@@ -35,6 +34,8 @@ def named_images(folder: Path, names: list[bytes]) -> list[bytes]:
 
 
 def stored_bytes(collection) -> list[bytes]:
+    from lookalike.common.paths import local_path
+
     return sorted(os.fsencode(local_path(r.path)) for r in collection.store.rows())
 
 
@@ -47,6 +48,8 @@ def test_build_keeps_non_utf8_file_names_losslessly(tmp_path, model):
         assert stored_bytes(c) == sorted(made)
         paths = [r.path for r in c.store.rows()]
     assert all(p.encode("utf-8") for p in paths)  # every stored path is valid UTF-8 text
+    from lookalike.common.paths import stored_path
+
     assert stored_path("/a/caf\udce9.png") == "file:///a/caf%E9.png"
 
 

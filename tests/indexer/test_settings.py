@@ -6,7 +6,6 @@ import pytest
 
 from lookalike.common.errors import CollectionError
 from lookalike.indexer.collection import Collection
-from lookalike.indexer.settings import has_checksums
 from tests.indexer.conftest import blob_vectors, make_collection
 
 from .test_corruption import checkpoint_wal
@@ -54,6 +53,8 @@ def make_legacy(folder, value: str = "2") -> None:
 
 
 def test_an_older_collection_opens_and_gains_checksums(folder):
+    from lookalike.indexer.settings import has_checksums
+
     make_legacy(folder)
     with Collection.open(folder, read_only=True) as c:  # a read-only open changes nothing
         assert c.default_nprobe == 2
