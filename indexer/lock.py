@@ -34,8 +34,10 @@ class FolderLock:
         except BaseException:
             os.close(self._fd)
             raise
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        try:  # fixed width, in place: no new block is needed, even on a full disk
+            os.pwrite(self._fd, f"{os.getpid():<15}\n".encode(), 0)
+        except OSError:
+            pass  # the id is only for the message others get; the lock is what counts
 
     def close(self) -> None:
         if self._fd >= 0:
