@@ -34,7 +34,7 @@ KILLS = 40 if LONG else 4
 RECLUSTER_EVERY = 25  # operations; a recluster of a few hundred rows takes a fraction of a second
 
 WORKER = """
-import sys
+import os, sys
 import numpy as np
 from lookalike.common.errors import AlreadyExists, StorageFull
 from lookalike.indexer.collection import Collection
@@ -44,7 +44,8 @@ folder, seed, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 c = Collection.open(folder)
 rng = np.random.default_rng(seed)
 mine = []
-say = lambda *words: print(*words, flush=True)  # said only once the call has returned
+def say(*words):  # once the call has returned; one write, so a kill never splits a line
+    os.write(1, (" ".join(words) + "\\n").encode())
 for n in range(1_000_000):
     tag = f"{seed}-{n}"
     if every and n and n % every == 0:
@@ -129,7 +130,7 @@ def run_and_kill(folder: Path, seed: int, ledger: Ledger, rng: np.random.Generat
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
-        if not line:
+        if not line.endswith("\n"):
             break
         ledger.read(line)
         done += line.startswith(("ADDED", "DELETED", "RECLUSTERED", "REFUSED"))
@@ -138,7 +139,7 @@ def run_and_kill(folder: Path, seed: int, ledger: Ledger, rng: np.random.Generat
     time.sleep(float(rng.uniform(0, 0.02)))  # land anywhere in the next operation
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    for line in proc.stdout.read().splitlines():  # printed before the kill
+    for line in proc.stdout.read().split("\n")[:-1]:  # written before the kill, whole lines
         ledger.read(line)
     assert proc.returncode == -signal.SIGKILL, "the worker died on its own"
 
