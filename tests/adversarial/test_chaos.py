@@ -26,7 +26,7 @@ import pytest
 
 from lookalike.common.errors import CollectionLocked
 from lookalike.indexer.collection import Collection
-from tests.indexer.conftest import blob_vectors, make_collection, save_model
+from tests.indexer.conftest import blob_vectors, make_collection, session_model
 from tests.tmpfs import fill_disk, small_tmpfs
 
 LONG = os.environ.get("LOOKALIKE_CHAOS_LONG") == "1"
@@ -146,9 +146,7 @@ def run_and_kill(folder: Path, seed: int, ledger: Ledger, rng: np.random.Generat
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("chaos-model")
-    save_model(folder)
-    return folder
+    return session_model(tmp_path_factory)
 
 
 def test_kill_9_amid_adds_deletes_and_reclusters(tmp_path: Path, model_dir: Path) -> None:

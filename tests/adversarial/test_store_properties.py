@@ -23,7 +23,7 @@ from lookalike.common.paths import local_path, stored_path
 from lookalike.indexer.build import BuildConfig, build_collection
 from lookalike.indexer.ids import MAX_ID_CHARS
 from tests.conftest import make_images
-from tests.indexer.conftest import blob_vectors, make_collection, save_model
+from tests.indexer.conftest import blob_vectors, make_collection, session_model
 
 # Fixed examples in CI (no flaky runs); fresh ones on every local run.
 FAST = settings(max_examples=12, deadline=None, derandomize=bool(os.environ.get("CI")),
@@ -53,9 +53,7 @@ def valid(row_id: str | None) -> bool:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("adversarial-model")
-    save_model(folder)
-    return folder
+    return session_model(tmp_path_factory)
 
 
 def test_random_ids_through_add_lookup_delete(tiny_model: Path) -> None:
