@@ -38,6 +38,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                          train_config=_train_config(args), from_scratch=args.from_scratch)
     report = build_collection(args.images, args.out, config, model=_load_model(args.model),
                               progress=True)
+    report.collection.close()  # releases the folder's lock for whoever opens it next
     _print_skipped(report.skipped)
     print(f"built {args.out}: {report.images} images, {report.clusters} clusters, "
           f"default nprobe {report.default_nprobe}, {len(report.skipped)} skipped; "

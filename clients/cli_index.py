@@ -23,12 +23,11 @@ def _ids_for(args: argparse.Namespace, sources: list) -> list[str | None]:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from tqdm import tqdm
 
     from lookalike.clients.images import image_bytes
     from lookalike.common.errors import LookalikeError
+    from lookalike.common.paths import as_found, stored_path
     from lookalike.common.sources import read_sources
 
     sources = read_sources(args.images)
@@ -46,8 +45,8 @@ def cmd_add(args: argparse.Namespace) -> int:
                 except LookalikeError as exc:
                     failed.append((source.query, str(exc)))
             if ready:
-                paths = [s.location if s.is_url else str(Path(s.location).resolve())
-                         for s, _, _ in ready]
+                # As found (links kept), and as text the wire can carry (common/paths.py).
+                paths = [stored_path(as_found(s.location)) for s, _, _ in ready]
                 answers = client.add([b for _, _, b in ready], [i for _, i, _ in ready], paths)
                 for (source, _, _), answer in zip(ready, answers, strict=True):
                     if isinstance(answer, LookalikeError):
@@ -91,7 +90,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from lookalike.indexer.collection import Collection
     from lookalike.indexer.report import ReportConfig, write_report
 
-    collection = Collection.open(args.collection)
+    collection = Collection.open(args.collection, read_only=True)  # beside a running server
     try:
         config = ReportConfig(tsne_sample=args.tsne_sample, per_cluster=args.per_cluster,
                               seed=args.seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 SERVE_EPILOG = """\
 Every flag can also be set by its environment variable (LOOKALIKE_PORT, LOOKALIKE_MAX_K, ...);
@@ -25,9 +26,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.quiet:
         logging.getLogger("lookalike.server").setLevel(logging.INFO)
         logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
-    return serve(args.collection, config,
-                 ready=lambda port: print(f"lookalike serving on {config.host}:{port}",
-                                          flush=True))
+    from lookalike.common.errors import CollectionLocked
+
+    try:
+        return serve(args.collection, config,
+                     ready=lambda port: print(f"lookalike serving on {config.host}:{port}",
+                                              flush=True))
+    except CollectionLocked as exc:  # another server has it: a usage error, as a busy port
+        print(f"lookalike serve: {exc}", file=sys.stderr)
+        return 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:

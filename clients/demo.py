@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ def write_mnist(folder: Path) -> dict[str, int]:
         path = folder / f"{i:04d}_digit{label}.png"
         if not path.exists():
             Image.fromarray(row.reshape(28, 28).astype(np.uint8), "L").save(path)
-        label_of[str(path.resolve())] = int(label)
+        label_of[os.path.abspath(path)] = int(label)  # as the build stores it
     return label_of
 
 

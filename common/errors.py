@@ -47,10 +47,18 @@ class ImageTooLarge(ResourceExhausted):
     """An image whose pixel count is over the cap; refused before decoding its pixels."""
 
 
+class StorageFull(ResourceExhausted):
+    """The disk (or quota) holding a collection is full; the write was not stored."""
+
+
 class Unavailable(LookalikeError):
     """The server is not reachable, not ready, or shutting down."""
 
     code = "UNAVAILABLE"
+
+
+class CollectionLocked(Unavailable):
+    """Another process (a running server, say) has the collection open for writing."""
 
 
 class DeadlineExceeded(LookalikeError):

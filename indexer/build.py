@@ -8,7 +8,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lookalike.common.errors import TrainingError
+from lookalike.common.errors import InvalidArgument, TrainingError
+from lookalike.common.paths import as_found
 from lookalike.common.sources import Source, read_sources
 from lookalike.encoder import checkpoint as checkpoints
 from lookalike.encoder.base import FINE_TUNE_IMAGES, fine_tune
@@ -19,7 +20,9 @@ from lookalike.encoder.model import ModelConfig
 from lookalike.encoder.train import TrainConfig
 from lookalike.encoder.whitening import DEFAULT_DIM, fit_whitening
 from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
-from lookalike.indexer.collection import Collection, refuse_existing
+from lookalike.indexer.collection import Collection
+from lookalike.indexer.create import refuse_existing
+from lookalike.indexer.ids import check_ids
 from lookalike.indexer.manifest import Manifest
 
 logger = logging.getLogger(__name__)
@@ -67,6 +70,7 @@ def build_collection(
 
     refuse_existing(Path(out))  # before hours of training, not after
     sources = read_sources(images_spec)
+    _check_ids(images_spec, [s.id for s in sources])
     size = model.config.image_size if model else config.model_config.image_size
     images, kept, failed = load_images([s.location for s in sources], size, progress=progress)
     lap("decode")
@@ -92,10 +96,24 @@ def build_collection(
     return BuildReport(collection, len(kept), skipped, len(centroids), nprobe, seconds)
 
 
+def _check_ids(images_spec: str | Path, ids: list[str | None]) -> None:
+    """Refuses bad or repeated ids before decoding and training, not after."""
+    try:
+        check_ids(ids)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{images_spec}: {exc}") from None
+    seen: set[str] = set()
+    for row_id in ids:
+        if row_id in seen:
+            raise InvalidArgument(f"{images_spec}: the id {row_id!r:.80} is given twice")
+        if row_id is not None:
+            seen.add(row_id)
+
+
 def _write(out, model, vectors, sources: list[Source], centroids, nprobe) -> Collection:
     with tempfile.TemporaryDirectory() as tmp:
         fingerprint = checkpoints.save(model, tmp)
         manifest = Manifest(fingerprint, model.config.output_dim, model.config.image_size)
-        paths = [s.location if s.is_url else str(Path(s.location).resolve()) for s in sources]
+        paths = [as_found(s.location) for s in sources]  # symlinks kept: see common/paths.py
         return Collection.create(out, tmp, manifest, vectors, paths, [s.id for s in sources],
                                  centroids, nprobe)

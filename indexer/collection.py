@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from lookalike.common.errors import CollectionError, InvalidArgument, NotFound, Unavailable
-from lookalike.indexer.clustering import assign
+from lookalike.common.paths import stored_path
 from lookalike.indexer.clusters import ClusterIndexes
-from lookalike.indexer.manifest import (
-    DATABASE_FILE,
-    MANIFEST_FILE,
-    MODEL_DIR,
-    Manifest,
-    checksum_files,
-    read_manifest,
-)
+from lookalike.indexer.create import refuse_existing, write_collection
+from lookalike.indexer.ids import check_ids
+from lookalike.indexer.lock import LOCK_FILE, FolderLock
+from lookalike.indexer.manifest import DATABASE_FILE, MODEL_DIR, Manifest, read_manifest
 from lookalike.indexer.rwlock import ReadWriteLock
 from lookalike.indexer.store import MetadataStore, Row
 
-LOCK_FILE = "collection.lock"
+__all__ = ["LOCK_FILE", "Collection", "Hits", "refuse_existing"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +35,14 @@ class Hits(NamedTuple):
     clusters: np.ndarray  # (n,) each query's nearest cluster
 
 
-def refuse_existing(folder: Path) -> None:
-    """Refuses a folder that already holds a collection: building never overwrites one."""
-    if (folder / DATABASE_FILE).exists() or (folder / MANIFEST_FILE).exists():
-        raise InvalidArgument(f"{folder} already holds a collection; choose another --out")
+def check_rows(paths: Sequence[str], ids: Sequence[str | None]) -> list[str]:
+    """The paths in their stored form (see common/paths.py), once every id is valid.
+
+    Raises:
+        InvalidArgument: an id check_ids refuses, or a path no file name can have.
+    """
+    check_ids(ids)
+    return [stored_path(p) for p in paths]
 
 
 class Collection:
@@ -53,21 +51,22 @@ class Collection:
     Searches share a readers-writer lock, so they run in parallel; adds, deletes and
     reclustering are serialized by a writer mutex, and stop searches only for the moment
     they change the in-memory indexes (never during the fsync of their SQLite commit).
+
+    One process at a time opens a folder for writing (FolderLock); read-only opens take no
+    lock and see the collection as it was when they opened it.
     """
 
-    def __init__(self, folder: Path, manifest: Manifest, store: MetadataStore) -> None:
+    def __init__(self, folder: Path, manifest: Manifest, store: MetadataStore,
+                 lock: FolderLock | None = None) -> None:
         self.folder = folder
         self.manifest = manifest
         self.store = store
         self.dim = manifest.embedding_dim
+        self.read_only = lock is None
         self._rw = ReadWriteLock()
         self._writer = threading.RLock()
-        self._lock_file = _share_lock(folder)
-        try:
-            self.reload()
-        except BaseException:
-            self._lock_file.close()
-            raise
+        self._lock = lock
+        self.reload()
 
     @classmethod
     def create(
@@ -77,36 +76,44 @@ class Collection:
     ) -> Collection:
         """Writes a new collection folder (refusing to overwrite one) and opens it."""
         folder = Path(folder)
-        refuse_existing(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(model_dir, folder / MODEL_DIR, dirs_exist_ok=True)
-        store = MetadataStore(folder / DATABASE_FILE, create=True)
-        clusters = assign(vectors, centroids)
-        rows = store.insert(ids, paths, clusters, vectors)
-        rowids = np.array([r.rowid for r in rows], np.int64)
-        store.set_clustering(centroids, rowids, clusters, {"default_nprobe": str(default_nprobe)})
-        store.close()
-        manifest.checksums = checksum_files(
-            folder, [f"{MODEL_DIR}/{p.name}" for p in sorted((folder / MODEL_DIR).iterdir())]
-        )
-        manifest.write(folder)
+        paths = check_rows(paths, ids)
+        write_collection(folder, model_dir, manifest, vectors, paths, ids, centroids,
+                         default_nprobe)
         return cls.open(folder)
 
     @classmethod
-    def open(cls, folder: str | Path) -> Collection:
+    def open(cls, folder: str | Path, read_only: bool = False) -> Collection:
+        """Opens a collection to serve and change it, or only to read it.
+
+        Raises:
+            CollectionLocked: (not read_only) another process has it open for writing.
+            CollectionError, CollectionMismatch, NotFound: see read_manifest.
+        """
         folder = Path(folder)
         manifest = read_manifest(folder)
-        store = MetadataStore(folder / DATABASE_FILE)
+        lock = None if read_only else FolderLock(folder)
         try:
-            return cls(folder, manifest, store)
+            store = MetadataStore(folder / DATABASE_FILE, read_only=read_only)
+        except BaseException:
+            if lock is not None:
+                lock.close()
+            raise
+        try:
+            return cls(folder, manifest, store, lock)
         except (sqlite3.DatabaseError, CollectionError) as exc:
-            store.close()
+            cls._abandon(store, lock)
             if str(store.path) in str(exc):
                 raise
             raise CollectionError(f"{store.path} is corrupt: {exc}") from None
         except BaseException:
-            store.close()
+            cls._abandon(store, lock)
             raise
+
+    @staticmethod
+    def _abandon(store: MetadataStore, lock: FolderLock | None) -> None:
+        store.close()
+        if lock is not None:
+            lock.close()
 
     @property
     def model_dir(self) -> Path:
@@ -114,9 +121,9 @@ class Collection:
 
     def reload(self) -> None:
         """Rebuilds the in-memory indexes from SQLite, the durable truth, and swaps them in."""
-        with self._writer:
+        with self._writer, self.store.snapshot():
             centroids = self.store.centroids(self.dim)
-            nprobe = int(self.store.settings().get("default_nprobe", "1"))
+            nprobe = int(self.store.settings()["default_nprobe"])
             indexes = ClusterIndexes.load(centroids, self.store.cluster_counts(),
                                           self.store.iter_vectors(self.dim))
             with self._rw.write():
@@ -130,18 +137,15 @@ class Collection:
             yield
 
     def lock_exclusive(self) -> None:
-        """Claims the folder for this process alone, for maintenance such as reclustering.
+        """Checks that this process alone may change the folder, as reclustering needs.
+
+        A writable open already holds the folder's lock (other writers are refused at open).
 
         Raises:
-            Unavailable: another process (a running server, say) has the collection open.
+            Unavailable: the collection was opened read-only.
         """
-        try:
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Unavailable(
-                f"{self.folder} is open in another process (a running `lookalike serve`?); "
-                "stop it first"
-            ) from None
+        if self.read_only:
+            raise Unavailable(f"{self.folder} was opened read-only; it cannot be changed")
 
     @property
     def centroids(self) -> np.ndarray:
@@ -196,6 +200,8 @@ class Collection:
         if not len(vectors) == len(paths) == len(ids):
             raise InvalidArgument(
                 f"got {len(vectors)} vectors, {len(paths)} paths and {len(ids)} ids")
+        paths = check_rows(paths, ids)
+        self.lock_exclusive()
         with self._writer:
             clusters = self._clusters.route(vectors)[:, 0]
             rows = self.store.insert(ids, paths, clusters, vectors)
@@ -206,6 +212,7 @@ class Collection:
 
     def delete(self, ids: list[str]) -> tuple[list[Row], list[str]]:
         """Deletes ids durably and from search; returns (deleted rows, missing ids)."""
+        self.lock_exclusive()
         with self._writer:
             rows = self.store.delete(ids)
             if rows:
@@ -223,12 +230,6 @@ class Collection:
 
     def close(self) -> None:
         self.store.close()
-        self._lock_file.close()  # releases the flock
-
-
-def _share_lock(folder: Path) -> BinaryIO:
-    """A shared flock on the folder's lock file: any number of readers and servers may hold
-    it, and reclustering (which needs it exclusively) is refused while they do."""
-    handle = open(folder / LOCK_FILE, "a+b")  # noqa: SIM115 - held open until close()
-    fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
-    return handle
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None

@@ -47,6 +47,7 @@ def recluster(
     Adds and deletes wait meanwhile; searches go on against the old clustering.
     """
     clock = time.perf_counter()
+    collection.lock_exclusive()
     with collection.writing():
         before = collection.cluster_sizes()
         rowids, _, vectors = collection.store.all_vectors(collection.dim)

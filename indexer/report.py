@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.common.paths import local_path
 from lookalike.indexer.collection import Collection
 from lookalike.indexer.recluster import imbalance
 
@@ -109,7 +110,7 @@ def _samples(rows: list, sizes: list[int], config: ReportConfig,
     """Sample paths per cluster, largest clusters first (the montage's row order)."""
     by_cluster: dict[int, list[str]] = {}
     for row in rows:
-        by_cluster.setdefault(row.cluster, []).append(row.path)
+        by_cluster.setdefault(row.cluster, []).append(local_path(row.path))
     shown = sorted(range(len(sizes)), key=lambda c: -sizes[c])[: config.max_montage_clusters]
     return {c: [paths[i] for i in sorted(rng.choice(len(paths), min(config.per_cluster,
                                                                     len(paths)), replace=False))]

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from lookalike.common.errors import AlreadyExists, CollectionError, NotFound
+from lookalike.indexer import settings
+from lookalike.indexer.disk import refuse_when_full, transaction
+from lookalike.indexer.ids import is_text, number_rows
+
+logger = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -28,11 +35,7 @@ CREATE TABLE IF NOT EXISTS centroids (
     vector  BLOB NOT NULL,
     crc     INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS settings (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
+""" + settings.SCHEMA
 
 
 def row_crc(vector: bytes, id: str = "", path: str = "", cluster: int = -1) -> int:
@@ -51,26 +54,53 @@ class Row(NamedTuple):
 class MetadataStore:
     """Images (id, path, cluster, vector) in SQLite; every write is one fsynced transaction."""
 
-    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+    def __init__(self, path: str | Path, *, create: bool = False, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self._lock = threading.Lock()
         if not create and (not self.path.exists() or self.path.stat().st_size == 0):
             raise CollectionError(f"{self.path} is missing or empty")
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.create_function("row_crc", 4, row_crc, deterministic=True)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # FULL: an acknowledged add survives power loss, not only a process crash.
-            self._db.execute("PRAGMA synchronous=FULL")
-            if self._db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("integrity check failed")
-            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
-            if not create and not {"images", "centroids", "settings"} <= tables:
-                raise sqlite3.DatabaseError("tables are missing")
-            self._db.executescript(SCHEMA)
+            with refuse_when_full(self.path):
+                self._db = self._connect(create)
         except sqlite3.DatabaseError as exc:
             raise CollectionError(
                 f"{self.path} is not a readable lookalike database: {exc}") from None
+        try:
+            self._checksummed = self._upgrade() if not create else True
+            if not create:
+                self.settings()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.create_function("row_crc", 4, row_crc, deterministic=True)
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: an acknowledged add survives power loss, not only a process crash.
+        db.execute("PRAGMA synchronous=FULL")
+        if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise sqlite3.DatabaseError("integrity check failed")
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        if not create and not {"images", "centroids", "settings"} <= tables:
+            raise sqlite3.DatabaseError("tables are missing")
+        if create:
+            db.executescript(SCHEMA)
+        return db
+
+    def _upgrade(self) -> bool:
+        """Adds settings checksums to a collection written before them, once its values pass
+        their rules; a read-only open checks the values and leaves the file as it is."""
+        if settings.has_checksums(self._db):
+            return True
+        settings.read_settings(self._db, self.path, checksummed=False)
+        if self.read_only:
+            return False
+        with self._lock, transaction(self._db, self.path):
+            settings.add_checksums(self._db)
+        logger.info("%s: added checksums to the settings of an older collection", self.path)
+        return True
 
     def close(self) -> None:
         with self._lock:
@@ -82,17 +112,21 @@ class MetadataStore:
     ) -> list[Row]:
         """Inserts rows in one transaction; an id of None becomes the row number as text.
 
+        A row number that a user already took as an id is skipped, so a generated id never
+        collides with a given one.
+
         Raises:
-            AlreadyExists: an id is taken; nothing is inserted.
+            AlreadyExists: a given id is taken; nothing is inserted.
         """
         vectors = np.ascontiguousarray(vectors, np.float32)
-        with self._lock, _transaction(self._db):
+        with self._lock, transaction(self._db, self.path):
             # BEGIN IMMEDIATE holds the write lock, so the next row numbers are ours to take:
             # ids and checksums are known up front and one executemany writes every row.
-            first = self._next_rowid()
-            given = zip(ids, paths, clusters, strict=True)
-            rows = [Row(first + n, row_id if row_id is not None else str(first + n), path,
-                        int(cluster)) for n, (row_id, path, cluster) in enumerate(given)]
+            numbered = number_rows(ids, self._next_rowid(),
+                                   lambda some: (r.id for r in self._rows_by_id(some)))
+            given = zip(numbered, paths, clusters, strict=True)
+            rows = [Row(rowid, row_id, path, int(cluster))
+                    for (rowid, row_id), path, cluster in given]
             try:
                 self._db.executemany(
                     "INSERT INTO images(rowid, id, path, cluster, vector, crc) "
@@ -121,7 +155,7 @@ class MetadataStore:
 
     def delete(self, ids: Iterable[str]) -> list[Row]:
         """Deletes the ids that exist, in one transaction, and returns their rows."""
-        with self._lock, _transaction(self._db):
+        with self._lock, transaction(self._db, self.path):
             found = self._rows_by_id(list(ids))
             self._db.executemany("DELETE FROM images WHERE rowid=?", [(r.rowid,) for r in found])
             return found
@@ -131,6 +165,7 @@ class MetadataStore:
             return self._rows_by_id(ids)
 
     def _rows_by_id(self, ids: Sequence[str]) -> list[Row]:
+        ids = [i for i in ids if is_text(i)]  # anything else was never stored: not found
         rows = []
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
@@ -203,11 +238,11 @@ class MetadataStore:
 
     def set_clustering(
         self, centroids: np.ndarray, rowids: np.ndarray, clusters: np.ndarray,
-        settings: dict[str, str],
+        new_settings: dict[str, str],
     ) -> None:
         """Swaps in new centroids, every row's cluster and settings in one transaction."""
         centroids = np.ascontiguousarray(centroids, np.float32)
-        with self._lock, _transaction(self._db):
+        with self._lock, transaction(self._db, self.path):
             self._db.execute("DELETE FROM centroids")
             self._db.executemany(
                 "INSERT INTO centroids(cluster, vector, crc) VALUES (?, ?, ?)",
@@ -217,9 +252,7 @@ class MetadataStore:
                 "UPDATE images SET cluster=?1, crc=row_crc(vector, id, path, ?1) WHERE rowid=?2",
                 zip(map(int, clusters), map(int, rowids), strict=True),
             )
-            self._db.executemany(
-                "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", settings.items()
-            )
+            settings.write_settings(self._db, new_settings)
 
     def centroids(self, dim: int) -> np.ndarray:
         with self._lock:
@@ -229,8 +262,25 @@ class MetadataStore:
         return np.frombuffer(b"".join(b for b, _ in got), np.float32).reshape(len(got), dim)
 
     def settings(self) -> dict[str, str]:
+        """Every setting, each checked against its checksum and its rule.
+
+        Raises:
+            CollectionError: a setting is missing, altered or out of range.
+        """
         with self._lock:
-            return dict(self._db.execute("SELECT key, value FROM settings").fetchall())
+            return settings.read_settings(self._db, self.path, self._checksummed)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: the reads inside see a single committed state, even while
+        another process (a server, say) writes. The caller holds off this store's writes."""
+        with self._lock:
+            self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._db.execute("COMMIT")
 
     def count(self) -> int:
         with self._lock:
@@ -241,15 +291,3 @@ class MetadataStore:
             got = self._db.execute("SELECT rowid, id, path, cluster FROM images ORDER BY rowid")
             return [Row(*r) for r in got]
 
-
-class _transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 import grpc
 
-from lookalike.common.errors import ERROR_KIND_KEY, LookalikeError
+from lookalike.common.errors import ERROR_KIND_KEY, LookalikeError, StorageFull
 from lookalike.proto.v1 import lookalike_pb2 as pb
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ def status_code(exc: LookalikeError) -> grpc.StatusCode:
 def abort(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
     """Ends the call with the status that exc maps to; never leaks a traceback."""
     if isinstance(exc, LookalikeError):
+        _log_operator_error(exc)
         context.set_trailing_metadata(((ERROR_KIND_KEY, type(exc).__name__),))
         context.abort(status_code(exc), str(exc))
     logger.exception("bug while serving a call", exc_info=exc)
@@ -33,11 +34,19 @@ def abort(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
 def row_error(exc: Exception) -> pb.Error:
     """The per-row error of a stream, for a row that failed without ending the stream."""
     if isinstance(exc, LookalikeError):
+        _log_operator_error(exc)
         return pb.Error(code=status_code(exc).value[0], message=str(exc),
                         kind=type(exc).__name__)
     logger.exception("bug while serving a stream row", exc_info=exc)
     return pb.Error(code=grpc.StatusCode.INTERNAL.value[0], message=INTERNAL_MESSAGE,
                     kind="LookalikeError")
+
+
+def _log_operator_error(exc: LookalikeError) -> None:
+    """A full disk is RESOURCE_EXHAUSTED to the caller (exc.code) and the operator's to fix:
+    logged as an error, not as a bug."""
+    if isinstance(exc, StorageFull):
+        logger.error("refused a write: %s", exc)
 
 
 def handle_errors(method: Callable[..., Any]) -> Callable[..., Any]:

@@ -44,11 +44,18 @@ def make_collection(folder: Path, model_dir: Path, vectors: np.ndarray, k: int =
                              ids or [None] * len(vectors), centroids, default_nprobe=nprobe)
 
 
+def session_model(factory: pytest.TempPathFactory) -> Path:
+    """The session's one tiny model folder, saved on first use, for fixtures in any folder."""
+    folder = factory.getbasetemp() / "tiny-model"
+    if not (folder / "model.json").exists():
+        folder.mkdir(exist_ok=True)
+        save_model(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-model")
-    save_model(folder)
-    return folder
+    return session_model(tmp_path_factory)
 
 
 @pytest.fixture

@@ -75,3 +75,25 @@ def test_add_reports_hostile_manifest_rows_and_goes_on(target, tmp_path, capsys)
     assert "added 1 images, 3 refused" in captured.out
     assert "not added missing\\udcff.png: no such file" in captured.err
     assert "http://[::1/x.png: not a valid URL (Invalid IPv6 URL)" in captured.err
+
+
+def test_add_keeps_link_paths_and_non_utf8_names(target, tmp_path, capsys):
+    """Issue 13, defects 4 and 15: add died on a non-UTF-8 name, and stored each symlink
+    with its target's path."""
+    import os
+    import shutil
+
+    from lookalike.common.paths import local_path
+    from lookalike.indexer.collection import Collection
+
+    folder = tmp_path / "new"
+    real = make_images(folder / "real", count=1, size=32)[0]
+    os.symlink(real, folder / "link.jpg")
+    odd = os.path.join(os.fsencode(folder), b"caf\xe9.jpg")
+    shutil.copyfile(real, odd)
+    assert main(["add", str(folder), "--target", target, "--ids", "odd", "link", "real"]) == 0
+    assert "added 3 images, 0 refused" in capsys.readouterr().out
+    with Collection.open(tmp_path / "c", read_only=True) as c:  # beside the running server
+        found = {i: c.lookup(i)[0].path for i in ("odd", "link", "real")}
+    assert os.fsencode(local_path(found["odd"])) == odd
+    assert found["link"] == str(folder / "link.jpg") and found["real"] == str(real)

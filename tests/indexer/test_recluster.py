@@ -10,7 +10,7 @@ import faiss
 import numpy as np
 import pytest
 
-from lookalike.common.errors import InvalidArgument, Unavailable
+from lookalike.common.errors import CollectionLocked, InvalidArgument, Unavailable
 from lookalike.indexer.clustering import assign, recall_at_k
 from lookalike.indexer.collection import Collection
 from lookalike.indexer.recluster import ReclusterConfig, recluster
@@ -69,6 +69,10 @@ class FailingDb:
     def execute(self, *args):
         return self.db.execute(*args)
 
+    @property
+    def in_transaction(self):
+        return self.db.in_transaction
+
     def executemany(self, sql, rows):
         if sql.startswith("UPDATE images SET cluster"):
             rows = iter(rows)
@@ -107,18 +111,19 @@ def test_recluster_of_an_empty_collection_is_refused(tmp_path, model_dir, vector
     c.close()
 
 
-def test_exclusive_lock_is_refused_while_another_holder_has_it_open(collection):
-    other = Collection.open(collection.folder)
-    with pytest.raises(Unavailable, match="open in another process"):
-        other.lock_exclusive()
-    other.close()
+def test_a_second_writer_is_refused_and_a_reader_cannot_recluster(collection):
+    with pytest.raises(CollectionLocked, match=f"already open by process {os.getpid()}"):
+        Collection.open(collection.folder)
+    with Collection.open(collection.folder, read_only=True) as reader:
+        with pytest.raises(Unavailable, match="opened read-only"):
+            recluster(reader)
 
 
 def test_cli_recluster_is_refused_while_served(collection, capsys):
     from lookalike.clients.cli import main
 
     assert main(["recluster", str(collection.folder)]) == 1
-    assert "open in another process" in capsys.readouterr().err
+    assert f"already open by process {os.getpid()}" in capsys.readouterr().err
 
 
 def test_kill_during_recluster_leaves_old_or_new_never_a_mix(tmp_path, model_dir):

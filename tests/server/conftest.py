@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,12 +32,18 @@ def photo(size: int = 96, seed: int = 1) -> Image.Image:
 
 @contextmanager
 def running_server(collection: Path, **settings: object) -> Iterator[tuple[Running, str]]:
-    """A server on a free loopback port with the given ServerConfig fields."""
-    running = create_server(collection, ServerConfig(port=0, **settings))  # type: ignore[arg-type]
-    try:
-        yield running, f"127.0.0.1:{running.port}"
-    finally:
-        running.stop(grace_s=1)
+    """A server on a free loopback port with the given ServerConfig fields.
+
+    It serves a private copy of the collection: a server holds its folder's lock, and these
+    servers (some module-wide) overlap on the session's one collection.
+    """
+    with tempfile.TemporaryDirectory(prefix="served-") as tmp:
+        folder = shutil.copytree(collection, Path(tmp) / "c")
+        running = create_server(folder, ServerConfig(port=0, **settings))  # type: ignore[arg-type]
+        try:
+            yield running, f"127.0.0.1:{running.port}"
+        finally:
+            running.stop(grace_s=1)
 
 
 @pytest.fixture(scope="session")

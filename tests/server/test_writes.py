@@ -28,8 +28,8 @@ def test_added_images_are_searchable_durable_and_deletable(served, stub_for, col
     assert (found.id, found.path) == ("new-42", "/new/42.png")
     assert stub.Info(pb.InfoRequest(), timeout=20).count == 50
 
-    # A second Collection on the same folder reads what the server acknowledged.
-    other = Collection.open(collection_copy)
+    # A read-only Collection on the same folder reads what the server acknowledged.
+    other = Collection.open(collection_copy, read_only=True)
     try:
         assert other.lookup("new-42")[0].path == "/new/42.png"
     finally:
