@@ -140,6 +140,10 @@ def test_info_describes_model_sizes_clusters_and_versions(stub, shared_server):
     assert len(info.model_fingerprint) == 16 and 1 <= info.default_nprobe <= 4
     assert info.format_version and info.software_version
     assert info.imbalance >= 1.0
+    # The session's collection was fine-tuned from the shipped base model, and says so.
+    from lookalike.encoder.base import load_base
+
+    assert info.base_model == load_base().fingerprint
 
 
 def test_health_is_serving_for_the_server_and_the_service(shared_server):
