@@ -23,6 +23,7 @@ from lookalike.server.config import ServerConfig
 from lookalike.server.engine import Engine
 from lookalike.server.metrics import Metrics
 from lookalike.server.observe import CallLog
+from lookalike.server.parsing import ParseRequests
 from lookalike.server.security import SERVICE_NAME, TokenAuth, load_tokens, server_credentials
 from lookalike.server.service import LookalikeService
 
@@ -131,6 +132,8 @@ def _start(config: ServerConfig, tokens: tuple | None,
         CallLog(metrics), ConcurrencyLimit(executor, config.max_concurrent_rpcs)]
     if tokens:
         interceptors.append(TokenAuth(tokens))
+    # Innermost, so a call refused above is refused without parsing its bytes.
+    interceptors.append(ParseRequests())
     server = grpc.server(
         executor, interceptors=interceptors,
         options=[
