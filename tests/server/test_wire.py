@@ -1,8 +1,9 @@
-"""Bytes on the wire: unparsable requests (issue 13, #11)."""
+"""Bytes on the wire: unparsable requests, and streams their caller cancels (issue 13, #6, #11)."""
 
 from __future__ import annotations
 
 import logging
+import queue
 import time
 
 import grpc
@@ -10,6 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from lookalike.proto.v1 import lookalike_pb2 as pb
+from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
 
 from .conftest import encode, photo, running_server
 
@@ -104,3 +106,38 @@ def test_health_still_answers_parsed_requests(server):
         raw = check(health_pb2.HealthCheckRequest(service="").SerializeToString(), timeout=10)
     assert health_pb2.HealthCheckResponse.FromString(raw).status == (
         health_pb2.HealthCheckResponse.SERVING)
+
+
+def open_add(stub: pb_grpc.LookalikeStub):
+    outbox: queue.Queue = queue.Queue()
+    return outbox, stub.Add(iter(outbox.get, None), timeout=60)
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["waiting-for-rows", "mid-row"])
+def test_cancelling_an_add_stream_is_cancelled_not_a_bug(served, caplog, busy):
+    running, target = served
+    image = encode(photo(size=400, seed=11), "PNG")
+    with caplog.at_level(logging.INFO), grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.LookalikeStub(channel)
+        outbox, answers = open_add(stub)
+        outbox.put(pb.AddRequest(tag="0", image=image, path="/c0"))
+        assert next(answers).id
+        if busy:  # rows in flight when the cancel lands
+            for n in range(1, 20):
+                outbox.put(pb.AddRequest(tag=str(n), image=image, path=f"/c{n}"))
+        else:
+            time.sleep(0.3)  # the server waits in the request stream for the next row
+        answers.cancel()
+        outbox.put(None)
+        wait_for_count(running, SERVICE + "Add", "CANCELLED")
+        # The server stays healthy: the next Add is answered.
+        outbox, answers = open_add(stub)
+        outbox.put(pb.AddRequest(tag="after", image=image, path="/after"))
+        assert next(answers).tag == "after"
+        outbox.put(None)
+        assert list(answers) == []
+    assert running.metrics.value("lookalike_calls_total",
+                                 {"method": SERVICE + "Add", "code": "INTERNAL"}) == 0
+    assert problems(caplog) == []
+    logged = [r.rpc_code for r in caplog.records if getattr(r, "rpc_method", "") == SERVICE + "Add"]
+    assert logged[0] == "CANCELLED"
