@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 SERVE_EPILOG = """\
 Every flag can also be set by its environment variable (LOOKALIKE_PORT, LOOKALIKE_MAX_K, ...);
@@ -15,19 +16,27 @@ duration, peer) goes to stderr unless --quiet.
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serves; a setting that cannot work (out of range, an address that cannot be bound,
+    unreadable token or TLS files) exits 2 with its message, like a flag argparse refuses.
+    """
+    from lookalike.common.errors import InvalidArgument
     from lookalike.server.options import config_from_args
     from lookalike.server.runtime import limit_threads
 
-    config = config_from_args(args)
-    limit_threads(config.encoder_threads, config.search_threads)  # before the encoder loads
-    from lookalike.server.app import serve
+    try:
+        config = config_from_args(args)
+        limit_threads(config.encoder_threads, config.search_threads)  # before the encoder
+        from lookalike.server.app import serve
 
-    if not args.quiet:
-        logging.getLogger("lookalike.server").setLevel(logging.INFO)
-        logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
-    return serve(args.collection, config,
-                 ready=lambda port: print(f"lookalike serving on {config.host}:{port}",
-                                          flush=True))
+        if not args.quiet:
+            logging.getLogger("lookalike.server").setLevel(logging.INFO)
+            logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+        return serve(args.collection, config,
+                     ready=lambda port: print(f"lookalike serving on {config.host}:{port}",
+                                              flush=True))
+    except InvalidArgument as exc:
+        print(f"lookalike serve: {exc}", file=sys.stderr)
+        return 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:

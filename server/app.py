@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from lookalike.common.errors import InvalidArgument
 from lookalike.encoder import checkpoint
 from lookalike.encoder.embed import Embedder, enable_compilation_cache
 from lookalike.indexer.collection import Collection
@@ -149,19 +151,48 @@ def _start(config: ServerConfig, tokens: tuple | None,
     pb_grpc.add_LookalikeServicer_to_server(service, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    address = f"{config.host}:{config.port}"
-    port = (server.add_secure_port(address, credentials) if credentials
-            else server.add_insecure_port(address))
-    if port == 0:
-        raise OSError(f"cannot listen on {address}")
+    port = _listen(server, config.host, config.port, credentials)
     running = Running(server, port, health_servicer, service, metrics, executor)
     running.set_serving(False)
     server.start()
     if config.metrics_port is not None:
-        running.metrics_port = metrics.serve_http(config.metrics_port, config.metrics_host)
+        try:
+            running.metrics_port = metrics.serve_http(config.metrics_port, config.metrics_host)
+        except OSError as exc:
+            server.stop(0)
+            why = (exc.strerror or str(exc)).lower()
+            raise InvalidArgument(f"cannot serve metrics on {config.metrics_host}:"
+                                  f"{config.metrics_port}: {why}") from None
     logger.info("listening on %s:%d (%s); loading the model", config.host, port,
                 "TLS" if credentials else "plaintext")
     return running
+
+
+def _listen(server: grpc.Server, host: str, port: int,
+            credentials: grpc.ServerCredentials | None) -> int:
+    """Binds the port; InvalidArgument saying why when it cannot be (grpcio only says that)."""
+    address = f"{host}:{port}"
+    try:
+        bound = (server.add_secure_port(address, credentials) if credentials
+                 else server.add_insecure_port(address))
+    except RuntimeError:  # grpcio: "Failed to bind to address ..."
+        bound = 0
+    if bound == 0:
+        raise InvalidArgument(f"cannot listen on {address}: {_bind_problem(host, port)}; "
+                              "choose another --host or --port")
+    return bound
+
+
+def _bind_problem(host: str, port: int) -> str:
+    """What the operating system says about binding host:port (grpcio does not tell)."""
+    try:
+        for family, kind, proto, _, where in socket.getaddrinfo(
+                host.strip("[]"), port, type=socket.SOCK_STREAM):
+            with socket.socket(family, kind, proto) as probe:
+                probe.bind(where)
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+    return "it could not be bound"
 
 
 def _load(running: Running, collection_dir: str | Path, config: ServerConfig) -> None:
@@ -186,6 +217,9 @@ def serve(
     """Serves until SIGTERM or SIGINT, then stops gracefully and returns 0.
 
     ready, if given, is called with the bound port once the model is warm.
+
+    Raises:
+        InvalidArgument: a setting that cannot work, e.g. an address that cannot be bound.
     """
     config = config or ServerConfig()
     stop = threading.Event()
