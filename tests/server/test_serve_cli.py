@@ -1,8 +1,9 @@
-"""`lookalike serve` through its real entry point: settings it cannot use exit 2."""
+"""`lookalike serve` through its real entry point: unusable settings, SIGTERM while loading."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -57,3 +58,30 @@ def test_a_port_in_use_exits_2_saying_so(built_collection, busy_port, which):
     assert done.returncode == 2, done.stderr
     assert f"127.0.0.1:{busy_port}: address already in use" in done.stderr
     assert "Traceback" not in done.stderr and "serving on" not in done.stdout
+
+
+def test_sigterm_while_the_model_loads_exits_0_without_serving(built_collection, tmp_path):
+    # An empty compilation cache makes loading take seconds, so the signal lands during it.
+    environ = {**os.environ, "LOOKALIKE_JAX_CACHE": str(tmp_path / "jax-cache")}
+    process = subprocess.Popen(serve_command(built_collection, "--port", "0"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environ)
+    try:
+        seen = []
+        for line in process.stderr:  # type: ignore[union-attr]
+            seen.append(line)
+            if "loading the model" in line:
+                break
+        assert seen and "loading the model" in seen[-1], "".join(seen)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # Before: the signal waited for the load, then "lookalike serving on ..." was printed.
+    assert process.returncode == 0, err
+    assert "serving on" not in out
+    assert "Traceback" not in err
+    assert "stopping before the model finished loading" in err
+    assert "loading stopped" in err and "the collection is closed" in err
