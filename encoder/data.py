@@ -100,13 +100,15 @@ def _resizable(image: Image.Image) -> Image.Image:
 
 
 def _flatten_to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         wide = np.asarray(image, dtype=np.float64)
         peak = 65535.0 if wide.max(initial=0) > 255 else 255.0
         image = Image.fromarray((wide / peak * 255).clip(0, 255).astype(np.uint8), "L")
     elif image.mode == "F":
         flt = np.asarray(image, dtype=np.float64)
         image = Image.fromarray((flt.clip(0, 1) * 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa"):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
