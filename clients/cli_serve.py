@@ -16,23 +16,25 @@ duration, peer) goes to stderr unless --quiet.
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serves; a setting that cannot work (out of range, an address that cannot be bound,
+    unreadable token or TLS files) exits 2 with its message, like a flag argparse refuses.
+    """
+    from lookalike.common.errors import CollectionLocked, InvalidArgument
     from lookalike.server.options import config_from_args
     from lookalike.server.runtime import limit_threads
 
-    config = config_from_args(args)
-    limit_threads(config.encoder_threads, config.search_threads)  # before the encoder loads
-    from lookalike.server.app import serve
-
-    if not args.quiet:
-        logging.getLogger("lookalike.server").setLevel(logging.INFO)
-        logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
-    from lookalike.common.errors import CollectionLocked
-
     try:
+        config = config_from_args(args)
+        limit_threads(config.encoder_threads, config.search_threads)  # before the encoder
+        from lookalike.server.app import serve
+
+        if not args.quiet:
+            logging.getLogger("lookalike.server").setLevel(logging.INFO)
+            logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
         return serve(args.collection, config,
                      ready=lambda port: print(f"lookalike serving on {config.host}:{port}",
                                               flush=True))
-    except CollectionLocked as exc:  # another server has it: a usage error, as a busy port
+    except (InvalidArgument, CollectionLocked) as exc:  # a usage error, as a busy port
         print(f"lookalike serve: {exc}", file=sys.stderr)
         return 2
 

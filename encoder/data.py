@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from lookalike.common.errors import ImageTooLarge, InvalidImage, NotFound
 from lookalike.common.imaging import on_white
@@ -27,7 +27,9 @@ def decode_image(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXE
     """Decodes encoded image bytes into a (size, size, 3) uint8 RGB array.
 
     EXIF orientation is applied, alpha is composited on white, JPEGs are decoded at
-    reduced scale (draft mode), and only the first frame of an animation is used.
+    reduced scale (draft mode), and only the first frame of an animation is used. Other
+    images are shrunk in their decoded mode before any conversion, so one costs at most
+    about 8 bytes per pixel (its decoded pixels, and one premultiplied copy for alpha).
 
     Raises:
         InvalidImage: empty, truncated, undecodable, or a format outside the allow-list.
@@ -61,11 +63,41 @@ def _to_rgb_array(image: Image.Image, size: int) -> np.ndarray:
     if image.format == "JPEG":
         image.draft("RGB", (size, size))
     image.seek(0)
-    image = ImageOps.exif_transpose(image)
-    image = _flatten_to_rgb(image)
+    # Read before resizing: a resized copy no longer carries the file's EXIF.
+    orientation = image.getexif().get(ExifTags.Base.Orientation)
+    transpose = _EXIF_TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+    # Shrink first, in the decoded mode, so no conversion ever copies the full-size image
+    # (a 16-bit 7000x7000 PNG took 1.7 GB converting to floats at full size).
+    image = _resizable(image)
     if image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.asarray(image, dtype=np.uint8)
+        # Pillow's box pre-reduction does not take 16-bit modes; its filter then averages alone.
+        gap = None if image.mode.startswith("I;16") else 2.0
+        image = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=gap)
+    if transpose is not None:
+        image = image.transpose(transpose)
+    return np.asarray(_flatten_to_rgb(image), dtype=np.uint8)
+
+
+# EXIF orientation -> the transpose that shows the image upright (as ImageOps.exif_transpose).
+_EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _resizable(image: Image.Image) -> Image.Image:
+    """image in a mode whose resize averages pixels (Pillow resizes "1" and "P" by nearest)."""
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode in ("P", "PA"):
+        transparent = image.mode == "PA" or "transparency" in image.info
+        return image.convert("RGBA" if transparent else "RGB")
+    return image
 
 
 def _flatten_to_rgb(image: Image.Image) -> Image.Image:

@@ -22,6 +22,13 @@ from lookalike.server.handlers import refusing_handler
 # Threads beyond the limit, so a refusal never waits behind admitted calls for a thread.
 REFUSAL_THREADS = 4
 
+# A busy server is a healthy one: unary health checks are always admitted, so a readiness
+# probe never marks a full server unready. They take microseconds, and the refusal threads
+# keep cycling, so one never waits long for a thread. Health Watch and reflection streams
+# need no token and hold a thread for as long as they stay open: admitting them all would
+# let anyone pin every thread, so they stay under the limit.
+EXEMPT_METHODS = frozenset({"/grpc.health.v1.Health/Check"})
+
 
 class CountingExecutor(futures.ThreadPoolExecutor):
     """A thread pool that knows how many of its tasks are queued or running."""
@@ -59,6 +66,8 @@ def call_executor(limit: int) -> CountingExecutor:
 class ConcurrencyLimit(grpc.ServerInterceptor):
     """Refuses a call with RESOURCE_EXHAUSTED while `limit` calls are already in the pool.
 
+    Health checks (EXEMPT_METHODS) are never refused.
+
     A refusal is itself a (very short) task in the pool, so during a burst of refusals a
     call may be refused a moment before the last admitted call's slot frees: the limit is
     never exceeded, and is briefly stricter.
@@ -73,7 +82,8 @@ class ConcurrencyLimit(grpc.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> Any:
         handler = continuation(details)
-        if handler is None or self._executor.in_flight < self._limit:
+        if (handler is None or details.method in EXEMPT_METHODS
+                or self._executor.in_flight < self._limit):
             return handler
         return refusing_handler(handler, ResourceExhausted(
             f"the server is busy: {self._limit} calls are already running, its limit "

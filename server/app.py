@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -11,11 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from lookalike.common.errors import InvalidArgument, Unavailable
 from lookalike.encoder import checkpoint
-from lookalike.encoder.embed import Embedder, enable_compilation_cache
+from lookalike.encoder.embed import BATCH_SIZES, Embedder, enable_compilation_cache
 from lookalike.indexer.collection import Collection
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
 from lookalike.server.admission import ConcurrencyLimit, CountingExecutor, call_executor
@@ -23,6 +26,7 @@ from lookalike.server.config import ServerConfig
 from lookalike.server.engine import Engine
 from lookalike.server.metrics import Metrics
 from lookalike.server.observe import CallLog
+from lookalike.server.parsing import ParseRequests
 from lookalike.server.security import SERVICE_NAME, TokenAuth, load_tokens, server_credentials
 from lookalike.server.service import LookalikeService
 
@@ -46,6 +50,9 @@ class Running:
     engine: Engine | None = None
     loaded: threading.Event = field(default_factory=threading.Event)
     load_error: BaseException | None = None
+    stopping: bool = False
+    # Orders stop() against a load that finishes meanwhile: one of them closes the engine.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set_serving(self, serving: bool) -> None:
         for name in ("", SERVICE_NAME):
@@ -57,7 +64,8 @@ class Running:
             raise TimeoutError("the model did not finish loading in time")
         if self.load_error is not None:
             raise self.load_error
-        assert self.engine is not None
+        if self.engine is None:
+            raise Unavailable("the server stopped before its model finished loading")
         return self.engine
 
     def stop(self, grace_s: float, drain_s: float = 0.0) -> None:
@@ -66,6 +74,8 @@ class Running:
         For drain_s seconds first, health says NOT_SERVING and new calls get UNAVAILABLE
         while the port stays open, so health checks can see it before it closes.
         """
+        with self.lock:
+            self.stopping = True
         self.health.enter_graceful_shutdown()
         self.service.close()
         if drain_s > 0:
@@ -76,24 +86,43 @@ class Running:
         drain.start()
         drain.join(timeout=max(grace_s, 1.0))
         self.service.shutdown_pool()
-        if self.engine is not None:
-            self.engine.collection.close()
+        with self.lock:
+            engine = self.engine
+        if engine is not None:
+            engine.collection.close()
         self.metrics.close()
-        logger.info("stopped; the collection is closed")
+        logger.info("stopped; %s", "the collection is closed" if engine or self.loaded.is_set()
+                    else "the model was still loading")
+
+
+class LoadStopped(Exception):
+    """Loading was given up because the server is stopping; never leaves this module."""
 
 
 def load_engine(collection_dir: str | Path, config: ServerConfig,
-                metrics: Metrics | None = None) -> Engine:
-    """Opens the collection, loads its model and compiles every batch shape."""
+                metrics: Metrics | None = None,
+                stopping: Callable[[], bool] = lambda: False) -> Engine:
+    """Opens the collection, loads its model and compiles every batch shape.
+
+    stopping is asked between steps (each batch shape's compilation is one); once it says
+    yes, loading ends with LoadStopped and the collection is closed again. A thread cannot
+    be interrupted inside a compilation, and exiting while one runs aborts the process.
+    """
     enable_compilation_cache()
     collection = Collection.open(collection_dir)
     try:
         embedder = Embedder(checkpoint.load(collection.model_dir))
-        embedder.warmup()
+        side = embedder.image_size
+        for batch in BATCH_SIZES:  # Embedder.warmup(), a shape at a time
+            if stopping():
+                raise LoadStopped
+            embedder(np.zeros((batch, side, side, 3), np.uint8))
+        if stopping():
+            raise LoadStopped
+        return Engine(collection, embedder, config, metrics)
     except BaseException:
         collection.close()
         raise
-    return Engine(collection, embedder, config, metrics)
 
 
 def create_server(
@@ -131,6 +160,8 @@ def _start(config: ServerConfig, tokens: tuple | None,
         CallLog(metrics), ConcurrencyLimit(executor, config.max_concurrent_rpcs)]
     if tokens:
         interceptors.append(TokenAuth(tokens))
+    # Innermost, so a call refused above is refused without parsing its bytes.
+    interceptors.append(ParseRequests())
     server = grpc.server(
         executor, interceptors=interceptors,
         options=[
@@ -146,32 +177,70 @@ def _start(config: ServerConfig, tokens: tuple | None,
     pb_grpc.add_LookalikeServicer_to_server(service, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    address = f"{config.host}:{config.port}"
-    port = (server.add_secure_port(address, credentials) if credentials
-            else server.add_insecure_port(address))
-    if port == 0:
-        raise OSError(f"cannot listen on {address}")
+    port = _listen(server, config.host, config.port, credentials)
     running = Running(server, port, health_servicer, service, metrics, executor)
     running.set_serving(False)
     server.start()
     if config.metrics_port is not None:
-        running.metrics_port = metrics.serve_http(config.metrics_port, config.metrics_host)
+        try:
+            running.metrics_port = metrics.serve_http(config.metrics_port, config.metrics_host)
+        except OSError as exc:
+            server.stop(0)
+            why = (exc.strerror or str(exc)).lower()
+            raise InvalidArgument(f"cannot serve metrics on {config.metrics_host}:"
+                                  f"{config.metrics_port}: {why}") from None
     logger.info("listening on %s:%d (%s); loading the model", config.host, port,
                 "TLS" if credentials else "plaintext")
     return running
 
 
+def _listen(server: grpc.Server, host: str, port: int,
+            credentials: grpc.ServerCredentials | None) -> int:
+    """Binds the port; InvalidArgument saying why when it cannot be (grpcio only says that)."""
+    address = f"{host}:{port}"
+    try:
+        bound = (server.add_secure_port(address, credentials) if credentials
+                 else server.add_insecure_port(address))
+    except RuntimeError:  # grpcio: "Failed to bind to address ..."
+        bound = 0
+    if bound == 0:
+        raise InvalidArgument(f"cannot listen on {address}: {_bind_problem(host, port)}; "
+                              "choose another --host or --port")
+    return bound
+
+
+def _bind_problem(host: str, port: int) -> str:
+    """What the operating system says about binding host:port (grpcio does not tell)."""
+    try:
+        for family, kind, proto, _, where in socket.getaddrinfo(
+                host.strip("[]"), port, type=socket.SOCK_STREAM):
+            with socket.socket(family, kind, proto) as probe:
+                probe.bind(where)
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+    return "it could not be bound"
+
+
 def _load(running: Running, collection_dir: str | Path, config: ServerConfig) -> None:
     try:
-        engine = load_engine(collection_dir, config, running.metrics)
+        engine = load_engine(collection_dir, config, running.metrics,
+                             stopping=lambda: running.stopping)
+    except LoadStopped:
+        logger.info("loading stopped: the server is stopping")
     except BaseException as exc:  # noqa: BLE001 - handed to wait_ready()
         logger.error("cannot load %s: %s", collection_dir, exc)
         running.load_error = exc
     else:
-        running.engine = engine
-        running.service.attach(engine)
-        running.set_serving(True)
-        logger.info("serving %s (%d images)", collection_dir, len(engine.collection))
+        with running.lock:
+            if not running.stopping:
+                running.engine = engine
+                running.service.attach(engine)
+                running.set_serving(True)
+        if running.engine is not engine:
+            engine.collection.close()
+            logger.info("loaded after the server stopped; the collection is closed again")
+        else:
+            logger.info("serving %s (%d images)", collection_dir, len(engine.collection))
     finally:
         running.loaded.set()
 
@@ -182,13 +251,27 @@ def serve(
 ) -> int:
     """Serves until SIGTERM or SIGINT, then stops gracefully and returns 0.
 
-    ready, if given, is called with the bound port once the model is warm.
+    ready, if given, is called with the bound port once the model is warm; a signal while
+    the model loads stops the server without calling it.
+
+    Raises:
+        InvalidArgument: a setting that cannot work, e.g. an address that cannot be bound.
     """
     config = config or ServerConfig()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     running = create_server(collection_dir, config, wait=False)
+    while not running.loaded.wait(0.1) and not stop.is_set():
+        pass
+    if stop.is_set():
+        logger.info("stopping before the model finished loading")
+        with running.lock:
+            running.stopping = True
+        # Loading stops at its next step; exiting while it compiles would abort the process.
+        running.loaded.wait()
+        running.stop(0)
+        return 0
     try:
         running.wait_ready()
     except BaseException:

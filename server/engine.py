@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lookalike.common.errors import DeadlineExceeded, InvalidArgument
+from lookalike.common.errors import CollectionError, DeadlineExceeded, InvalidArgument
 from lookalike.common.fetch import fetch_url
 from lookalike.encoder.data import decode_image
 from lookalike.encoder.embed import BATCH_SIZES, Embedder
@@ -31,6 +31,10 @@ from lookalike.server.metrics import Metrics
 logger = logging.getLogger(__name__)
 
 Alive = Callable[[], bool]
+
+# Far beyond any embedding, and small enough that squared distances stay finite in float32
+# (a query of length 1e30 matched no centroid: OK with cluster -1 and no neighbours).
+MAX_QUERY_NORM = 1e15
 
 
 def always() -> bool:
@@ -122,6 +126,7 @@ class Engine:
                     f"the query vector has {values.size} values; this collection's embeddings "
                     f"have {self.collection.dim}"
                 )
+            check_query_vector(values)
             return None, values
         raise InvalidArgument("no query given: set one of image, url, id or vector")
 
@@ -162,6 +167,10 @@ class Engine:
             except DeadlineExceeded as exc:
                 out[i] = exc
         vectors = self._encode(queries, live)
+        for i in live:
+            if not np.isfinite(vectors[i]).all():
+                out[i] = self._non_finite(queries[i])
+        live = [i for i in live if out[i] is None]
         for nprobe in sorted({queries[i].nprobe for i in live}):
             group = [i for i in live if queries[i].nprobe == nprobe and queries[i].k > 0]
             if group:
@@ -171,6 +180,14 @@ class Engine:
             if queries[i].k == 0:
                 out[i] = Answer(vectors[i], empty, empty, -1)
         return out  # type: ignore[return-value]  # every slot is filled above
+
+    def _non_finite(self, query: Query) -> CollectionError:
+        """A NaN or infinite embedding would route nowhere, or poison the index if added."""
+        what = ("the model turned this image into" if query.image is not None
+                else "the stored vector of this id is")
+        logger.error("%s a non-finite embedding; the model or collection is damaged", what)
+        return CollectionError(f"{what} a non-finite (NaN or infinite) embedding: the served "
+                               "model or collection is damaged; nothing was searched or stored")
 
     def _encode(self, queries: Sequence[Query], live: list[int]) -> dict[int, np.ndarray]:
         vectors = {i: queries[i].vector for i in live if queries[i].vector is not None}
@@ -244,3 +261,15 @@ class Engine:
             imbalance=float(max(sizes) / mean) if mean else 0.0,
             base_model=self.embedder.base_model,
         )
+
+
+def check_query_vector(values: np.ndarray) -> None:
+    """Refuses a query vector that no search could answer: NaN, infinite, or absurdly long."""
+    if not np.isfinite(values).all():
+        raise InvalidArgument("the query vector has NaN or infinite values; every value must "
+                              "be a finite number")
+    norm = float(np.linalg.norm(values.astype(np.float64)))
+    if norm > MAX_QUERY_NORM:
+        raise InvalidArgument(
+            f"the query vector's length is {norm:.3g}, over the {MAX_QUERY_NORM:g} no embedding "
+            "comes near; send an embedding of this collection's model")

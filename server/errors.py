@@ -22,13 +22,33 @@ def status_code(exc: LookalikeError) -> grpc.StatusCode:
 
 
 def abort(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
-    """Ends the call with the status that exc maps to; never leaks a traceback."""
+    """Ends the call with the status that exc maps to; never leaks a traceback.
+
+    A call its caller already ended (cancelled, or past its deadline) ends with that status:
+    its request stream raises grpc.RpcError then, which is no bug of ours.
+    """
+    if not context.is_active() and isinstance(exc, (grpc.RpcError, LookalikeError)):
+        end_for_caller(context)
     if isinstance(exc, LookalikeError):
         _log_operator_error(exc)
         context.set_trailing_metadata(((ERROR_KIND_KEY, type(exc).__name__),))
         context.abort(status_code(exc), str(exc))
     logger.exception("bug while serving a call", exc_info=exc)
     context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+
+
+def caller_ended(context: grpc.ServicerContext) -> grpc.StatusCode:
+    """How the caller ended an inactive call: its deadline passed, or it cancelled."""
+    if context.time_remaining() <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
+
+
+def end_for_caller(context: grpc.ServicerContext) -> NoReturn:
+    """Records why the caller ended the call (nobody is left to read it) and stops it."""
+    code = caller_ended(context)
+    logger.debug("the caller ended the call (%s); its work was stopped", code.name)
+    context.abort(code, "the caller ended the call")
 
 
 def row_error(exc: Exception) -> pb.Error:

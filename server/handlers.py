@@ -10,7 +10,7 @@ import grpc
 from lookalike.common.errors import LookalikeError
 from lookalike.server.errors import abort
 
-_MAKERS = {
+MAKERS = {
     (False, False): grpc.unary_unary_rpc_method_handler,
     (False, True): grpc.unary_stream_rpc_method_handler,
     (True, False): grpc.stream_unary_rpc_method_handler,
@@ -26,7 +26,7 @@ def inner_behavior(handler: grpc.RpcMethodHandler) -> Callable[..., Any]:
 
 def handler_like(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> Any:
     """A handler of handler's kind and (de)serializers that runs behavior instead."""
-    make = _MAKERS[(handler.request_streaming, handler.response_streaming)]
+    make = MAKERS[(handler.request_streaming, handler.response_streaming)]
     return make(behavior, request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)
 

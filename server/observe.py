@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 
+from lookalike.server.errors import caller_ended
 from lookalike.server.handlers import handler_like, inner_behavior
 from lookalike.server.metrics import Metrics
 
@@ -69,8 +70,12 @@ class CallLog(grpc.ServerInterceptor):
         code = context.code()
         if code is not None:
             name = code.name
+        elif failed is None:
+            name = "CANCELLED"  # the caller closed the response stream
+        elif not failed and not context.is_active():
+            name = caller_ended(context).name  # answered after the caller left
         else:
-            name = "CANCELLED" if failed is None else ("UNKNOWN" if failed else "OK")
+            name = "UNKNOWN" if failed else "OK"
         self._metrics.calls.labels(method, name).inc()
         self._metrics.call_seconds.labels(method).observe(seconds)
         if not logger.isEnabledFor(logging.INFO):

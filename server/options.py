@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
+import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +24,27 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+# Labels of letters, digits, hyphens and (container names) underscores.
+_HOST_NAME = re.compile(r"(?!-)[\w-]{1,63}(?<!-)(\.(?!-)[\w-]{1,63}(?<!-))*\.?", re.ASCII)
+
+
+def _address(text: str) -> str:
+    """An IP address (IPv6 with or without brackets) or a host name, as grpcio takes it."""
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        ipaddress.ip_address(bare)
+        return text
+    except ValueError:
+        pass
+    # All digits and dots but no IPv4 address (999.1.1.1) is a typo, not a host name.
+    if len(bare) > 253 or not _HOST_NAME.fullmatch(bare) or re.fullmatch(r"[0-9.]+", bare):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or a host name")
+    return text
+
+
 @dataclass(frozen=True)
 class Option:
-    """One setting: its ServerConfig field, flag, parser, help, and smallest valid value."""
+    """One setting: its ServerConfig field, flag, parser, help, and valid range."""
 
     field: str
     flag: str
@@ -31,18 +52,24 @@ class Option:
     help: str
     minimum: float | None = None
     metavar: str | None = None
+    maximum: float | None = None
 
     @property
     def env(self) -> str:
         return "LOOKALIKE_" + self.flag.lstrip("-").upper().replace("-", "_")
 
 
+PORT_MAX = 65535
+INT32_MAX = 2**31 - 1  # grpcio's message-size options are C ints
+
 OPTIONS = (
-    Option("host", "--host", str, "address to listen on (0.0.0.0 or [::] for every interface)"),
-    Option("port", "--port", int, "gRPC port; 0 picks a free one", 0),
+    Option("host", "--host", _address,
+           "address to listen on (0.0.0.0 or [::] for every interface)"),
+    Option("port", "--port", int, "gRPC port; 0 picks a free one", 0, maximum=PORT_MAX),
     Option("max_k", "--max-k", int, "most neighbours one query may ask for", 1),
     Option("max_message_bytes", "--max-message-bytes", int,
-           "largest request or response, in bytes; larger ones get RESOURCE_EXHAUSTED", 1024),
+           "largest request or response, in bytes; larger ones get RESOURCE_EXHAUSTED", 1024,
+           maximum=INT32_MAX),
     Option("max_pixels", "--max-pixels", int,
            "largest image in pixels, refused (RESOURCE_EXHAUSTED) before it is decoded", 1),
     Option("max_concurrent_rpcs", "--max-concurrent-rpcs", int,
@@ -58,7 +85,8 @@ OPTIONS = (
     Option("batch_window_ms", "--batch-window-ms", float,
            "longest wait (ms) for concurrent queries to join a batch; a lone query never waits",
            0, "MS"),
-    Option("max_batch", "--max-batch", int, "most queries in one encoder batch", 1),
+    Option("max_batch", "--max-batch", int, "most queries in one encoder batch", 1,
+           maximum=4096),
     Option("decode_threads", "--decode-threads", int,
            "images decoded at once (0: one per CPU core)", 0),
     Option("encoder_threads", "--encoder-threads", int,
@@ -84,8 +112,9 @@ OPTIONS = (
            "file of 'read TOKEN' / 'write TOKEN' lines; calls then need "
            "'authorization: Bearer TOKEN' (health and reflection stay open)", None, "FILE"),
     Option("metrics_port", "--metrics-port", int,
-           "HTTP port for Prometheus /metrics (off when unset; 0 picks a free one)", 0),
-    Option("metrics_host", "--metrics-host", str, "address the metrics endpoint listens on"),
+           "HTTP port for Prometheus /metrics (off when unset; 0 picks a free one)", 0,
+           maximum=PORT_MAX),
+    Option("metrics_host", "--metrics-host", _address, "address the metrics endpoint listens on"),
 )
 
 
@@ -122,16 +151,33 @@ def config_from_args(
             source = option.env
             try:
                 value = option.parse(environ[option.env])
-            except ValueError:
+            except (ValueError, argparse.ArgumentTypeError):
                 raise InvalidArgument(
                     f"{option.env}={environ[option.env]!r} is not a valid value") from None
         if value is None:
             continue
-        if option.minimum is not None and value < option.minimum:
-            raise InvalidArgument(
-                f"{source} must be at least {option.minimum:g}, got {value:g}")
+        _check_range(option, source, value)
         values[option.field] = value
     config = dataclasses.replace(ServerConfig(), **values)
     if (config.tls_cert is None) != (config.tls_key is None):
         raise InvalidArgument("--tls-cert and --tls-key go together: give both or neither")
     return config
+
+
+def _check_range(option: Option, source: str, value: Any) -> None:
+    """Refuses a number outside the option's range (grpcio would wrap or overflow it)."""
+    if not isinstance(value, int | float):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidArgument(f"{source} must be a finite number, got {value}")
+    if option.minimum is not None and value < option.minimum:
+        raise InvalidArgument(f"{source} must be at least {_num(option.minimum)}, "
+                              f"got {_num(value)}")
+    if option.maximum is not None and value > option.maximum:
+        raise InvalidArgument(f"{source} must be at most {_num(option.maximum)}, "
+                              f"got {_num(value)}")
+
+
+def _num(value: float) -> str:
+    """A number as typed: 3000000000 stays 3000000000, 0.001 stays 0.001."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

@@ -67,3 +67,18 @@ def test_serve_help_documents_every_limit_and_its_environment_variable():
     for words in ("default: 1000", "default: 33554432", "default: 50000000", "default: 64",
                   "RESOURCE_EXHAUSTED", "SIGTERM"):
         assert words in text
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "[::]", "::1", "localhost", "lookalike_1",
+                                  "img.example.com"])
+def test_addresses_and_host_names_are_taken(host):
+    assert config_from_args(parse("--host", host), environ={}).host == host
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "1.2.3", "bad host", "-a", "a..b"])
+def test_a_host_that_is_no_address_is_refused(host):
+    with pytest.raises(InvalidArgument, match="LOOKALIKE_HOST=.* is not a valid value"):
+        config_from_args(parse(), environ={"LOOKALIKE_HOST": host})
+    with pytest.raises(SystemExit) as info:
+        parse("--host", host)
+    assert info.value.code == 2
