@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from lookalike.common.errors import InvalidArgument, InvalidImage, NotFound
+from lookalike.common.paths import local_path
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -47,9 +48,13 @@ def is_url(location: str) -> bool:
 
 
 def read_image_file(path: str | Path) -> bytes:
-    """The bytes of an image file, with a clear error for a missing or unreadable one."""
+    """The bytes of an image file, with a clear error for a missing or unreadable one.
+
+    path may be a stored path (common.paths): a file:// URI reads the file it names, so
+    pictures of a non-UTF-8 file name stored that way still find it.
+    """
     try:
-        return Path(path).read_bytes()
+        return Path(local_path(str(path))).read_bytes()
     except FileNotFoundError:
         raise NotFound(f"no such file: {path}") from None
     except IsADirectoryError:

@@ -126,3 +126,17 @@ def test_the_cli_exits_2_without_a_traceback_on_a_malformed_manifest(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert f"lookalike bulk: {manifest}:2: not valid JSON" in done.stderr
+
+
+def test_a_stored_file_uri_reads_the_non_utf8_file_it_names(tmp_path):
+    import os
+
+    from lookalike.common.paths import stored_path
+    from lookalike.common.sources import read_image_file
+
+    raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.png")
+    with open(raw, "wb") as f:
+        f.write(b"bytes of a picture")
+    stored = stored_path(os.fsdecode(raw))
+    assert stored.startswith("file://")
+    assert read_image_file(stored) == b"bytes of a picture"
