@@ -12,6 +12,8 @@ from typing import TypeVar
 
 import grpc
 
+from lookalike.clients.errors import from_rpc_error
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -57,6 +59,31 @@ NO_RETRY = RetryPolicy(attempts=1)
 
 def is_retryable(err: grpc.RpcError) -> bool:
     return hasattr(err, "code") and err.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def stream_lost(err: grpc.RpcError) -> bool:
+    """UNAVAILABLE, or a write that failed locally because the connection just broke:
+    grpc.aio reports that as INTERNAL until the real status arrives."""
+    return is_retryable(err) or (
+        isinstance(err, grpc.aio.AioRpcError) and err.code() == grpc.StatusCode.INTERNAL
+        and err.details() == "Internal error from Core")
+
+
+def retry_delay(
+    err: grpc.RpcError, delays: Iterator[float], *, retryable: bool, target: str, what: str,
+) -> float:
+    """The wait before trying again after err: the next of delays.
+
+    Raises:
+        LookalikeError: err's domain exception, when err is not retryable or delays
+            are spent.
+    """
+    delay = next(delays, None) if retryable else None
+    if delay is None:
+        raise from_rpc_error(err, target) from None
+    logger.info("%s to %s failed (%s), trying again in %.2fs", what, target,
+                err.code().name if hasattr(err, "code") else err, delay)
+    return delay
 
 
 def call_with_retry(call: Callable[[], T], policy: RetryPolicy, what: str = "call") -> T:
