@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypeVar
 
 import grpc
 
 from lookalike.clients.errors import from_rpc_error
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -84,33 +79,3 @@ def retry_delay(
     logger.info("%s to %s failed (%s), trying again in %.2fs", what, target,
                 err.code().name if hasattr(err, "code") else err, delay)
     return delay
-
-
-def call_with_retry(call: Callable[[], T], policy: RetryPolicy, what: str = "call") -> T:
-    """Runs call(), trying again after each UNAVAILABLE as the policy allows."""
-    delays = policy.delays()
-    while True:
-        try:
-            return call()
-        except grpc.RpcError as err:
-            delay = next(delays, None) if is_retryable(err) else None
-            if delay is None:
-                raise
-            logger.info("%s: server unavailable, trying again in %.2fs", what, delay)
-            time.sleep(delay)
-
-
-async def call_with_retry_async(
-    call: Callable[[], Awaitable[T]], policy: RetryPolicy, what: str = "call"
-) -> T:
-    """The asyncio form of call_with_retry."""
-    delays = policy.delays()
-    while True:
-        try:
-            return await call()
-        except grpc.RpcError as err:
-            delay = next(delays, None) if is_retryable(err) else None
-            if delay is None:
-                raise
-            logger.info("%s: server unavailable, trying again in %.2fs", what, delay)
-            await asyncio.sleep(delay)
