@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import closing
 from typing import Any, TypeVar
 
@@ -47,7 +47,7 @@ class AsyncClient(Awaiting, Api):
             await stepper.settle_async(self._do, step)
         return stepper.value  # type: ignore[return-value]
 
-    async def _outcomes(self, steps: Emits[T]) -> AsyncIterator[T]:
+    async def _outcomes(self, steps: Emits[T]) -> AsyncGenerator[T, None]:
         with closing(TaskStream(self._rpcs["SearchStream"], self._metadata, self._do)) as pump:
             stepper = Stepper(steps)
             for step in stepper:

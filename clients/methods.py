@@ -10,7 +10,7 @@ overloads give type checkers the same view.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import aclosing
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
@@ -38,7 +38,7 @@ class Awaiting:
     async def _call(self, steps: Steps[T]) -> T:
         raise NotImplementedError
 
-    def _outcomes(self, steps: Emits[T]) -> AsyncIterator[T]:
+    def _outcomes(self, steps: Emits[T]) -> AsyncGenerator[T, None]:
         raise NotImplementedError
 
 

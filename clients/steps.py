@@ -87,7 +87,7 @@ class Emit(Generic[T]):
     outcome: T
 
 
-Step = Call | AddStream | Work | Sleep | Feed | Open | Receive | Emit[Any]
+Step = Call | AddStream | Work | Sleep | Feed | Open | Receive
 Steps = Generator[Step, Any, T]
 """A method's generator: yields steps, returns the method's value."""
 Emits = Generator[Step | Emit[T], Any, None]
@@ -148,7 +148,7 @@ class Stepper(Generic[T]):
     def __iter__(self) -> Stepper[T]:
         return self
 
-    def __next__(self) -> Step:
+    def __next__(self) -> Step | Emit[Any]:
         reply, error = self._reply, self._error
         self._reply = self._error = None
         try:
@@ -158,7 +158,7 @@ class Stepper(Generic[T]):
             self.value = stop.value
             raise StopIteration from None
 
-    def _emit(self, step: Step) -> bool:
+    def _emit(self, step: Step | Emit[Any]) -> bool:
         if isinstance(step, Emit):
             self._emitted.append(step.outcome)
         return isinstance(step, Emit)
@@ -168,7 +168,7 @@ class Stepper(Generic[T]):
         while self._emitted:
             yield self._emitted.popleft()
 
-    def settle(self, do: Callable[[Step], Any], step: Step) -> None:
+    def settle(self, do: Callable[[Any], Any], step: Step | Emit[Any]) -> None:
         """Does step (or keeps an Emit's outcome); the result or the exception goes to
         the method next."""
         if self._emit(step):
@@ -178,7 +178,8 @@ class Stepper(Generic[T]):
         except Exception as exc:  # noqa: BLE001 - the method decides, at its yield
             self._error = exc
 
-    async def settle_async(self, do: Callable[[Step], Awaitable[Any]], step: Step) -> None:
+    async def settle_async(self, do: Callable[[Any], Awaitable[Any]],
+                           step: Step | Emit[Any]) -> None:
         """settle for a step done by awaiting."""
         if self._emit(step):
             return
