@@ -1,11 +1,8 @@
-"""Reading, fetching and downsizing query images ahead of the network, in order."""
+"""One query row made ready to send: read, fetched and downsized, or its error."""
 
 from __future__ import annotations
 
 import logging
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,28 +31,3 @@ def prepare_row(row: int, query: Any, size: int | None, limits: FetchLimits) -> 
         return Prepared(row, query, error=exc)
     except (OSError, ValueError) as exc:  # a read or decode failure Pillow raised raw
         return Prepared(row, query, error=LookalikeError(f"could not read {query!r}: {exc}"))
-
-
-def prefetched(
-    items: Iterable[Any], work: Callable[[int, Any], Prepared], workers: int, lookahead: int,
-) -> Iterator[Prepared]:
-    """work(row, item) for each item, run in a thread pool up to lookahead rows ahead,
-    yielded in input order. Pillow and file reads release the GIL, so threads overlap
-    decoding with the network."""
-    numbered = enumerate(items)
-    queue: deque[Future[Prepared]] = deque()
-    with ThreadPoolExecutor(max_workers=max(1, workers),
-                            thread_name_prefix="lookalike-prefetch") as pool:
-        try:
-            for row, item in numbered:
-                queue.append(pool.submit(work, row, item))
-                if len(queue) >= lookahead:
-                    break
-            while queue:
-                yield queue.popleft().result()
-                nxt = next(numbered, None)
-                if nxt is not None:
-                    queue.append(pool.submit(work, *nxt))
-        finally:
-            for future in queue:  # stopped early: do not decode rows nobody will send
-                future.cancel()

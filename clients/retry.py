@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypeVar
 
 import grpc
 
-logger = logging.getLogger(__name__)
+from lookalike.clients.errors import from_rpc_error
 
-T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,31 +56,26 @@ def is_retryable(err: grpc.RpcError) -> bool:
     return hasattr(err, "code") and err.code() == grpc.StatusCode.UNAVAILABLE
 
 
-def call_with_retry(call: Callable[[], T], policy: RetryPolicy, what: str = "call") -> T:
-    """Runs call(), trying again after each UNAVAILABLE as the policy allows."""
-    delays = policy.delays()
-    while True:
-        try:
-            return call()
-        except grpc.RpcError as err:
-            delay = next(delays, None) if is_retryable(err) else None
-            if delay is None:
-                raise
-            logger.info("%s: server unavailable, trying again in %.2fs", what, delay)
-            time.sleep(delay)
+def stream_lost(err: grpc.RpcError) -> bool:
+    """UNAVAILABLE, or a write that failed locally because the connection just broke:
+    grpc.aio reports that as INTERNAL until the real status arrives."""
+    return is_retryable(err) or (
+        isinstance(err, grpc.aio.AioRpcError) and err.code() == grpc.StatusCode.INTERNAL
+        and err.details() == "Internal error from Core")
 
 
-async def call_with_retry_async(
-    call: Callable[[], Awaitable[T]], policy: RetryPolicy, what: str = "call"
-) -> T:
-    """The asyncio form of call_with_retry."""
-    delays = policy.delays()
-    while True:
-        try:
-            return await call()
-        except grpc.RpcError as err:
-            delay = next(delays, None) if is_retryable(err) else None
-            if delay is None:
-                raise
-            logger.info("%s: server unavailable, trying again in %.2fs", what, delay)
-            await asyncio.sleep(delay)
+def retry_delay(
+    err: grpc.RpcError, delays: Iterator[float], *, retryable: bool, target: str, what: str,
+) -> float:
+    """The wait before trying again after err: the next of delays.
+
+    Raises:
+        LookalikeError: err's domain exception, when err is not retryable or delays
+            are spent.
+    """
+    delay = next(delays, None) if retryable else None
+    if delay is None:
+        raise from_rpc_error(err, target) from None
+    logger.info("%s to %s failed (%s), trying again in %.2fs", what, target,
+                err.code().name if hasattr(err, "code") else err, delay)
+    return delay

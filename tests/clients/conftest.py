@@ -1,15 +1,22 @@
-"""Client-test fixtures: one read-only server per session, and server subprocesses."""
+"""Client-test fixtures: one read-only server per session, server subprocesses, and
+either client called the same way."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import aclosing, closing
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from lookalike.clients import AsyncClient, Client
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +79,74 @@ def wait_for_lines(path: Path, count: int, timeout_s: float = 60.0) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"{path} did not reach {count} lines in {timeout_s}s")
+
+
+class Caller:
+    """A Client or an AsyncClient, called the same way, so one test covers both: an
+    AsyncClient's coroutines and async iterators run to the end on the Caller's loop."""
+
+    def __init__(self, kind: type[Client] | type[AsyncClient], target: str,
+                 **options: Any) -> None:
+        self.kind = kind
+        self._loop = asyncio.new_event_loop() if kind is AsyncClient else None
+        self.client = self._run(lambda: kind(target, **options))
+
+    def _run(self, call: Callable[[], Any]) -> Any:
+        """call(), awaited to its value when the client is an AsyncClient."""
+        if self._loop is None:
+            return call()
+
+        async def awaited() -> Any:
+            value = call()
+            return await value if inspect.isawaitable(value) else value
+
+        return self._loop.run_until_complete(awaited())
+
+    def __call__(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """The client's method `name` called with args, and its value."""
+        return self._run(lambda: getattr(self.client, name)(*args, **kwargs))
+
+    def search_many(self, images: Iterable[Any], each: Callable[[int, Any], bool | None] =
+                    lambda n, outcome: None, **kwargs: Any) -> list[Any]:
+        """search_many's outcomes; each(count so far, outcome) sees them as they come and
+        stops the stream by returning True."""
+        outcomes: list[Any] = []
+
+        def take(outcome: Any) -> bool:
+            outcomes.append(outcome)
+            return bool(each(len(outcomes), outcome))
+
+        if self._loop is None:
+            with closing(self.client.search_many(images, **kwargs)) as stream:
+                for outcome in stream:
+                    if take(outcome):
+                        break
+            return outcomes
+
+        async def read() -> None:
+            async with aclosing(self.client.search_many(images, **kwargs)) as stream:
+                async for outcome in stream:
+                    if take(outcome):
+                        return
+
+        self._loop.run_until_complete(read())
+        return outcomes
+
+    def close(self) -> None:
+        self._run(self.client.close)
+        if self._loop is not None:
+            self._loop.close()
+
+
+@pytest.fixture(params=[Client, AsyncClient], ids=["Client", "AsyncClient"])
+def connect(request: pytest.FixtureRequest) -> Iterator[Callable[..., Caller]]:
+    """Makes Callers of one client kind per test run (the test runs once per kind)."""
+    made: list[Caller] = []
+
+    def make(target: str, **options: Any) -> Caller:
+        made.append(Caller(request.param, target, **options))
+        return made[-1]
+
+    yield make
+    for caller in made:
+        caller.close()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from lookalike.clients import AsyncClient, Client, RetryPolicy
+from lookalike.clients import RetryPolicy
 from lookalike.clients.messages import add_is_idempotent
 from lookalike.common.errors import Unavailable
 from lookalike.server.app import create_server
@@ -49,30 +49,21 @@ def test_policy_delays_grow_to_the_cap_and_count_the_attempts():
         RetryPolicy(attempts=0)
 
 
-def test_idempotent_calls_wait_for_a_server_that_comes_up(late_server, image_folder):
-    with Client(late_server, retry=PATIENT) as client:
-        assert client.search(sorted(image_folder.iterdir())[0], k=2).neighbors
+def test_idempotent_calls_wait_for_a_server_that_comes_up(connect, late_server, image_folder):
+    client = connect(late_server, retry=PATIENT)
+    assert client("search", sorted(image_folder.iterdir())[0], k=2).neighbors
+    assert client("info").count == 48
 
 
-def test_add_without_ids_is_not_retried(late_server, image_folder):
+def test_add_without_ids_is_not_retried(connect, late_server, image_folder):
     # downsize=False: otherwise Info (retried) would run first and wait for the server.
-    with Client(late_server, retry=PATIENT, downsize=False) as client, \
-            pytest.raises(Unavailable):
-        client.add([sorted(image_folder.iterdir())[0]])
+    client = connect(late_server, retry=PATIENT, downsize=False)
+    with pytest.raises(Unavailable):
+        client("add", [sorted(image_folder.iterdir())[0]])
     assert not add_is_idempotent([None]) and add_is_idempotent(["a", "b"])
 
 
-def test_add_with_ids_is_retried(late_server, image_folder):
-    with Client(late_server, retry=PATIENT, downsize=False) as client:
-        (added,) = client.add([sorted(image_folder.iterdir())[0]], ids=["late-1"])
+def test_add_with_ids_is_retried(connect, late_server, image_folder):
+    client = connect(late_server, retry=PATIENT, downsize=False)
+    (added,) = client("add", [sorted(image_folder.iterdir())[0]], ids=["late-1"])
     assert added.id == "late-1"
-
-
-def test_async_client_retries_too(late_server):
-    import asyncio
-
-    async def ask() -> int:
-        async with AsyncClient(late_server, retry=PATIENT) as client:
-            return (await client.info()).count
-
-    assert asyncio.run(ask()) == 48
