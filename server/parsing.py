@@ -10,6 +10,7 @@ sees the status.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -86,31 +87,32 @@ class ParseRequests(grpc.ServerInterceptor):
                     response_serializer=handler.response_serializer)
 
 
+@contextmanager
+def _parse_errors_abort(requests: ParsedStream, context: grpc.ServicerContext) -> Iterator[None]:
+    """Ends the call INVALID_ARGUMENT if a row failed to parse, whether or not the handler
+    noticed (a reader thread may have swallowed the error)."""
+    try:
+        yield
+    except Exception:
+        if requests.error is not None:
+            abort(context, requests.error)
+        raise
+    if requests.error is not None:
+        abort(context, requests.error)
+
+
 def _streaming_requests(inner: Callable[..., Any], parse: Parse, method: str,
                         response_streaming: bool) -> Callable[..., Any]:
     """A behavior feeding inner a ParsedStream, ending the call INVALID_ARGUMENT on bad bytes."""
 
     def unary_response(raw: Iterator[bytes], context: grpc.ServicerContext) -> Any:
         requests = ParsedStream(raw, parse, method)
-        try:
-            response = inner(requests, context)
-        except Exception:
-            if requests.error is not None:
-                abort(context, requests.error)
-            raise
-        if requests.error is not None:
-            abort(context, requests.error)
-        return response
+        with _parse_errors_abort(requests, context):
+            return inner(requests, context)
 
     def streaming_response(raw: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[Any]:
         requests = ParsedStream(raw, parse, method)
-        try:
+        with _parse_errors_abort(requests, context):
             yield from inner(requests, context)
-        except Exception:
-            if requests.error is not None:
-                abort(context, requests.error)
-            raise
-        if requests.error is not None:
-            abort(context, requests.error)
 
     return streaming_response if response_streaming else unary_response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import queue
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
 from lookalike.server.app import Running, create_server
 from lookalike.server.config import ServerConfig
@@ -71,3 +73,30 @@ def stub_for() -> Iterator[Callable[[str], pb_grpc.LookalikeStub]]:
 @pytest.fixture
 def stub(shared_server: tuple[Running, str], stub_for) -> pb_grpc.LookalikeStub:
     return stub_for(shared_server[1])
+
+
+@contextmanager
+def one_slot_held(collection: Path, stub_for: Callable[[str], pb_grpc.LookalikeStub],
+                  image: bytes) -> Iterator[tuple[Running, str, pb_grpc.LookalikeStub,
+                                                  Callable[[], None]]]:
+    """A server limited to one concurrent call, that call a SearchStream kept open.
+
+    Yields (running, target, stub, release): release() closes the stream, which must end
+    cleanly; it runs on exit if the test did not call it.
+    """
+    with running_server(collection, max_concurrent_rpcs=1) as (running, target):
+        stub = stub_for(target)
+        outbox: queue.Queue = queue.Queue()
+        holding = stub.SearchStream(iter(outbox.get, None), timeout=60)
+        outbox.put(pb.SearchStreamRequest(tag="a", request=pb.SearchRequest(image=image, k=1)))
+        assert next(holding).tag == "a"  # the stream is running and holds the one slot
+        released = []
+
+        def release() -> None:
+            if not released:
+                released.append(True)
+                outbox.put(None)
+                assert list(holding) == []
+
+        yield running, target, stub, release
+        release()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import queue
-
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -11,7 +9,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from lookalike.proto.v1 import lookalike_pb2 as pb
 
-from .conftest import running_server
+from .conftest import one_slot_held
 
 EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 CHECK = "/grpc.health.v1.Health/Check"
@@ -20,12 +18,7 @@ CHECK = "/grpc.health.v1.Health/Check"
 def test_a_full_server_still_answers_health_checks_serving(built_collection, stub_for,
                                                            image_folder):
     data = sorted(image_folder.iterdir())[0].read_bytes()
-    with running_server(built_collection, max_concurrent_rpcs=1) as (running, target):
-        stub = stub_for(target)
-        outbox: queue.Queue = queue.Queue()
-        holding = stub.SearchStream(iter(outbox.get, None), timeout=60)
-        outbox.put(pb.SearchStreamRequest(tag="a", request=pb.SearchRequest(image=data, k=1)))
-        assert next(holding).tag == "a"  # the stream holds the one slot
+    with one_slot_held(built_collection, stub_for, data) as (running, target, stub, _):
         with grpc.insecure_channel(target) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             # 32 of 102 readiness checks were RESOURCE_EXHAUSTED on a busy server before.
@@ -43,5 +36,3 @@ def test_a_full_server_still_answers_health_checks_serving(built_collection, stu
             assert refused.value.code() == EXHAUSTED
         assert running.metrics.value("lookalike_calls_total",
                                      {"method": CHECK, "code": "OK"}) == 30
-        outbox.put(None)
-        assert list(holding) == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import queue
 import struct
 import time
 import zlib
@@ -15,7 +14,7 @@ from PIL import Image
 from lookalike.common.errors import DeadlineExceeded
 from lookalike.proto.v1 import lookalike_pb2 as pb
 
-from .conftest import encode, photo, running_server
+from .conftest import encode, one_slot_held, photo, running_server
 
 EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 SEARCH = "/lookalike.v1.Lookalike/Search"
@@ -86,12 +85,7 @@ def test_a_message_over_the_default_32_mib_limit_is_refused(stub):
 def test_calls_over_the_concurrency_limit_are_refused_logged_and_counted(
         built_collection, stub_for, image_folder, caplog):
     data = sorted(image_folder.iterdir())[0].read_bytes()
-    with running_server(built_collection, max_concurrent_rpcs=1) as (running, target):
-        stub = stub_for(target)
-        outbox: queue.Queue = queue.Queue()
-        holding = stub.SearchStream(iter(outbox.get, None), timeout=60)
-        outbox.put(pb.SearchStreamRequest(tag="a", request=pb.SearchRequest(image=data, k=1)))
-        assert next(holding).tag == "a"  # the stream is running and holds the one slot
+    with one_slot_held(built_collection, stub_for, data) as (running, target, stub, release):
         with caplog.at_level(logging.INFO, logger="lookalike.server.observe"):
             for _ in range(2):
                 with pytest.raises(grpc.RpcError) as info:
@@ -105,8 +99,7 @@ def test_calls_over_the_concurrency_limit_are_refused_logged_and_counted(
         assert [r.rpc_method for r in refused] == [SEARCH, SEARCH]
         assert running.metrics.value("lookalike_calls_total",
                                      {"method": SEARCH, "code": EXHAUSTED.name}) == 2
-        outbox.put(None)
-        assert list(holding) == []
+        release()
         # The slot frees when the stream's task ends, a moment after its caller saw the end.
         deadline = time.monotonic() + 10
         while running.executor.in_flight:
