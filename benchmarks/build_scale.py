@@ -53,7 +53,7 @@ def main() -> None:
             wall = round(time.perf_counter() - start, 1)
             result["builds"].append({"images": size, "wall_s": wall, "stages_s": report.seconds,
                                      "clusters": report.clusters})
-        logging.warning("%s", json.dumps(result["builds"][-1]))
+        print(json.dumps(result["builds"][-1]), file=sys.stderr, flush=True)
     print(json.dumps(result, indent=2))
 
 

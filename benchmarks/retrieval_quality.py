@@ -234,7 +234,7 @@ def main() -> None:
         else:
             result[name] = run_labelled(name, config, args.plain_ae_epochs)
         result[name]["seconds"] = round(time.perf_counter() - start, 1)
-        logging.warning("%s: %s", name, json.dumps(result[name]))
+        print(f"{name}: {json.dumps(result[name])}", file=sys.stderr, flush=True)
         if args.out:
             Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
