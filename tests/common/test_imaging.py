@@ -95,7 +95,10 @@ import io, json, os, sys, zlib, struct
 xla_before = os.environ.get("XLA_FLAGS")
 from PIL import Image
 limit_before = Image.MAX_IMAGE_PIXELS
-import lookalike.clients, lookalike.clients.plot, lookalike.clients.contact_sheet
+import importlib, pkgutil, lookalike.clients
+sdk = [m.name for m in pkgutil.iter_modules(lookalike.clients.__path__)]
+for name in sdk:  # every SDK module, not only what the package's __init__ pulls in
+    importlib.import_module("lookalike.clients." + name)
 from lookalike.clients.images import prepare
 from lookalike.common.decode import decode_image
 from lookalike.common.errors import ImageTooLarge
@@ -126,6 +129,7 @@ print(json.dumps({
     "xla_flags_same": os.environ.get("XLA_FLAGS") == xla_before,
     "pillow_limit_same": Image.MAX_IMAGE_PIXELS == limit_before,
     "refused": sorted(refused),
+    "sdk_modules": len(sdk),
 }))
 """
 
@@ -145,5 +149,6 @@ def test_the_sdk_and_its_pictures_import_and_downsize_without_the_encoder():
                           timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report.pop("sdk_modules") >= 15
     assert report == {"loaded": [], "xla_flags_same": True, "pillow_limit_same": True,
                       "refused": [10_000, 20_000]}
