@@ -44,6 +44,9 @@ def decode_image(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXE
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:  # over twice Pillow's own limit
+        claimed = _claimed_size(data)
+        if claimed and claimed[0] * claimed[1] > max_pixels:
+            raise _too_large(*claimed, max_pixels) from None
         raise ImageTooLarge(f"the image is refused before decoding: {exc}") from None
     except UnidentifiedImageError:
         raise InvalidImage("the bytes are not an image Pillow can read") from None
@@ -55,16 +58,37 @@ def decode_image(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXE
         )
     width, height = image.size
     if width * height > max_pixels:
-        raise ImageTooLarge(
-            f"the image is {width}x{height} = {width * height:,} pixels, over the cap of "
-            f"{max_pixels:,}"
-        )
+        raise _too_large(width, height, max_pixels)
     try:
         return _to_rgb_array(image, size)
     except Image.DecompressionBombError as exc:  # a GIF frame or TIFF tile over Pillow's limit
         raise ImageTooLarge(f"the image is too large to decode: {exc}") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidImage(f"the image is corrupt or truncated: {exc}") from None
+
+
+def _too_large(width: int, height: int, max_pixels: int) -> ImageTooLarge:
+    return ImageTooLarge(
+        f"the image is {width}x{height} = {width * height:,} pixels, over the cap of "
+        f"{max_pixels:,}"
+    )
+
+
+def _claimed_size(data: bytes) -> tuple[int, int] | None:
+    """The size the header claims, read by Pillow's own format plugins (Image.OPEN) without
+    the bomb check Image.open adds after them, which only a process-wide global can lift."""
+    Image.init()
+    prefix = data[:16]
+    for name in ALLOWED_FORMATS:
+        factory, accept = Image.OPEN.get(name, (None, None))
+        verdict = True if accept is None else accept(prefix)
+        if factory is None or isinstance(verdict, str) or not verdict:  # str: a warning
+            continue
+        try:
+            return factory(io.BytesIO(data), "").size
+        except Exception:  # not this format: as Image.open does, try the next
+            continue
+    return None
 
 
 def _to_rgb_array(image: Image.Image, size: int) -> np.ndarray:
