@@ -69,7 +69,7 @@ def build(images: Path, out: Path, train_images: int) -> None:
 
 def serve(collection: Path) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "lookalike.clients.cli", "serve", str(collection), "--port", "0"],
+        [sys.executable, "-m", "lookalike.app.cli", "serve", str(collection), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = process.stdout.readline()  # "lookalike serving on HOST:PORT"
     if "serving on" not in line:

@@ -152,7 +152,7 @@ def echo_served() -> Iterator[str]:
 @contextmanager
 def served(collection: Path, *flags: str) -> Iterator[str]:
     """A `lookalike serve` subprocess on a free port; yields its target."""
-    with _process([sys.executable, "-m", "lookalike.clients.cli", "serve", str(collection),
+    with _process([sys.executable, "-m", "lookalike.app.cli", "serve", str(collection),
                    "--port", "0", "--quiet", *flags]) as target:
         yield target
 

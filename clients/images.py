@@ -47,7 +47,7 @@ def image_bytes(image: Any, limits: FetchLimits | None = None) -> bytes:
 def downsize(data: bytes, size: int) -> bytes:
     """The bytes to send for data when the served model's input is size x size.
 
-    Runs the server's own decoder (lookalike.encoder.data.decode_image: EXIF transpose,
+    Runs the server's own decoder (lookalike.common.decode.decode_image: EXIF transpose,
     alpha on white, JPEG draft, bilinear resize) and encodes its size x size RGB result
     losslessly: the server's decode of that is a no-op resize, so the embedding, and so
     the answer, is identical to sending the original. Whichever of the two is smaller is
@@ -56,13 +56,13 @@ def downsize(data: bytes, size: int) -> bytes:
     """
     from PIL import Image
 
-    from lookalike.encoder.data import decode_image
+    from lookalike.common.decode import decode_image
 
     try:
         with Image.open(io.BytesIO(data)) as header:
             width, height = header.size
-    except (OSError, ValueError, SyntaxError):
-        return data
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return data  # the server gives its verdict
     if width * height <= size * size:
         return data  # already small: decoding it here would save nothing
     try:

@@ -10,7 +10,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from lookalike.common.errors import ImageTooLarge, InvalidImage
 from lookalike.common.sources import read_image_file
 
-# The decoder's default pixel cap (lookalike.encoder.data.DEFAULT_MAX_PIXELS).
+# The decoder's default pixel cap (lookalike.common.decode.DEFAULT_MAX_PIXELS).
 MAX_PIXELS = 50_000_000
 ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa"})
 
@@ -51,9 +51,11 @@ def thumbnail(source: bytes | str | Path, size: int, max_pixels: int = MAX_PIXEL
             image.draft("RGB", (size, size))  # JPEG only; a no-op for other formats
             image.seek(0)
             picture = on_white(ImageOps.exif_transpose(image))
+    except Image.DecompressionBombError as exc:  # over twice Pillow's own limit
+        raise ImageTooLarge(f"refused before decoding: {exc}") from None
     except UnidentifiedImageError:
         raise InvalidImage("not an image Pillow can read") from None
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidImage(f"the image is corrupt or truncated: {exc}") from None
     picture.thumbnail((size, size))
     return picture

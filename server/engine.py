@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lookalike.common.decode import allow_pixels, decode_image
 from lookalike.common.errors import CollectionError, DeadlineExceeded, InvalidArgument
 from lookalike.common.fetch import fetch_url
-from lookalike.encoder.data import decode_image
 from lookalike.encoder.embed import BATCH_SIZES, Embedder
 from lookalike.indexer.collection import Collection
 from lookalike.indexer.manifest import software_version
@@ -74,6 +74,7 @@ class Engine:
         self.collection = collection
         self.embedder = embedder
         self.config = config
+        allow_pixels(config.max_pixels)  # a --max-pixels above Pillow's own guard still works
         self.metrics = metrics or Metrics()
         self.metrics.track_images(lambda: len(self.collection))
         costs = time_buckets(embedder, BATCH_SIZES, embedder.image_size)

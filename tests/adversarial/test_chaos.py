@@ -200,7 +200,7 @@ def test_two_processes_on_one_folder(tmp_path: Path, model_dir: Path) -> None:
         with Collection.open(folder, read_only=True) as reader:  # read-only tools may
             assert len(reader) == 50
         serve = subprocess.run(
-            [sys.executable, "-m", "lookalike.clients.cli", "serve", str(folder), "--port", "0"],
+            [sys.executable, "-m", "lookalike.app.cli", "serve", str(folder), "--port", "0"],
             capture_output=True, text=True, timeout=120)
         assert serve.returncode == 2
         assert f"lookalike serve: collection {folder} is {message}" in serve.stderr

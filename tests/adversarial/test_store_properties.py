@@ -192,7 +192,7 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
 @given(names=FILE_NAMES)
 def test_random_file_names_through_cli_add(names: list[bytes], server, png: bytes,
                                            capsys: pytest.CaptureFixture) -> None:
-    from lookalike.clients.cli import main
+    from lookalike.app.cli import main
 
     with tempfile.TemporaryDirectory() as tmp:
         made = write_named(Path(tmp) / "images", names, png)

@@ -40,7 +40,7 @@ class ServerProcess:
     def __init__(self, collection: Path, port: int = 0) -> None:
         self.collection = collection
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lookalike.clients.cli", "serve", str(collection),
+            [sys.executable, "-m", "lookalike.app.cli", "serve", str(collection),
              "--port", str(port)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.process.stdout.readline()  # "lookalike serving on HOST:PORT"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from lookalike.app.cli import main
 from lookalike.clients.bulk_output import read_rows
-from lookalike.clients.cli import main
 
 
 @pytest.fixture(scope="module")

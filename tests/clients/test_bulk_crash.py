@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from lookalike.app.cli import main
 from lookalike.clients.bulk_output import read_rows
-from lookalike.clients.cli import main
 from tests.clients.conftest import wait_for_lines
 
 REPEAT = 20  # 48 images x 20 = 960 rows: long enough to be caught mid-run
@@ -27,7 +27,7 @@ def long_manifest(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 def bulk_process(target: str, manifest: Path, out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "lookalike.clients.cli", "bulk", str(manifest), "--target",
+        [sys.executable, "-m", "lookalike.app.cli", "bulk", str(manifest), "--target",
          target, "--out", str(out), "-k", "3", "-q", "--window", "2", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from lookalike.app.cli import main
 from lookalike.clients.bulk_output import read_rows
-from lookalike.clients.cli import main
 
 HOSTILE_NAMES = [b"plain.png", b"caf\xe9 \xff.png", b"new\nline.png", b'"quoted", \r.png',
                  b"tab\tesc\x1b nul-less \xc2\x85.png"]

@@ -10,7 +10,7 @@ from PIL import Image
 
 from lookalike.clients import Client
 from lookalike.clients.images import downsize
-from lookalike.encoder.data import decode_image
+from lookalike.common.decode import decode_image
 
 
 def encoded(image: Image.Image, fmt: str, **options) -> bytes:

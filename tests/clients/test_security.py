@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from lookalike.app.cli import main
 from lookalike.clients import Client
-from lookalike.clients.cli import main
 from lookalike.clients.retry import NO_RETRY
 from lookalike.common.errors import PermissionDenied, Unauthenticated, Unavailable
 from lookalike.server.app import create_server
@@ -128,7 +128,7 @@ def test_cli_add_and_delete_authenticate_like_every_connecting_command(
 
 
 def test_every_command_with_a_target_takes_every_connection_flag():
-    from lookalike.clients.cli import build_parser
+    from lookalike.app.cli import build_parser
 
     parser = build_parser()
     (sub,) = [a for a in parser._actions if a.dest == "command"]

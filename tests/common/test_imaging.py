@@ -11,8 +11,8 @@ from PIL import Image, ImageDraw
 
 from lookalike.clients.contact_sheet import Thumbs
 from lookalike.clients.plot import thumbnail_pixels
+from lookalike.common.decode import decode_image
 from lookalike.common.imaging import on_white, thumbnail
-from lookalike.encoder.data import decode_image
 from lookalike.indexer.report_plots import montage, tile
 
 
@@ -90,13 +90,65 @@ def test_on_white_keeps_opaque_modes_as_they_are():
     assert 120 <= np.asarray(on_white(half)).mean() <= 135
 
 
-def test_the_sdk_and_its_pictures_import_no_jax():
+SDK_PROBE = """
+import io, json, os, sys, zlib, struct
+xla_before = os.environ.get("XLA_FLAGS")
+from PIL import Image
+limit_before = Image.MAX_IMAGE_PIXELS
+import importlib, pkgutil, lookalike.clients
+sdk = [m.name for m in pkgutil.iter_modules(lookalike.clients.__path__)]
+for name in sdk:  # every SDK module, not only what the package's __init__ pulls in
+    importlib.import_module("lookalike.clients." + name)
+from lookalike.clients.images import prepare
+from lookalike.common.decode import decode_image
+from lookalike.common.errors import ImageTooLarge
+
+buffer = io.BytesIO()
+Image.effect_noise((300, 200), 60).convert("RGB").save(buffer, format="PNG")
+small = prepare(buffer.getvalue(), 64)  # the SDK's downsizing path, decode included
+assert Image.open(io.BytesIO(small)).size == (64, 64)
+
+def png_header(width, height):  # a valid PNG whose IHDR claims width x height
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = lambda kind, body: (struct.pack(">I", len(body)) + kind + body
+                                + struct.pack(">I", zlib.crc32(kind + body)))
+    return b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+refused = {}
+for width in (10_000, 20_000):  # 100 and 200 megapixels: under and over Pillow's own error
+    try:
+        decode_image(png_header(width, 10_000), 64)
+    except ImageTooLarge:
+        refused[width] = True
+    assert prepare(png_header(width, 10_000), 64) == png_header(width, 10_000)
+forbidden = ("lookalike.encoder", "lookalike.indexer", "lookalike.server", "jax", "flax",
+             "faiss", "sklearn", "optax")
+print(json.dumps({
+    "loaded": sorted(m for m in sys.modules if m.split(".")[0] in forbidden
+                     or m.startswith(forbidden)),
+    "xla_flags_same": os.environ.get("XLA_FLAGS") == xla_before,
+    "pillow_limit_same": Image.MAX_IMAGE_PIXELS == limit_before,
+    "refused": sorted(refused),
+    "sdk_modules": len(sdk),
+}))
+"""
+
+
+def test_the_sdk_and_its_pictures_import_and_downsize_without_the_encoder():
+    """The SDK stands alone (issue 14): downsizing loads no encoder, indexer, server, JAX,
+    Faiss or scikit-learn, and leaves XLA_FLAGS and Pillow's pixel limit as they were,
+    while a 100- or 200-megapixel header is still refused as ImageTooLarge before decoding.
+    """
+    import json
+    import os
     import subprocess
     import sys
 
-    code = ("import sys, lookalike.clients, lookalike.clients.plot, "
-            "lookalike.clients.contact_sheet, lookalike.common.imaging; "
-            "print('jax' in sys.modules or 'flax' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=True)
-    assert done.stdout.strip() == "False"
+    env = {**os.environ, "XLA_FLAGS": "--xla_probe_marker=1"}
+    done = subprocess.run([sys.executable, "-c", SDK_PROBE], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report.pop("sdk_modules") >= 15
+    assert report == {"loaded": [], "xla_flags_same": True, "pillow_limit_same": True,
+                      "refused": [10_000, 20_000]}

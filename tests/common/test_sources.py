@@ -120,7 +120,7 @@ def test_the_cli_exits_2_without_a_traceback_on_a_malformed_manifest(tmp_path):
     manifest = tmp_path / "bad.jsonl"
     manifest.write_bytes(b'{"path": "a.png"}\n{"path": "\xff\n')
     done = subprocess.run(
-        [sys.executable, "-m", "lookalike.clients.cli", "bulk", str(manifest), "--out",
+        [sys.executable, "-m", "lookalike.app.cli", "bulk", str(manifest), "--out",
          str(tmp_path / "out.csv"), "--target", "127.0.0.1:9", "-q"],
         capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr

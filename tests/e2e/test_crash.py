@@ -103,7 +103,7 @@ def png(seed: int) -> bytes:
 def start_server(folder: Path, cache: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "LOOKALIKE_JAX_CACHE": str(cache)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lookalike.clients.cli", "serve", str(folder), "--port", "0"],
+        [sys.executable, "-m", "lookalike.app.cli", "serve", str(folder), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     ready, _, _ = select.select([proc.stdout], [], [], 120)
     line = proc.stdout.readline() if ready else ""

@@ -15,7 +15,7 @@ import pytest
 PEAK_SCRIPT = """
 import resource, sys
 import numpy as np
-from lookalike.encoder.data import decode_image
+from lookalike.common.decode import decode_image
 data = open(sys.argv[1], "rb").read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 out = decode_image(data, 64)

@@ -120,7 +120,7 @@ def test_a_second_writer_is_refused_and_a_reader_cannot_recluster(collection):
 
 
 def test_cli_recluster_is_refused_while_served(collection, capsys):
-    from lookalike.clients.cli import main
+    from lookalike.app.cli import main
 
     assert main(["recluster", str(collection.folder)]) == 1
     assert f"already open by process {os.getpid()}" in capsys.readouterr().err
@@ -134,7 +134,7 @@ def test_kill_during_recluster_leaves_old_or_new_never_a_mix(tmp_path, model_dir
     make_collection(folder, model_dir, vectors, k=40).close()
     with Collection.open(folder) as c:
         old = clustering(c)
-    command = [sys.executable, "-m", "lookalike.clients.cli", "recluster", str(folder),
+    command = [sys.executable, "-m", "lookalike.app.cli", "recluster", str(folder),
                "--clusters", "48"]
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)

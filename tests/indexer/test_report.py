@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lookalike.clients.cli import main
+from lookalike.app.cli import main
 from lookalike.indexer.report import ReportConfig, write_report
 from tests.conftest import make_images
 from tests.indexer.conftest import blob_vectors, make_collection

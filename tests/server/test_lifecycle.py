@@ -106,7 +106,7 @@ def test_stopping_refuses_new_calls_but_finishes_in_flight_ones(collection_copy,
 
 
 def serve_process(collection: Path) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "lookalike.clients.cli", "serve", str(collection),
+    command = [sys.executable, "-m", "lookalike.app.cli", "serve", str(collection),
                "--port", "0", "--grace", "20", "--drain", "1.5"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)

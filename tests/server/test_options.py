@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from lookalike.clients.cli import build_parser
+from lookalike.app.cli import build_parser
 from lookalike.common.errors import InvalidArgument
 from lookalike.server.config import ServerConfig
 from lookalike.server.options import OPTIONS, add_arguments, config_from_args

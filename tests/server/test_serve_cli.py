@@ -13,7 +13,7 @@ import pytest
 
 
 def serve_command(collection, *flags: str) -> list[str]:
-    return [sys.executable, "-m", "lookalike.clients.cli", "serve", str(collection), *flags]
+    return [sys.executable, "-m", "lookalike.app.cli", "serve", str(collection), *flags]
 
 
 @pytest.fixture

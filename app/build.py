@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from lookalike.app.flags import clusters_arg, positive_int
+
 
 def _train_config(args: argparse.Namespace):
     from lookalike.encoder.train import TrainConfig
@@ -95,18 +97,6 @@ def _print_skipped(skipped: list[tuple[str, str]]) -> None:
         print(f"... and {len(skipped) - 10} more skipped", file=sys.stderr)
 
 
-def positive_int(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {value!r}")
-    return int(value)
-
-
-def clusters_arg(value: str) -> str:
-    if value != "auto":
-        positive_int(value)
-    return value
-
-
 def _training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=positive_int, default=None,
                    help="most training epochs; training stops early when the loss plateaus "
@@ -120,25 +110,25 @@ def _training_flags(p: argparse.ArgumentParser) -> None:
                    "shipped with lookalike (the base is used by default at --size 64)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    images_help = "a folder, or a .txt/.csv/.jsonl manifest of paths or URLs"
-    p = sub.add_parser("build", help="train, embed, cluster and index a folder or manifest")
-    p.set_defaults(func=cmd_build)
-    p.add_argument("images", help=images_help)
+IMAGES_HELP = "a folder, or a .txt/.csv/.jsonl manifest of paths or URLs"
+
+
+def build_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", help=IMAGES_HELP)
     p.add_argument("--out", required=True, help="the collection folder to create")
     p.add_argument("--clusters", default="auto", type=clusters_arg,
                    help="K, or 'auto' to choose by silhouette score (default)")
     p.add_argument("--model", help="a model folder from `lookalike train` (skips training)")
     _training_flags(p)
 
-    p = sub.add_parser("train", help="train an autoencoder and save it as a model folder")
-    p.set_defaults(func=cmd_train)
-    p.add_argument("images", help=images_help)
+
+def train_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", help=IMAGES_HELP)
     p.add_argument("--out", required=True, help="the model folder to write")
     _training_flags(p)
 
-    p = sub.add_parser("embed", help="write the embeddings of images to an .npz file")
-    p.set_defaults(func=cmd_embed)
+
+def embed_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a model folder (from `lookalike train`, or DIR/model)")
-    p.add_argument("images", help=images_help)
+    p.add_argument("images", help=IMAGES_HELP)
     p.add_argument("--out", required=True, help="the .npz to write (vectors, ids, model)")

@@ -6,7 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 
-from lookalike.clients.cli_connection import add_connection_args, connect
+from lookalike.app.flags import add_connection_args, connect
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -57,9 +57,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="find the images most like one image")
-    p.set_defaults(func=cmd_search)
+def search_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", nargs="?", help="a path or URL (or use --id)")
     p.add_argument("--id", help="search by the id of a stored image")
     add_connection_args(p)
@@ -69,8 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", help="write a PNG of the query beside its neighbours")
     p.add_argument("--plot-columns", type=int, default=6, help="images per row of the plot")
 
-    p = sub.add_parser("bulk", help="search every image of a manifest")
-    p.set_defaults(func=cmd_bulk)
+
+def bulk_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("manifest", help="a folder, or a .txt/.csv/.jsonl manifest")
     add_connection_args(p)
     p.add_argument("--out", required=True, help="results.jsonl or results.csv")
@@ -87,6 +85,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--contact-sheet", help="write an HTML page of every row's neighbours")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("info", help="describe the served collection")
-    p.set_defaults(func=cmd_info)
+
+def info_flags(p: argparse.ArgumentParser) -> None:
     add_connection_args(p, sends_images=False)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lookalike.clients.cli_build import clusters_arg, positive_int
-from lookalike.clients.cli_connection import add_connection_args, connect
+from lookalike.app.flags import add_connection_args, clusters_arg, connect, positive_int
 
 ADD_CHUNK = 32  # images per Add stream: small enough for a lively progress bar
 
@@ -102,28 +101,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("add", help="add images to a served collection (no rebuild)")
-    p.set_defaults(func=cmd_add)
+def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", help="a folder, or a .txt/.csv/.jsonl manifest (optional id column)")
     add_connection_args(p)
     p.add_argument("--ids", nargs="+", help="one id per image, in order (default: the "
                                             "manifest's id column, else numbers)")
 
-    p = sub.add_parser("delete", help="delete images by id from a served collection")
-    p.set_defaults(func=cmd_delete)
+
+def delete_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("ids", nargs="+", help="ids to delete")
     add_connection_args(p, sends_images=False)
 
-    p = sub.add_parser("recluster", help="re-run KMeans on a collection's current vectors")
-    p.set_defaults(func=cmd_recluster)
+
+def recluster_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("collection", help="the collection folder (not being served)")
     p.add_argument("--clusters", type=clusters_arg, default=None,
                    help="K, or 'auto' to choose by silhouette (default: keep the current K)")
     p.add_argument("--seed", type=int, default=0, help="KMeans seed")
 
-    p = sub.add_parser("report", help="plots and an HTML page about a collection's clusters")
-    p.set_defaults(func=cmd_report)
+
+def report_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("collection", help="the collection folder")
     p.add_argument("--out", required=True, help="the folder to write the report into")
     p.add_argument("--export-labels", metavar="CSV", help="also write id,path,cluster rows")

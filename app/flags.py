@@ -1,4 +1,4 @@
-"""The connection flags of every command that talks to a server, defined once."""
+"""The flags shared by several commands, defined once: connection, counts and cluster K."""
 
 from __future__ import annotations
 
@@ -27,8 +27,7 @@ def add_connection_args(p: argparse.ArgumentParser, *, sends_images: bool = True
 def connect(args: argparse.Namespace, retries: int | None = None) -> Any:
     """A Client built from the flags add_connection_args added (the token falls back to
     $LOOKALIKE_TOKEN)."""
-    from lookalike.clients.client import Client
-    from lookalike.clients.retry import RetryPolicy
+    from lookalike.clients import Client, RetryPolicy
 
     retry = RetryPolicy() if retries is None else RetryPolicy(attempts=retries + 1)
     return Client(
@@ -36,3 +35,17 @@ def connect(args: argparse.Namespace, retries: int | None = None) -> Any:
         tls=args.tls, root_certificates=args.root_certs, tls_server_name=args.tls_server_name,
         retry=retry, downsize=not getattr(args, "no_downsize", False),
     )
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+def clusters_arg(value: str) -> str:
+    """An argparse type: a cluster count K, or 'auto'."""
+    if value != "auto":
+        positive_int(value)
+    return value

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lookalike.clients.cli import main
+from lookalike.app.cli import main
 from lookalike.clients.client import Client
 from tests.conftest import make_images
 from tests.indexer.conftest import blob_vectors, make_collection

