@@ -94,10 +94,16 @@ def paired(collection: Path, target: str, echo: str, jpeg: bytes,
            n: int) -> tuple[dict, dict, dict]:
     """In-process Engine.search, gRPC Search and the bare echo server's Search, alternated
     call by call, so load from other work on the machine hits all three alike."""
+    import shutil
+    import tempfile
+
     from lookalike.server.app import load_engine
     from lookalike.server.config import ServerConfig
 
-    engine = load_engine(collection, ServerConfig())
+    # The served collection is locked by its server; the in-process engine gets a copy.
+    copy = Path(tempfile.mkdtemp()) / "collection"
+    shutil.copytree(collection, copy, ignore=shutil.ignore_patterns("collection.lock"))
+    engine = load_engine(copy, ServerConfig())
     request = pb.SearchRequest(image=jpeg, k=K)
     local: list[float] = []
     remote: list[float] = []
