@@ -194,3 +194,14 @@ def plain_ae_vectors(images: np.ndarray, epochs: int = 15, batch: int = 128,
     encode = nnx.jit(lambda m, x: m.encode(x))
     out = [np.asarray(encode(model, data[i:i + 256])) for i in range(0, len(images), 256)]
     return np.concatenate(out)
+
+
+def label_scores(found: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """precision@k, recall@k (of the other images with the query's label) and top-1."""
+    same = labels[found] == labels[:, None]
+    others = np.array([np.sum(labels == label) - 1 for label in labels])
+    has = others > 0
+    recall = same[has].sum(1) / np.minimum(others[has], found.shape[1])
+    return {"precision_at_10": round(float(same.mean()), 4),
+            "recall_at_10": round(float(recall.mean()), 4),
+            "top1": round(float(same[:, 0].mean()), 4)}

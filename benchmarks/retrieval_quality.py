@@ -38,7 +38,14 @@ from sklearn.decomposition import PCA
 
 sys.path.insert(0, str(Path(__file__).parent))
 import quality_data  # noqa: E402
-from _common import edited_copy, mnist, pixels, plain_ae_vectors, png_bytes  # noqa: E402
+from _common import (  # noqa: E402
+    edited_copy,
+    label_scores,
+    mnist,
+    pixels,
+    plain_ae_vectors,
+    png_bytes,
+)
 
 from lookalike.encoder import checkpoint as checkpoints  # noqa: E402
 from lookalike.encoder.data import decode_image  # noqa: E402
@@ -66,17 +73,6 @@ def neighbours(vectors: np.ndarray, queries: np.ndarray | None = None, k: int = 
         return index.search(q, k)[1]
     found = index.search(v, k + 1)[1]
     return np.stack([[j for j in row if j != i][:k] for i, row in enumerate(found)])
-
-
-def label_scores(found: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """precision@k, recall@k (of the other images with the query's label) and top-1."""
-    same = labels[found] == labels[:, None]
-    others = np.array([np.sum(labels == label) - 1 for label in labels])
-    has = others > 0
-    recall = same[has].sum(1) / np.minimum(others[has], found.shape[1])
-    return {"precision_at_10": round(float(same.mean()), 4),
-            "recall_at_10": round(float(recall.mean()), 4),
-            "top1": round(float(same[:, 0].mean()), 4)}
 
 
 def dup_scores(found: np.ndarray) -> dict[str, float]:
