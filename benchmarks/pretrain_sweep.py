@@ -40,7 +40,7 @@ if os.environ.get("SWEEP_DROP_XLA_FLAGS"):  # a jax whose XLA does not know look
 from _common import label_scores, photo_crops, png_bytes  # noqa: E402
 from pretrain_base import PRETRAIN_AUGMENT, SIZE, procedural  # noqa: E402
 
-from lookalike.encoder import checkpoint  # noqa: E402
+from lookalike.encoder import base, checkpoint  # noqa: E402
 from lookalike.encoder.data import decode_image  # noqa: E402
 from lookalike.encoder.embed import Embedder  # noqa: E402
 from lookalike.encoder.model import ModelConfig  # noqa: E402
@@ -48,10 +48,14 @@ from lookalike.encoder.train import TrainConfig, train  # noqa: E402
 from lookalike.encoder.whitening import DEFAULT_DIM, fit_whitening  # noqa: E402
 
 VARIANTS: dict[str, dict] = {
+    # the base as shipped, not trained further: the same-run reference
+    "shipped": {},
     # today's recipe (pretrain_base.py), only for longer
     "same": {"temperature": 0.5, "batch_size": 256, "learning_rate": 2e-3},
     # SimCLR's usual GPU setting: more negatives per step, a sharper softmax
     "t02_b1024": {"temperature": 0.2, "batch_size": 1024, "learning_rate": 4e-3},
+    # the same softmax at today's batch, the affordable one on 2 CPU cores
+    "t02": {"temperature": 0.2, "batch_size": 256, "learning_rate": 2e-3},
     # sharper still, with harder views: smaller crops and grey half the time
     "t01_b1024_grey": {"temperature": 0.1, "batch_size": 1024, "learning_rate": 4e-3,
                        "augment": dataclasses.replace(PRETRAIN_AUGMENT, area=(0.2, 1.0),
@@ -109,12 +113,15 @@ def evaluate(model: checkpoint.Checkpoint, data, mnist_epochs: int | None = None
     return out
 
 
-def pretrain(images: np.ndarray, settings: dict, budget: float, seed: int) -> checkpoint.Checkpoint:
-    """Two rounds: 2 epochs that measure the speed, then a cosine round filling the budget."""
+def pretrain(images: np.ndarray, settings: dict, budget: float, seed: int,
+             init: checkpoint.Checkpoint | None = None) -> checkpoint.Checkpoint:
+    """Two rounds: 2 epochs that measure the speed, then a cosine round filling the budget.
+
+    From random weights, or from init (continued pretraining)."""
     start = time.perf_counter()
     config = TrainConfig(epochs=2, seed=seed, patience=2,
                          **{"augment": PRETRAIN_AUGMENT, **settings})
-    model = train(images, ModelConfig(image_size=SIZE), config, progress=False)
+    model = train(images, ModelConfig(image_size=SIZE), config, init=init, progress=False)
     speed = model.meta["images_per_s"]
     left = budget - (time.perf_counter() - start)
     epochs = max(1, int(left * speed / len(images)))
@@ -122,7 +129,8 @@ def pretrain(images: np.ndarray, settings: dict, budget: float, seed: int) -> ch
     model = train(images, None, config, init=model)
     model.meta.pop("base_model", None)
     model.meta["pretraining"] = {
-        "corpus_images": len(images), "settings": {k: str(v) for k, v in settings.items()},
+        "corpus_images": len(images), "init": init.fingerprint if init else None,
+        "settings": {k: str(v) for k, v in settings.items()},
         "rounds_epochs": [2, epochs], "views": (2 + epochs) * len(images) * 2,
         "seconds": round(time.perf_counter() - start, 1), "images_per_s": speed,
     }
@@ -149,12 +157,17 @@ def run(args: argparse.Namespace) -> None:
                  jax.devices())
     out = Path(args.out)
     results: dict = {"devices": [str(d) for d in jax.devices()], "budget_s": args.budget}
+    init = base.load_base(args.init) if args.init else None
     for name in args.variants.split(","):
-        model = pretrain(images, VARIANTS[name], args.budget, args.seed)
+        if not VARIANTS[name]:
+            model = init or base.load_base()
+            model.meta["pretraining"] = {"init": model.fingerprint, "seconds": 0}
+        else:
+            model = pretrain(images, VARIANTS[name], args.budget, args.seed, init)
         checkpoint.save(model, out / name)
         results[name] = {"pretraining": model.meta["pretraining"],
-                         "final_loss": model.meta["final_loss"],
-                         "losses": model.meta["losses"],
+                         "final_loss": model.meta.get("final_loss"),
+                         "losses": model.meta.get("losses"),
                          **evaluate(model, data, args.mnist_epochs)}
         (out / "results.json").write_text(json.dumps(results, indent=1))
         logging.info("%s: %s", name, json.dumps(results[name])[:2000])
@@ -172,6 +185,7 @@ def main() -> None:
     r.add_argument("--budget", type=float, default=80.0, help="training seconds per variant")
     r.add_argument("--variants", default=",".join(VARIANTS))
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--init", help="continue from this base model folder (default: random)")
     r.add_argument("--mnist-epochs", type=int, default=None,
                    help="fine-tuning epochs on MNIST (default: the build's own choice)")
     args = parser.parse_args()
