@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +69,12 @@ def served(collection_copy: Path):
         yield running, f"127.0.0.1:{running.port}"
     finally:
         running.stop(grace_s=1)
+
+
+@pytest.fixture(scope="session")
+def milvus_uri() -> Iterator[str]:
+    """host:port of a real Milvus server started for this pytest run."""
+    from tests.milvus_server import milvus_server
+
+    with milvus_server() as server:
+        yield f"127.0.0.1:{server.listen_port}"
