@@ -43,9 +43,9 @@ def run_demo(
     import numpy as np
 
     from lookalike.clients import Client
-    from lookalike.clients.plot import plot_result
     from lookalike.encoder.train import TrainConfig
     from lookalike.pipeline.build import BuildConfig, build_collection
+    from lookalike.present.plot import plot_result
     from lookalike.server.app import create_server
     from lookalike.server.config import ServerConfig
 

@@ -47,7 +47,7 @@ def cmd_recluster(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from lookalike.indexer.collection import Collection
-    from lookalike.indexer.report import ReportConfig, write_report
+    from lookalike.present.report import ReportConfig, write_report
 
     collection = Collection.open(args.collection, read_only=True)  # beside a running server
     try:

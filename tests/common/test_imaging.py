@@ -9,11 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from lookalike.clients.contact_sheet import Thumbs
-from lookalike.clients.plot import thumbnail_pixels
 from lookalike.common.decode import decode_image
 from lookalike.common.imaging import on_white, thumbnail
-from lookalike.indexer.report_plots import montage, tile
 
 
 def line_art(mode: str, size: int = 64) -> Image.Image:
@@ -56,28 +53,6 @@ def test_the_shared_thumbnail_matches_the_decoder(transparent_file):
     assert_white_with_black_lines(np.asarray(thumbnail(transparent_file, 32)))
 
 
-def test_plot_thumbnails_are_alpha_on_white(transparent_file):
-    assert_white_with_black_lines(thumbnail_pixels(str(transparent_file)))
-    with Image.open(transparent_file) as image:  # a PIL image the caller holds
-        assert_white_with_black_lines(thumbnail_pixels(image))
-
-
-def test_contact_sheet_thumbnails_are_alpha_on_white(transparent_file, tmp_path):
-    thumbs = Thumbs(tmp_path / "sheet_files")
-    link = thumbs.link(str(transparent_file))
-    with Image.open(tmp_path / link) as written:
-        assert_white_with_black_lines(np.asarray(written.convert("RGB")))
-
-
-def test_report_montage_tiles_are_alpha_on_white(transparent_file, tmp_path):
-    assert_white_with_black_lines(np.asarray(tile(str(transparent_file))))
-    out = tmp_path / "montage.png"
-    montage({0: [str(transparent_file)] * 3}, [3], out)
-    with Image.open(out) as sheet:
-        pixels = np.asarray(sheet.convert("RGB"))
-    assert_white_with_black_lines(pixels[:, 90:])  # the tiles, right of the labels
-
-
 def test_on_white_keeps_opaque_modes_as_they_are():
     rgb = Image.new("RGB", (4, 4), (10, 20, 30))
     assert np.array_equal(np.asarray(on_white(rgb)), np.asarray(rgb))
@@ -95,10 +70,14 @@ import io, json, os, sys, zlib, struct
 xla_before = os.environ.get("XLA_FLAGS")
 from PIL import Image
 limit_before = Image.MAX_IMAGE_PIXELS
-import importlib, pkgutil, lookalike.clients
+import importlib, pkgutil, lookalike.clients, lookalike.present
 sdk = [m.name for m in pkgutil.iter_modules(lookalike.clients.__path__)]
 for name in sdk:  # every SDK module, not only what the package's __init__ pulls in
     importlib.import_module("lookalike.clients." + name)
+# Client.plot draws through lookalike.present, so every module of it must load as lightly.
+present = [m.name for m in pkgutil.iter_modules(lookalike.present.__path__)]
+for name in present:
+    importlib.import_module("lookalike.present." + name)
 from lookalike.clients.images import prepare
 from lookalike.common.decode import decode_image
 from lookalike.common.errors import ImageTooLarge
@@ -130,14 +109,16 @@ print(json.dumps({
     "pillow_limit_same": Image.MAX_IMAGE_PIXELS == limit_before,
     "refused": sorted(refused),
     "sdk_modules": len(sdk),
+    "present_modules": sorted(present),
 }))
 """
 
 
 def test_the_sdk_and_its_pictures_import_and_downsize_without_the_encoder():
-    """The SDK stands alone (issue 14): downsizing loads no encoder, indexer, server, JAX,
-    Faiss or scikit-learn, and leaves XLA_FLAGS and Pillow's pixel limit as they were,
-    while a 100- or 200-megapixel header is still refused as ImageTooLarge before decoding.
+    """The SDK stands alone (issue 14): importing it and lookalike.present (which its
+    Client.plot draws with) and downsizing load no encoder, indexer, server, JAX, Faiss or
+    scikit-learn, and leave XLA_FLAGS and Pillow's pixel limit as they were, while a 100- or
+    200-megapixel header is still refused as ImageTooLarge before decoding.
     """
     import json
     import os
@@ -150,5 +131,7 @@ def test_the_sdk_and_its_pictures_import_and_downsize_without_the_encoder():
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report.pop("sdk_modules") >= 15
+    assert report.pop("present_modules") == ["contact_sheet", "html", "plot", "report",
+                                             "report_plots", "thumbs"]
     assert report == {"loaded": [], "xla_flags_same": True, "pillow_limit_same": True,
                       "refused": [10_000, 20_000]}
