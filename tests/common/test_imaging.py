@@ -135,3 +135,41 @@ def test_the_sdk_and_its_pictures_import_and_downsize_without_the_encoder():
                                              "report_plots", "thumbs"]
     assert report == {"loaded": [], "xla_flags_same": True, "pillow_limit_same": True,
                       "refused": [10_000, 20_000]}
+
+
+def compose_then_shrink(data: bytes, size: int) -> Image.Image:
+    """The thumbnail as it was made before issue 14: composited at full size, then shrunk."""
+    from PIL import ImageOps
+
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (size, size))
+        picture = on_white(ImageOps.exif_transpose(image))
+    picture.thumbnail((size, size))
+    return picture
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P", "RGB", "L", "1", "CMYK", "I;16", "EXIF"])
+def test_shrinking_before_compositing_draws_the_same_thumbnail(mode):
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 255, (12, 17, 3), dtype=np.uint8)
+    rgb = Image.fromarray(small).resize((611, 433), Image.BICUBIC)
+    ImageDraw.Draw(rgb).line((0, 0, 611, 433), fill=(0, 0, 0), width=7)
+    image = rgb.copy()
+    image.putalpha(Image.linear_gradient("L").resize(rgb.size).rotate(30))
+    image = {"RGBA": image, "LA": image.convert("LA"), "RGB": rgb, "L": rgb.convert("L"),
+             "1": rgb.convert("1"), "CMYK": rgb.convert("CMYK"), "P": rgb.quantize(32),
+             "I;16": Image.fromarray(np.asarray(rgb.convert("L")).astype(np.uint16) * 200),
+             "EXIF": rgb}[mode]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees
+    options = {"P": {"transparency": 3}, "EXIF": {"exif": exif.tobytes()}}.get(mode, {})
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG" if mode in ("CMYK", "EXIF") else "PNG", **options)
+    for size in (64, 160):
+        old = np.asarray(compose_then_shrink(buffer.getvalue(), size), np.int16)
+        new = np.asarray(thumbnail(buffer.getvalue(), size), np.int16)
+        assert new.shape == old.shape and (mode != "EXIF" or new.shape[0] > new.shape[1])
+        if mode in ("RGBA", "LA", "P"):  # premultiplied resizing: rounding, clipped edges
+            assert np.abs(new - old).mean() < 1 and np.percentile(np.abs(new - old), 99) <= 8
+        else:
+            assert np.array_equal(new, old)
