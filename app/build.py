@@ -1,10 +1,9 @@
-"""`lookalike build`, `train` and `embed`: from images to a model, vectors, or a collection."""
+"""`lookalike build`, `train` and `embed`: flags in, a lookalike.pipeline call, facts out."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from lookalike.app.flags import clusters_arg, positive_int
 
@@ -32,61 +31,39 @@ def _load_model(folder: str | None):
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from lookalike.indexer.build import BuildConfig, build_collection
+    from lookalike.pipeline.build import BuildConfig, build_collection
 
     clusters = None if args.clusters == "auto" else int(args.clusters)
     config = BuildConfig(clusters=clusters, seed=args.seed,
                          model_config=_model_config(args.size),
                          train_config=_train_config(args), from_scratch=args.from_scratch)
-    report = build_collection(args.images, args.out, config, model=_load_model(args.model),
-                              progress=True)
-    report.collection.close()  # releases the folder's lock for whoever opens it next
-    _print_skipped(report.skipped)
-    print(f"built {args.out}: {report.images} images, {report.clusters} clusters, "
-          f"default nprobe {report.default_nprobe}, {len(report.skipped)} skipped; "
-          f"seconds per stage {report.seconds}")
+    built = build_collection(args.images, args.out, config, model=_load_model(args.model),
+                             progress=True)
+    _print_skipped(built.skipped)
+    print(f"built {args.out}: {built.images} images, {built.clusters} clusters, "
+          f"default nprobe {built.default_nprobe}, {len(built.skipped)} skipped; "
+          f"seconds per stage {built.seconds}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from lookalike.common.errors import TrainingError
-    from lookalike.common.sources import read_sources
-    from lookalike.encoder import checkpoint
-    from lookalike.encoder.base import fine_tune
-    from lookalike.encoder.data import load_images
+    from lookalike.pipeline.train import train_model
 
-    sources = read_sources(args.images)
-    images, kept, failed = load_images([s.location for s in sources], args.size, progress=True)
-    _print_skipped([(sources[i].query, message) for i, message in failed])
-    if not kept:
-        raise TrainingError(f"no readable images in {args.images}")
-    model = fine_tune(images, _model_config(args.size), _train_config(args),
-                      from_scratch=args.from_scratch, progress=True)
-    fingerprint = checkpoint.save(model, args.out)
-    print(f"trained on {len(kept)} images: final loss {model.meta.get('final_loss', 0):.5f}, "
-          f"model {fingerprint} -> {args.out}")
+    trained = train_model(args.images, args.out, _model_config(args.size), _train_config(args),
+                          from_scratch=args.from_scratch, progress=True)
+    _print_skipped(trained.skipped)
+    print(f"trained on {trained.images} images: final loss {trained.final_loss:.5f}, "
+          f"model {trained.fingerprint} -> {args.out}")
     return 0
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    import numpy as np
+    from lookalike.pipeline.embed import embed_to_file
 
-    from lookalike.common.sources import read_sources
-    from lookalike.encoder.data import load_images
-    from lookalike.encoder.embed import Embedder
-
-    model = _load_model(args.model)
-    sources = read_sources(args.images)
-    images, kept, failed = load_images([s.location for s in sources], model.config.image_size,
-                                       progress=True)
-    _print_skipped([(sources[i].query, message) for i, message in failed])
-    vectors = Embedder(model)(images)
-    ids = np.array([sources[i].id or sources[i].query for i in kept], dtype=str)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("wb") as f:  # np.savez would append .npz to a name without it
-        np.savez(f, vectors=vectors, ids=ids, model=np.array(model.fingerprint))
-    print(f"embedded {len(kept)} images ({vectors.shape[1]}-d), {len(failed)} skipped -> {out}")
+    embedded = embed_to_file(_load_model(args.model), args.images, args.out, progress=True)
+    _print_skipped(embedded.skipped)
+    print(f"embedded {embedded.images} images ({embedded.dim}-d), {len(embedded.skipped)} "
+          f"skipped -> {embedded.path}")
     return 0
 
 

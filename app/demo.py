@@ -43,9 +43,9 @@ def run_demo(
     import numpy as np
 
     from lookalike.clients import Client
-    from lookalike.clients.plot import plot_result
     from lookalike.encoder.train import TrainConfig
-    from lookalike.indexer.build import BuildConfig, build_collection
+    from lookalike.pipeline.build import BuildConfig, build_collection
+    from lookalike.present.plot import plot_result
     from lookalike.server.app import create_server
     from lookalike.server.config import ServerConfig
 
@@ -57,10 +57,9 @@ def run_demo(
     shutil.rmtree(collection_dir, ignore_errors=True)
     print("2/4 building the collection: decode, train, embed, cluster, index")
     config = BuildConfig(train_config=TrainConfig(**({"epochs": epochs} if epochs else {})))
-    report = build_collection(out / "mnist", collection_dir, config, progress=True)
-    print(f"    {report.images} images, {report.clusters} clusters, default nprobe "
-          f"{report.default_nprobe}; seconds per stage {report.seconds}")
-    report.collection.close()
+    built = build_collection(out / "mnist", collection_dir, config, progress=True)
+    print(f"    {built.images} images, {built.clusters} clusters, default nprobe "
+          f"{built.default_nprobe}; seconds per stage {built.seconds}")
     print("3/4 serving it over gRPC on a free local port")
     running = create_server(collection_dir, ServerConfig(port=0))
     agree = total = 0

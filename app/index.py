@@ -7,56 +7,16 @@ import sys
 
 from lookalike.app.flags import add_connection_args, clusters_arg, connect, positive_int
 
-ADD_CHUNK = 32  # images per Add stream: small enough for a lively progress bar
-
-
-def _ids_for(args: argparse.Namespace, sources: list) -> list[str | None]:
-    from lookalike.common.errors import InvalidArgument
-
-    if not args.ids:
-        return [s.id for s in sources]
-    if len(args.ids) != len(sources):
-        raise InvalidArgument(
-            f"--ids gives {len(args.ids)} ids for {len(sources)} images; give one per image")
-    return list(args.ids)
-
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from lookalike.pipeline.add import add_from_manifest
 
-    from lookalike.clients.images import image_bytes
-    from lookalike.common.errors import LookalikeError
-    from lookalike.common.paths import as_found, stored_path
-    from lookalike.common.sources import read_sources
-
-    sources = read_sources(args.images)
-    ids = _ids_for(args, sources)
-    added, failed = 0, []
-    with connect(args) as client, tqdm(total=len(sources), unit="img",
-                                             desc="adding") as bar:
-        for start in range(0, len(sources), ADD_CHUNK):
-            chunk = list(zip(sources[start : start + ADD_CHUNK], ids[start : start + ADD_CHUNK],
-                             strict=True))
-            ready = []
-            for source, row_id in chunk:  # an unreadable file is reported, the rest go on
-                try:
-                    ready.append((source, row_id, image_bytes(source.location)))
-                except LookalikeError as exc:
-                    failed.append((source.query, str(exc)))
-            if ready:
-                # As found (links kept), and as text the wire can carry (common/paths.py).
-                paths = [stored_path(as_found(s.location)) for s, _, _ in ready]
-                answers = client.add([b for _, _, b in ready], [i for _, i, _ in ready], paths)
-                for (source, _, _), answer in zip(ready, answers, strict=True):
-                    if isinstance(answer, LookalikeError):
-                        failed.append((source.query, str(answer)))
-                    else:
-                        added += 1
-            bar.update(len(chunk))
-    for query, message in failed[:20]:
+    with connect(args) as client:
+        result = add_from_manifest(client, args.images, args.ids, progress=True)
+    for query, message in result.refused[:20]:
         print(f"not added {query}: {message}", file=sys.stderr)
-    print(f"added {added} images, {len(failed)} refused")
-    return 1 if failed else 0
+    print(f"added {result.added} images, {len(result.refused)} refused")
+    return 1 if result.refused else 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
@@ -87,7 +47,7 @@ def cmd_recluster(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from lookalike.indexer.collection import Collection
-    from lookalike.indexer.report import ReportConfig, write_report
+    from lookalike.present.report import ReportConfig, write_report
 
     collection = Collection.open(args.collection, read_only=True)  # beside a running server
     try:

@@ -44,7 +44,7 @@ def cmd_bulk(args: argparse.Namespace) -> int:
               f"in {summary.seconds:.1f}s -> {args.out}"
               + (f" ({summary.skipped} rows were already done)" if summary.skipped else ""))
     if args.contact_sheet:
-        from lookalike.clients.contact_sheet import write_contact_sheet
+        from lookalike.present.contact_sheet import write_contact_sheet
 
         sheet = write_contact_sheet(args.out, args.contact_sheet, args.manifest)
         print(f"contact sheet -> {sheet}")

@@ -25,7 +25,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import photo_crops  # noqa: E402
 
-from lookalike.indexer.build import BuildConfig, build_collection  # noqa: E402
+from lookalike.pipeline.build import BuildConfig, build_collection  # noqa: E402
 
 
 def write_images(folder: Path, count: int, seed: int = 0) -> None:
@@ -49,7 +49,6 @@ def main() -> None:
             write_images(Path(tmp) / "images", size)
             start = time.perf_counter()
             report = build_collection(Path(tmp) / "images", Path(tmp) / "c", BuildConfig())
-            report.collection.close()
             wall = round(time.perf_counter() - start, 1)
             result["builds"].append({"images": size, "wall_s": wall, "stages_s": report.seconds,
                                      "clusters": report.clusters})

@@ -57,14 +57,14 @@ def build(images: Path, out: Path, train_images: int) -> None:
     import shutil
 
     from lookalike.encoder.train import TrainConfig
-    from lookalike.indexer.build import BuildConfig, build_collection
+    from lookalike.pipeline.build import BuildConfig, build_collection
 
     subset = out.parent / "train_images"
     subset.mkdir(exist_ok=True)
     for path in sorted(images.iterdir())[:train_images]:
         shutil.copy(path, subset / path.name)
     config = BuildConfig(clusters=8, train_config=TrainConfig(epochs=1, batch_size=64))
-    build_collection(subset, out, config).collection.close()
+    build_collection(subset, out, config)
 
 
 def serve(collection: Path) -> tuple[subprocess.Popen, str]:

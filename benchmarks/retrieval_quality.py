@@ -53,8 +53,8 @@ from lookalike.encoder.embed import Embedder  # noqa: E402
 from lookalike.encoder.model import ModelConfig  # noqa: E402
 from lookalike.encoder.train import TrainConfig  # noqa: E402
 from lookalike.encoder.whitening import DEFAULT_DIM  # noqa: E402
-from lookalike.indexer.build import BuildConfig, build_collection  # noqa: E402
 from lookalike.indexer.collection import Collection  # noqa: E402
+from lookalike.pipeline.build import BuildConfig, build_collection  # noqa: E402
 
 K = 10
 
@@ -114,7 +114,6 @@ def product(files: list[bytes], query_sets: list[list[bytes]], config: BuildConf
         manifest.write_text("id,path\n" + "".join(f"{i},{n}\n" for i, n in enumerate(names)))
         start = time.perf_counter()
         report = build_collection(manifest, Path(tmp) / "collection", config)
-        report.collection.close()
         facts = {"build_s": round(time.perf_counter() - start, 1), "clusters": report.clusters,
                  "default_nprobe": report.default_nprobe, "stages_s": report.seconds}
         with Collection.open(Path(tmp) / "collection") as collection:

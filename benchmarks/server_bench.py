@@ -61,7 +61,7 @@ def build_collection_once(folder: Path = CACHE) -> Path:
             shutil.rmtree(folder)
     from lookalike.encoder.data import load_images
     from lookalike.encoder.train import TrainConfig, train
-    from lookalike.indexer.build import BuildConfig, build_collection
+    from lookalike.pipeline.build import BuildConfig, build_collection
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.conftest import make_images
@@ -70,8 +70,7 @@ def build_collection_once(folder: Path = CACHE) -> Path:
     paths = make_images(images_dir, count=IMAGES, size=64)
     sample, _, _ = load_images(paths[:512], 64)
     model = train(sample, config=TrainConfig(epochs=1, batch_size=64))
-    report = build_collection(images_dir, folder, BuildConfig(clusters=32), model=model)
-    report.collection.close()
+    build_collection(images_dir, folder, BuildConfig(clusters=32), model=model)
     return folder
 
 

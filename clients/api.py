@@ -219,8 +219,8 @@ class Api:
 
     @staticmethod
     def plot(result: SearchResult, path: str | Path, **options: Any) -> Path:
-        """Writes a PNG of the query beside its neighbours (see clients.plot.plot_result)."""
-        from lookalike.clients.plot import plot_result
+        """Writes a PNG of the query beside its neighbours (lookalike.present.plot.plot_result)."""
+        from lookalike.present.plot import plot_result
 
         return plot_result(result, path, **options)
 

@@ -13,6 +13,7 @@ from lookalike.common.sources import read_image_file
 # The decoder's default pixel cap (lookalike.common.decode.DEFAULT_MAX_PIXELS).
 MAX_PIXELS = 50_000_000
 ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa"})
+SHRINK_MODES = frozenset({"RGB", "L", "RGBA", "LA"})  # resized as they are, then on_white
 
 
 def on_white(image: Image.Image) -> Image.Image:
@@ -50,12 +51,31 @@ def thumbnail(source: bytes | str | Path, size: int, max_pixels: int = MAX_PIXEL
                 raise ImageTooLarge(f"{width}x{height} is over the cap of {max_pixels:,} pixels")
             image.draft("RGB", (size, size))  # JPEG only; a no-op for other formats
             image.seek(0)
-            picture = on_white(ImageOps.exif_transpose(image))
+            ImageOps.exif_transpose(image, in_place=True)
+            picture = on_white(_shrunk(image, size))
     except Image.DecompressionBombError as exc:  # over twice Pillow's own limit
         raise ImageTooLarge(f"refused before decoding: {exc}") from None
     except UnidentifiedImageError:
         raise InvalidImage("not an image Pillow can read") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidImage(f"the image is corrupt or truncated: {exc}") from None
-    picture.thumbnail((size, size))
     return picture
+
+
+def _shrunk(image: Image.Image, size: int) -> Image.Image:
+    """image at most size x size, so that on_white composites the small image.
+
+    Pillow resizes alpha premultiplied, so shrinking then compositing looks as compositing
+    then shrinking did (measured: the same size; opaque images bit for bit, transparent
+    ones within half a level on average, a few levels at clipped hard edges). Modes Pillow
+    resizes nearest-neighbour ("P", "1"), or whose conversion is not linear, are
+    converted first, as on_white would have.
+    """
+    if image.mode == "P":
+        image = image.convert("RGBA")  # the palette's transparency, if any, kept as alpha
+    elif image.mode == "1":
+        image = image.convert("L")
+    elif image.mode not in SHRINK_MODES:
+        image = on_white(image)
+    image.thumbnail((size, size))
+    return image

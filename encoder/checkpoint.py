@@ -45,6 +45,15 @@ def fingerprint_of(config: ModelConfig, weights: bytes) -> str:
     return digest.hexdigest()[:16]
 
 
+def fingerprint(checkpoint: Checkpoint) -> str:
+    """Sets and returns checkpoint's fingerprint, the one save records, without saving.
+
+    A collection's manifest names it before the model is saved into the collection.
+    """
+    checkpoint.fingerprint = fingerprint_of(checkpoint.config, _weights_bytes(checkpoint.model))
+    return checkpoint.fingerprint
+
+
 def save(checkpoint: Checkpoint, folder: str | Path) -> str:
     """Writes the checkpoint into folder atomically and returns its fingerprint."""
     folder = Path(folder)

@@ -54,3 +54,17 @@ def fit_whitening(
     model.encoder.whiten_matrix[...] = jnp.asarray(matrix, jnp.float32)
     meta = {**checkpoint.meta, "whitening": {"dim": dim, "fitted_on": len(vectors)}}
     return Checkpoint(model, whitened, meta)
+
+
+def apply_whitening(checkpoint: Checkpoint, vectors: np.ndarray) -> np.ndarray:
+    """What checkpoint embeds images to, from their L2-normalised unwhitened embeddings.
+
+    Encoder.embedding's last steps in float32 numpy: subtract the mean, project, and
+    L2-normalise again. So a build embeds its images once, not again through the whitened
+    model (the pipeline's tests check the two agree).
+    """
+    encoder = checkpoint.model.encoder
+    mean = np.asarray(encoder.whiten_mean[...], np.float32)
+    matrix = np.asarray(encoder.whiten_matrix[...], np.float32)
+    z = (np.asarray(vectors, np.float32) - mean) @ matrix
+    return z / (np.linalg.norm(z, axis=1, keepdims=True) + np.float32(1e-8))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ from lookalike.indexer.manifest import (
 from lookalike.indexer.store import MetadataStore
 
 BUILDING = ".building-"  # prefix of the folder a build writes into before it is whole
+# A model folder to copy, or a function that saves the model into the folder it is given.
+ModelSource = str | Path | Callable[[Path], object]
 
 
 def refuse_existing(folder: Path) -> None:
@@ -40,7 +43,7 @@ def _contents(folder: Path) -> list[Path]:
 
 
 def write_collection(
-    folder: Path, model_dir: str | Path, manifest: Manifest, vectors: np.ndarray,
+    folder: Path, model: ModelSource, manifest: Manifest, vectors: np.ndarray,
     paths: list[str], ids: list[str | None], centroids: np.ndarray, default_nprobe: int,
 ) -> None:
     """Writes every file into a hidden work folder, then moves it into place when whole.
@@ -50,6 +53,9 @@ def write_collection(
     folder inside it whose files move up, the manifest last. On any failure (a full disk, a
     bad row) the work folder is removed, so nothing blocks a retry; after a kill -9 only a
     hidden work folder remains, which a retry ignores.
+
+    model is a model folder, copied in, or a function that saves the model straight into
+    the work folder's model folder (a build's freshly trained model, with no copy).
     """
     refuse_existing(folder)
     inside = folder.is_dir()
@@ -60,7 +66,7 @@ def write_collection(
                                      dir=base))
     try:
         with refuse_when_full(folder):
-            _write_files(work, model_dir, manifest, vectors, paths, ids, centroids,
+            _write_files(work, model, manifest, vectors, paths, ids, centroids,
                          default_nprobe)
             if inside:
                 _move_up(work, folder)
@@ -75,12 +81,15 @@ def write_collection(
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def _write_files(work: Path, model_dir: str | Path, manifest: Manifest, vectors: np.ndarray,
+def _write_files(work: Path, model: ModelSource, manifest: Manifest, vectors: np.ndarray,
                  paths: list[str], ids: list[str | None], centroids: np.ndarray,
                  default_nprobe: int) -> None:
     (work / MODEL_DIR).mkdir()
-    for entry in Path(model_dir).iterdir():  # file by file: copytree hides ENOSPC in a list
-        shutil.copyfile(entry, work / MODEL_DIR / entry.name)
+    if callable(model):
+        model(work / MODEL_DIR)
+    else:
+        for entry in Path(model).iterdir():  # file by file: copytree hides ENOSPC in a list
+            shutil.copyfile(entry, work / MODEL_DIR / entry.name)
     store = MetadataStore(work / DATABASE_FILE, create=True)
     try:
         clusters = assign(vectors, centroids)
@@ -91,7 +100,7 @@ def _write_files(work: Path, model_dir: str | Path, manifest: Manifest, vectors:
     finally:
         store.close()
     model_files = sorted((work / MODEL_DIR).iterdir())
-    for file in model_files:  # copytree does not fsync; the rename must not outrun the data
+    for file in model_files:  # copies are not fsynced; the rename must not outrun the data
         with open(file, "rb") as f:
             os.fsync(f.fileno())
     fsync_dir(work / MODEL_DIR)

@@ -41,12 +41,11 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def built_collection(tmp_path_factory: pytest.TempPathFactory, image_folder: Path) -> Path:
     """A collection of the 48 generated images, 1 training epoch, 4 clusters."""
     from lookalike.encoder.train import TrainConfig
-    from lookalike.indexer.build import BuildConfig, build_collection
+    from lookalike.pipeline.build import BuildConfig, build_collection
 
     out = tmp_path_factory.mktemp("collections") / "small"
     config = BuildConfig(clusters=4, train_config=TrainConfig(epochs=1, batch_size=16))
-    report = build_collection(image_folder, out, config)
-    report.collection.close()
+    build_collection(image_folder, out, config)
     return out
 
 

@@ -20,8 +20,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from lookalike.common.errors import AlreadyExists, InvalidArgument, NotFound
 from lookalike.common.paths import local_path, stored_path
-from lookalike.indexer.build import BuildConfig, build_collection
+from lookalike.indexer.collection import Collection
 from lookalike.indexer.ids import MAX_ID_CHARS
+from lookalike.pipeline.build import BuildConfig, build_collection
 from tests.conftest import make_images
 from tests.indexer.conftest import blob_vectors, make_collection, session_model
 
@@ -166,9 +167,9 @@ def model(tiny_model: Path):
 def test_random_file_names_through_build(names: list[bytes], model, png: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         made = write_named(Path(tmp) / "images", names, png)
-        report = build_collection(Path(tmp) / "images", Path(tmp) / "out",
-                                  BuildConfig(clusters=1), model=model)
-        with report.collection as c:
+        built = build_collection(Path(tmp) / "images", Path(tmp) / "out",
+                                 BuildConfig(clusters=1), model=model)
+        with Collection.open(built.folder, read_only=True) as c:
             stored = [r.path for r in c.store.rows()]
         assert all(p.encode("utf-8") for p in stored)  # text any client can receive
         assert {os.fsencode(local_path(p)) for p in stored} == made

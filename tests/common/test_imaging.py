@@ -9,11 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from lookalike.clients.contact_sheet import Thumbs
-from lookalike.clients.plot import thumbnail_pixels
 from lookalike.common.decode import decode_image
 from lookalike.common.imaging import on_white, thumbnail
-from lookalike.indexer.report_plots import montage, tile
 
 
 def line_art(mode: str, size: int = 64) -> Image.Image:
@@ -56,28 +53,6 @@ def test_the_shared_thumbnail_matches_the_decoder(transparent_file):
     assert_white_with_black_lines(np.asarray(thumbnail(transparent_file, 32)))
 
 
-def test_plot_thumbnails_are_alpha_on_white(transparent_file):
-    assert_white_with_black_lines(thumbnail_pixels(str(transparent_file)))
-    with Image.open(transparent_file) as image:  # a PIL image the caller holds
-        assert_white_with_black_lines(thumbnail_pixels(image))
-
-
-def test_contact_sheet_thumbnails_are_alpha_on_white(transparent_file, tmp_path):
-    thumbs = Thumbs(tmp_path / "sheet_files")
-    link = thumbs.link(str(transparent_file))
-    with Image.open(tmp_path / link) as written:
-        assert_white_with_black_lines(np.asarray(written.convert("RGB")))
-
-
-def test_report_montage_tiles_are_alpha_on_white(transparent_file, tmp_path):
-    assert_white_with_black_lines(np.asarray(tile(str(transparent_file))))
-    out = tmp_path / "montage.png"
-    montage({0: [str(transparent_file)] * 3}, [3], out)
-    with Image.open(out) as sheet:
-        pixels = np.asarray(sheet.convert("RGB"))
-    assert_white_with_black_lines(pixels[:, 90:])  # the tiles, right of the labels
-
-
 def test_on_white_keeps_opaque_modes_as_they_are():
     rgb = Image.new("RGB", (4, 4), (10, 20, 30))
     assert np.array_equal(np.asarray(on_white(rgb)), np.asarray(rgb))
@@ -95,10 +70,14 @@ import io, json, os, sys, zlib, struct
 xla_before = os.environ.get("XLA_FLAGS")
 from PIL import Image
 limit_before = Image.MAX_IMAGE_PIXELS
-import importlib, pkgutil, lookalike.clients
+import importlib, pkgutil, lookalike.clients, lookalike.present
 sdk = [m.name for m in pkgutil.iter_modules(lookalike.clients.__path__)]
 for name in sdk:  # every SDK module, not only what the package's __init__ pulls in
     importlib.import_module("lookalike.clients." + name)
+# Client.plot draws through lookalike.present, so every module of it must load as lightly.
+present = [m.name for m in pkgutil.iter_modules(lookalike.present.__path__)]
+for name in present:
+    importlib.import_module("lookalike.present." + name)
 from lookalike.clients.images import prepare
 from lookalike.common.decode import decode_image
 from lookalike.common.errors import ImageTooLarge
@@ -130,14 +109,16 @@ print(json.dumps({
     "pillow_limit_same": Image.MAX_IMAGE_PIXELS == limit_before,
     "refused": sorted(refused),
     "sdk_modules": len(sdk),
+    "present_modules": sorted(present),
 }))
 """
 
 
 def test_the_sdk_and_its_pictures_import_and_downsize_without_the_encoder():
-    """The SDK stands alone (issue 14): downsizing loads no encoder, indexer, server, JAX,
-    Faiss or scikit-learn, and leaves XLA_FLAGS and Pillow's pixel limit as they were,
-    while a 100- or 200-megapixel header is still refused as ImageTooLarge before decoding.
+    """The SDK stands alone (issue 14): importing it and lookalike.present (which its
+    Client.plot draws with) and downsizing load no encoder, indexer, server, JAX, Faiss or
+    scikit-learn, and leave XLA_FLAGS and Pillow's pixel limit as they were, while a 100- or
+    200-megapixel header is still refused as ImageTooLarge before decoding.
     """
     import json
     import os
@@ -150,5 +131,45 @@ def test_the_sdk_and_its_pictures_import_and_downsize_without_the_encoder():
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report.pop("sdk_modules") >= 15
+    assert report.pop("present_modules") == ["contact_sheet", "html", "plot", "report",
+                                             "report_plots", "thumbs"]
     assert report == {"loaded": [], "xla_flags_same": True, "pillow_limit_same": True,
                       "refused": [10_000, 20_000]}
+
+
+def compose_then_shrink(data: bytes, size: int) -> Image.Image:
+    """The thumbnail as it was made before issue 14: composited at full size, then shrunk."""
+    from PIL import ImageOps
+
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (size, size))
+        picture = on_white(ImageOps.exif_transpose(image))
+    picture.thumbnail((size, size))
+    return picture
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P", "RGB", "L", "1", "CMYK", "I;16", "EXIF"])
+def test_shrinking_before_compositing_draws_the_same_thumbnail(mode):
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 255, (12, 17, 3), dtype=np.uint8)
+    rgb = Image.fromarray(small).resize((611, 433), Image.BICUBIC)
+    ImageDraw.Draw(rgb).line((0, 0, 611, 433), fill=(0, 0, 0), width=7)
+    image = rgb.copy()
+    image.putalpha(Image.linear_gradient("L").resize(rgb.size).rotate(30))
+    image = {"RGBA": image, "LA": image.convert("LA"), "RGB": rgb, "L": rgb.convert("L"),
+             "1": rgb.convert("1"), "CMYK": rgb.convert("CMYK"), "P": rgb.quantize(32),
+             "I;16": Image.fromarray(np.asarray(rgb.convert("L")).astype(np.uint16) * 200),
+             "EXIF": rgb}[mode]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees
+    options = {"P": {"transparency": 3}, "EXIF": {"exif": exif.tobytes()}}.get(mode, {})
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG" if mode in ("CMYK", "EXIF") else "PNG", **options)
+    for size in (64, 160):
+        old = np.asarray(compose_then_shrink(buffer.getvalue(), size), np.int16)
+        new = np.asarray(thumbnail(buffer.getvalue(), size), np.int16)
+        assert new.shape == old.shape and (mode != "EXIF" or new.shape[0] > new.shape[1])
+        if mode in ("RGBA", "LA", "P"):  # premultiplied resizing: rounding, clipped edges
+            assert np.abs(new - old).mean() < 1 and np.percentile(np.abs(new - old), 99) <= 8
+        else:
+            assert np.array_equal(new, old)

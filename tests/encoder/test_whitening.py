@@ -11,7 +11,7 @@ from lookalike.encoder import checkpoint
 from lookalike.encoder.checkpoint import Checkpoint
 from lookalike.encoder.embed import Embedder
 from lookalike.encoder.model import Autoencoder, ModelConfig
-from lookalike.encoder.whitening import fit_whitening
+from lookalike.encoder.whitening import apply_whitening, fit_whitening
 
 SMALL = ModelConfig(image_size=32, widths=(16, 32), embed_dim=16, decoder_widths=(16,))
 
@@ -72,3 +72,18 @@ def test_models_saved_before_the_pooled_head_still_load_as_flatten(tmp_path):
     loaded = checkpoint.load(tmp_path / "m")
     assert loaded.config.head == "flatten" and loaded.config.whiten_dim == 0
     np.testing.assert_array_equal(Embedder(loaded)(images(3)), Embedder(model)(images(3)))
+
+
+def test_whitening_vectors_in_numpy_gives_what_the_whitened_model_embeds():
+    """A build embeds once and whitens the vectors in numpy: they must be what the
+    whitened model (float32, on the device, renormalised) embeds the same images to."""
+    from lookalike.encoder.base import load_base
+
+    for model, dim in ((plain(), 8), (load_base(), 32)):
+        size = model.config.image_size
+        x = np.random.default_rng(1).integers(0, 255, (300, size, size, 3), dtype=np.uint8)
+        vectors = Embedder(model)(x)
+        whitened = fit_whitening(model, vectors, dim=dim)
+        assert whitened.config.whiten_dim == dim
+        np.testing.assert_allclose(apply_whitening(whitened, vectors), Embedder(whitened)(x),
+                                   atol=1e-4)

@@ -1,15 +1,12 @@
 """A full disk refuses the write with StorageFull and loses nothing: SQLite's page cap,
 then a real full tmpfs (where this machine lets us mount one)."""
 
-import os
 
 import numpy as np
 import pytest
 
 from lookalike.common.errors import StorageFull
-from lookalike.indexer.build import BuildConfig, build_collection
 from lookalike.indexer.collection import Collection
-from tests.conftest import make_images
 from tests.indexer.conftest import blob_vectors, make_collection
 from tests.tmpfs import fill_disk, small_tmpfs
 
@@ -71,23 +68,3 @@ def test_a_real_full_disk_refuses_adds_and_deletes_and_loses_nothing(tmp_path, m
             ids = {r.id for r in again.store.rows()}
             assert set(acked) - deleted <= ids and not ids & deleted and "after" in ids
             assert len(again) == again.store.count() == len(ids)
-
-
-def test_a_build_on_a_full_disk_leaves_nothing_and_a_mount_point_can_be_the_output(
-        tmp_path, model_dir):
-    from lookalike.encoder import checkpoint
-
-    model = checkpoint.load(model_dir)
-    make_images(tmp_path / "images", count=4, size=32)
-    config = BuildConfig(clusters=2)
-    with small_tmpfs(12 << 20) as disk:
-        filler = fill_disk(disk)
-        with pytest.raises(StorageFull, match="disk is full"):
-            build_collection(tmp_path / "images", disk / "out", config, model=model)
-        assert os.listdir(disk) == ["filler"]  # no half-made collection, no work folder
-        filler.unlink()
-        # The mount point itself, empty, as --out: it cannot be renamed over.
-        build_collection(tmp_path / "images", disk, config, model=model).collection.close()
-        with Collection.open(disk) as c:
-            assert len(c) == 4
-        assert not [p for p in os.listdir(disk) if p.startswith(".")]

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.build import BuildConfig, build_collection
+from lookalike.indexer.collection import Collection
+from lookalike.pipeline.build import BuildConfig, build_collection
 from tests.conftest import make_images
 
 NAMES = [b"caf\xe9.png", b"\xff\xfe broken.jpg", b"line\nbreak.png", "ünïcode ✓.png".encode(),
@@ -42,9 +43,9 @@ def stored_bytes(collection) -> list[bytes]:
 def test_build_keeps_non_utf8_file_names_losslessly(tmp_path, model):
     """Issue 13, defect 4: build died after training (UnicodeEncodeError in the checksum)."""
     made = named_images(tmp_path / "images", NAMES)
-    report = build_collection(tmp_path / "images", tmp_path / "out", BuildConfig(clusters=2),
-                              model=model)
-    with report.collection as c:
+    built = build_collection(tmp_path / "images", tmp_path / "out", BuildConfig(clusters=2),
+                             model=model)
+    with Collection.open(built.folder, read_only=True) as c:
         assert stored_bytes(c) == sorted(made)
         paths = [r.path for r in c.store.rows()]
     assert all(p.encode("utf-8") for p in paths)  # every stored path is valid UTF-8 text
@@ -65,7 +66,9 @@ def test_a_failed_build_leaves_nothing_that_blocks_a_retry(tmp_path, model):
     assert sorted(os.listdir(tmp_path)) == ["bad.csv", "images"]  # no out, no leftovers
     good = tmp_path / "good.csv"
     good.write_text(f"path,id\n{images[0]},same\n{images[1]},other\n")
-    build_collection(good, out, BuildConfig(clusters=2), model=model).collection.close()
+    build_collection(good, out, BuildConfig(clusters=2), model=model)
+    with Collection.open(out, read_only=True) as c:
+        assert len(c) == 2
 
 
 def test_build_refuses_a_folder_that_is_not_empty(tmp_path, model, image_folder):
@@ -82,9 +85,9 @@ def test_symlinked_files_keep_each_links_own_path(tmp_path, model):
     for folder, name in [("animals", "cat.jpg"), ("pets", "kitty.jpg")]:
         (tmp_path / "images" / folder).mkdir()
         os.symlink(real[0], tmp_path / "images" / folder / name)
-    report = build_collection(tmp_path / "images", tmp_path / "out", BuildConfig(clusters=2),
-                              model=model)
-    with report.collection as c:
+    built = build_collection(tmp_path / "images", tmp_path / "out", BuildConfig(clusters=2),
+                             model=model)
+    with Collection.open(built.folder, read_only=True) as c:
         paths = sorted(r.path for r in c.store.rows())
     root = os.path.abspath(tmp_path / "images")
     assert paths == sorted(os.path.join(root, p) for p in

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from lookalike.app.cli import main
-from lookalike.indexer.report import ReportConfig, write_report
+from lookalike.present.report import ReportConfig, write_report
 from tests.conftest import make_images
 from tests.indexer.conftest import blob_vectors, make_collection
 
@@ -49,11 +49,11 @@ def test_small_collections_use_every_point(pictured, tmp_path):
 
 
 def test_unreadable_images_become_placeholders(pictured, tmp_path):
-    from lookalike.indexer.report_plots import tile
+    from lookalike.present.report_plots import tile
 
     grey = np.asarray(tile(str(tmp_path / "gone.png")))
     assert (grey[5:10, 30:34] == 200).all() and list(grey[32, 32]) == [150, 0, 0]  # red cross
-    real = np.asarray(tile(pictured.store.rows()[0].path))
+    real = np.asarray(tile(pictured.rows()[0].path))
     assert not np.array_equal(real, grey)
 
 
@@ -65,7 +65,7 @@ def test_cli_report_and_label_export(pictured, tmp_path, capsys):
     assert "index.html" in capsys.readouterr().out
     got = list(csv.DictReader(labels.open()))
     expected = [{"id": r.id, "path": r.path, "cluster": str(r.cluster)}
-                for r in pictured.store.rows()]
+                for r in pictured.rows()]
     assert got == expected and len(got) == 60
 
 
@@ -81,7 +81,7 @@ def test_cli_report_on_a_missing_collection(tmp_path, capsys):
 
 
 def test_montage_rows_put_the_largest_cluster_first(tmp_path):
-    from lookalike.indexer.report_plots import THUMB, montage
+    from lookalike.present.report_plots import THUMB, montage
 
     white, black = tmp_path / "white.png", tmp_path / "black.png"
     Image.new("RGB", (THUMB, THUMB), (255, 255, 255)).save(white)
@@ -96,9 +96,9 @@ def test_montage_rows_put_the_largest_cluster_first(tmp_path):
 
 
 def test_report_samples_clusters_largest_first(pictured):
-    from lookalike.indexer.report import _samples
+    from lookalike.present.report import _samples
 
     sizes = pictured.cluster_sizes()
-    order = list(_samples(pictured.store.rows(), sizes, ReportConfig(),
+    order = list(_samples(pictured.rows(), sizes, ReportConfig(),
                           np.random.default_rng(0)))
     assert [sizes[c] for c in order] == sorted(sizes, reverse=True)

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.clients.bulk_output import read_rows
-from lookalike.clients.formatting import distance_text
-from lookalike.clients.plot import thumbnail_pixels
-from lookalike.common.atomic import atomic_write_bytes
 from lookalike.common.sources import read_sources
+from lookalike.present.html import write_page
+from lookalike.present.plot import distance_text
+from lookalike.present.thumbs import thumbnail
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +49,14 @@ class Thumbs:
         return self._links[location]
 
     def _write(self, location: str) -> str | None:
-        from PIL import Image
-
-        pixels = thumbnail_pixels(location, THUMB_PX) if location else None
-        if pixels is None:
+        picture = thumbnail(location, THUMB_PX) if location else None
+        if picture is None:
             return None
         # surrogatepass: a non-UTF-8 file name (surrogate escapes) still has a stable name
         name = hashlib.sha1(location.encode("utf-8", "surrogatepass")).hexdigest()[:16] + ".jpg"
         target = self.folder / name
         if not target.exists():
-            Image.fromarray(pixels).convert("RGB").save(target, quality=85)
+            picture.save(target, quality=85)
         return f"{self.folder.name}/{name}"
 
 
@@ -98,12 +96,10 @@ def write_contact_sheet(results: str | Path, page: str | Path,
     thumbs = Thumbs(page.parent / f"{page.stem}_files")
     errors = sum(r["error"] is not None for r in rows)
     body = "\n".join(_row_html(r, locations.get(r["row"], r["query"]), thumbs) for r in rows)
-    document = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>lookalike: "
-        f"{html.escape(Path(results).name)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{html.escape(Path(results).name)}</h1><p>{len(rows)} rows, {errors} errors. "
-        f"Blue: the query; then its neighbours, nearest first, with distance d and cluster c."
-        f"</p><table>\n{body}\n</table></body></html>\n")
-    atomic_write_bytes(page, document.encode("utf-8", "backslashreplace"))
+    name = Path(results).name
+    write_page(page, f"lookalike: {name}",
+               f"<h1>{html.escape(name)}</h1><p>{len(rows)} rows, {errors} errors. "
+               f"Blue: the query; then its neighbours, nearest first, with distance d and "
+               f"cluster c.</p><table>\n{body}\n</table>", STYLE)
     logger.info("contact sheet of %d rows -> %s", len(rows), page)
     return page

@@ -8,12 +8,15 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lookalike.common.paths import local_path
-from lookalike.indexer.collection import Collection
-from lookalike.indexer.recluster import imbalance
+from lookalike.present.html import write_page
+
+if TYPE_CHECKING:  # the indexer (Faiss) and scikit-learn load when a report is written
+    from lookalike.indexer.collection import Collection
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +43,12 @@ class Written:
 def write_report(collection: Collection, out: str | Path, config: ReportConfig = ReportConfig(),
                  labels_csv: str | Path | None = None) -> Written:
     """Writes the plots, sizes and index.html into out; optionally id,path,cluster to labels_csv."""
-    from lookalike.indexer import report_plots as plots
+    from lookalike.indexer.recluster import imbalance
+    from lookalike.present import report_plots as plots
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    rowids, clusters, vectors = collection.store.all_vectors(collection.dim)
+    rowids, clusters, vectors = collection.vectors()
     sizes = collection.cluster_sizes()
     rng = np.random.default_rng(config.seed)
     facts: dict[str, object] = {"images": len(rowids), "clusters": len(sizes),
@@ -60,11 +64,11 @@ def write_report(collection: Collection, out: str | Path, config: ReportConfig =
     facts.update(_k_scores(vectors, len(sizes), config.seed, folder / KSCORES_PNG))
     del vectors
     plots.sizes_plot(sizes, folder / SIZES_PNG)
-    _write_sizes(sizes, folder)
-    rows = collection.store.rows()
+    _write_sizes(sizes, imbalance(sizes), folder)
+    rows = collection.rows()
     plots.montage(_samples(rows, sizes, config, rng), sizes, folder / MONTAGE_PNG)
-    page = folder / INDEX_HTML
-    page.write_text(render_html(facts, sampled, collection.folder), encoding="utf-8")
+    page = write_page(folder / INDEX_HTML, f"lookalike report: {collection.folder.name}",
+                      render_html(facts, sampled, collection.folder), STYLE)
     if labels_csv:
         export_labels(rows, labels_csv)
     files = {name: folder / name for name in (TSNE_PNG, KSCORES_PNG, SIZES_PNG, MONTAGE_PNG,
@@ -82,8 +86,8 @@ def _tsne(vectors: np.ndarray, seed: int) -> np.ndarray:
 
 
 def _k_scores(vectors: np.ndarray, current: int, seed: int, out: Path) -> dict[str, object]:
-    from lookalike.indexer import report_plots as plots
     from lookalike.indexer.clustering import candidate_ks, choose_k
+    from lookalike.present import report_plots as plots
 
     if len(vectors) < 4:
         return {"k_scores": "too few images to compare k"}
@@ -96,13 +100,13 @@ def _k_scores(vectors: np.ndarray, current: int, seed: int, out: Path) -> dict[s
                 min(current, len(vectors) - 1))], 4) if current > 1 else None}
 
 
-def _write_sizes(sizes: list[int], folder: Path) -> None:
+def _write_sizes(sizes: list[int], ratio: float, folder: Path) -> None:
     with (folder / SIZES_CSV).open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["cluster", "size"])
         writer.writerows(enumerate(sizes))
     (folder / SIZES_JSON).write_text(json.dumps(
-        {"sizes": sizes, "imbalance": imbalance(sizes)}, indent=1), encoding="utf-8")
+        {"sizes": sizes, "imbalance": ratio}, indent=1), encoding="utf-8")
 
 
 def _samples(rows: list, sizes: list[int], config: ReportConfig,
@@ -125,8 +129,12 @@ def export_labels(rows: list, out: str | Path) -> None:
         writer.writerows((r.id, r.path, r.cluster) for r in rows)
 
 
+STYLE = "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}" \
+    "img{max-width:100%;border:1px solid #ccc}"
+
+
 def render_html(facts: dict[str, object], sampled: str, collection: Path) -> str:
-    """A self-contained page; images are linked relatively so the folder opens from disk."""
+    """The page's body; images are linked relatively so the folder opens from disk."""
     items = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
                     for k, v in facts.items())
     sections = [
@@ -146,9 +154,4 @@ def render_html(facts: dict[str, object], sampled: str, collection: Path) -> str
     body = "".join(f'<section><h2>{title}</h2><p>{text}</p><a href="{png}">'
                    f'<img src="{png}" alt="{title}"></a></section>'
                    for png, title, text in sections)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>lookalike report: "
-            f"{html.escape(collection.name)}</title><style>body{{font-family:sans-serif;"
-            "max-width:1100px;margin:auto;padding:1em}img{max-width:100%;border:1px solid #ccc}"
-            "</style></head><body>"
-            f"<h1>Clusters of {html.escape(str(collection))}</h1><ul>{items}</ul>{body}"
-            "</body></html>")
+    return f"<h1>Clusters of {html.escape(str(collection))}</h1><ul>{items}</ul>{body}"

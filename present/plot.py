@@ -8,25 +8,22 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.clients.formatting import distance_text
-from lookalike.clients.images import image_bytes
 from lookalike.clients.results import SearchResult
-from lookalike.common.errors import LookalikeError
-from lookalike.common.imaging import thumbnail
+from lookalike.present.thumbs import thumbnail
 
 logger = logging.getLogger(__name__)
 
 THUMB = 160
 
 
-def thumbnail_pixels(image: Any, size: int = THUMB) -> np.ndarray | None:
-    """RGB pixels of common.imaging's thumbnail of a path, URL, bytes, PIL image or array
-    (alpha on white, as the decoder does); None if unreadable."""
-    try:
-        return np.asarray(thumbnail(image_bytes(image), size))
-    except LookalikeError as exc:
-        logger.debug("no thumbnail for %r: %s", image, exc)
-        return None
+def distance_text(distance: float) -> str:
+    """Three significant digits, with float noise (an image matching itself) shown as 0."""
+    return f"{round(distance, 6):.3g}"
+
+
+def _pixels(image: Any) -> np.ndarray | None:
+    picture = thumbnail(image, THUMB)
+    return None if picture is None else np.asarray(picture)
 
 
 def plot_result(
@@ -52,12 +49,12 @@ def plot_result(
     import matplotlib.pyplot as plt
 
     query = result.query if query is None else query
-    panels = [(thumbnail_pixels(query) if query is not None else None,
+    panels = [(_pixels(query) if query is not None else None,
                f"query\ncluster {result.cluster}")]
     for rank, n in enumerate(result.neighbors, 1):
         extra = f"\n{labels[n.id]}" if labels and n.id in labels else ""
         caption = f"{rank}. id {n.id}\nd={distance_text(n.distance)}  c={n.cluster}{extra}"
-        panels.append((thumbnail_pixels(n.path), caption))
+        panels.append((_pixels(n.path), caption))
     cols = max(1, min(columns, len(panels)))
     rows = -(-len(panels) // cols)
     height = 2.25 + 0.15 * bool(labels)

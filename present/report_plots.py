@@ -13,8 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageOps  # noqa: E402
 
-from lookalike.common.errors import LookalikeError, NotFound  # noqa: E402
-from lookalike.common.imaging import thumbnail  # noqa: E402
+from lookalike.present.thumbs import thumbnail  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -87,18 +86,16 @@ def sizes_plot(sizes: list[int], out: Path) -> None:
 
 
 def tile(path: str, size: int = THUMB) -> Image.Image:
-    """common.imaging's thumbnail of the image at path (alpha on white, as the decoder
-    does), padded to size x size; a crossed grey placeholder if unreadable."""
-    try:
-        if path.startswith(("http://", "https://")):
-            raise NotFound("remote images are not fetched for reports")
-        return ImageOps.pad(thumbnail(path, size), (size, size), color=(255, 255, 255))
-    except LookalikeError:
-        placeholder = Image.new("RGB", (size, size), (200, 200, 200))
-        draw = ImageDraw.Draw(placeholder)
-        draw.line((0, 0, size, size), fill=(150, 0, 0), width=2)
-        draw.line((0, size, size, 0), fill=(150, 0, 0), width=2)
-        return placeholder
+    """The thumbnail of the image at path padded to size x size on white; a crossed grey
+    placeholder if it is unreadable here (remote images are not fetched for reports)."""
+    picture = thumbnail(path, size, fetch=False)
+    if picture is not None:
+        return ImageOps.pad(picture, (size, size), color=(255, 255, 255))
+    placeholder = Image.new("RGB", (size, size), (200, 200, 200))
+    draw = ImageDraw.Draw(placeholder)
+    draw.line((0, 0, size, size), fill=(150, 0, 0), width=2)
+    draw.line((0, size, size, 0), fill=(150, 0, 0), width=2)
+    return placeholder
 
 
 def montage(samples: dict[int, list[str]], sizes: list[int], out: Path) -> None:

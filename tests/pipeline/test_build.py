@@ -1,4 +1,4 @@
-"""build_collection's encoder stage: the shipped base model, --from-scratch, whitening."""
+"""pipeline.build_collection's encoder stage: the shipped base model, --from-scratch, whitening."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from lookalike.encoder.base import BASE_DIR, load_base
 from lookalike.encoder.data import load_image
 from lookalike.encoder.embed import Embedder
 from lookalike.encoder.train import TrainConfig
-from lookalike.indexer.build import BuildConfig, build_collection
 from lookalike.indexer.collection import Collection
+from lookalike.pipeline.build import BuildConfig, build_collection
 
 ONE_EPOCH = TrainConfig(epochs=1, batch_size=16)
 
@@ -31,7 +31,7 @@ def test_a_build_fine_tunes_the_base_model_and_records_it(built_collection):
 
 def test_from_scratch_trains_without_the_base_model(tmp_path, image_folder):
     config = BuildConfig(clusters=2, train_config=ONE_EPOCH, from_scratch=True)
-    build_collection(image_folder, tmp_path / "c", config).collection.close()
+    build_collection(image_folder, tmp_path / "c", config)
     with Collection.open(tmp_path / "c", read_only=True) as collection:
         assert "base_model" not in checkpoint.load(collection.model_dir).meta
 
@@ -39,10 +39,23 @@ def test_from_scratch_trains_without_the_base_model(tmp_path, image_folder):
 def test_a_whitened_build_stores_exactly_what_a_query_embeds_to(tmp_path, image_folder):
     # 48 images allow whitening to 8 dimensions (4 images per dimension at least).
     config = BuildConfig(clusters=2, train_config=ONE_EPOCH, whiten_dim=8)
-    build_collection(image_folder, tmp_path / "c", config).collection.close()
+    build_collection(image_folder, tmp_path / "c", config)
     with Collection.open(tmp_path / "c", read_only=True) as collection:
         model = checkpoint.load(collection.model_dir)
         row, stored = collection.lookup("5")
         assert model.config.whiten_dim == 8 and collection.dim == 8
         query = Embedder(model)(load_image(row.path)[None])[0]
     np.testing.assert_allclose(stored, query, atol=1e-5)
+
+
+def test_a_build_returns_facts_and_holds_nothing_open(tmp_path, image_folder, model_dir):
+    model = checkpoint.load(model_dir)
+    built = build_collection(image_folder, tmp_path / "c", BuildConfig(clusters=2), model=model)
+    assert (built.folder, built.images, built.skipped, built.clusters) == (
+        tmp_path / "c", 48, [], 2)
+    assert set(built.seconds) == {"decode", "embed", "cluster", "index"}
+    with Collection.open(built.folder) as collection:  # writable: the build left no lock
+        assert len(collection) == 48
+        assert collection.manifest.model_fingerprint == built.model_fingerprint
+        assert checkpoint.load(collection.model_dir).fingerprint == built.model_fingerprint
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]  # no work folder left

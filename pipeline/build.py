@@ -1,0 +1,129 @@
+"""`lookalike build` as a function: decode, train, embed, choose k, cluster, index."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lookalike.common.paths import as_found
+from lookalike.common.sources import read_sources
+from lookalike.encoder import checkpoint as checkpoints
+from lookalike.encoder.base import FINE_TUNE_IMAGES, fine_tune
+from lookalike.encoder.checkpoint import Checkpoint
+from lookalike.encoder.embed import Embedder
+from lookalike.encoder.model import ModelConfig
+from lookalike.encoder.train import TrainConfig
+from lookalike.encoder.whitening import DEFAULT_DIM, apply_whitening, fit_whitening
+from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
+from lookalike.indexer.collection import check_rows
+from lookalike.indexer.create import refuse_existing, write_collection
+from lookalike.indexer.manifest import Manifest
+from lookalike.pipeline.inputs import Skipped, check_unique_ids, read_images
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    clusters: int | None = None  # None: choose k by silhouette score
+    seed: int = 0
+    target_recall: float = 0.95  # the default nprobe is the smallest that reaches it
+    model_config: ModelConfig = field(default_factory=ModelConfig)
+    train_config: TrainConfig = field(default_factory=TrainConfig)
+    # False: start from the shipped base encoder (encoder/base) and fine-tune it on at most
+    # fine_tune_images of the collection's images; True: train from random weights (the
+    # behaviour before the base model). A model_config whose size the base does not have
+    # trains from scratch too.
+    from_scratch: bool = False
+    fine_tune_images: int = FINE_TUNE_IMAGES
+    whiten_dim: int = DEFAULT_DIM  # 0: store the plain L2-normalised bottleneck
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a build made; open the folder with `with Collection.open(built.folder) as c:`."""
+
+    folder: Path
+    model_fingerprint: str
+    images: int
+    skipped: list[Skipped]
+    clusters: int
+    default_nprobe: int
+    seconds: dict[str, float]
+
+
+class _Laps:
+    """Seconds per stage, rounded to the hundredth."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(now - self._clock, 2)
+        self._clock = now
+
+
+def build_collection(
+    images_spec: str | Path, out: str | Path, config: BuildConfig = BuildConfig(),
+    model: Checkpoint | None = None, progress: bool = False,
+) -> Built:
+    """Builds a collection folder from a folder or manifest of images.
+
+    model: a trained model to embed with; None trains one (fine-tuning the base model).
+    """
+    lap = _Laps()
+    out = Path(out)
+    refuse_existing(out)  # before hours of training, not after
+    sources = read_sources(images_spec)
+    check_unique_ids(images_spec, [s.id for s in sources])
+    size = model.config.image_size if model else config.model_config.image_size
+    read = read_images(images_spec, size, progress=progress, require=True, sources=sources)
+    lap("decode")
+    if model is None:
+        model = fine_tune(read.images, config.model_config, config.train_config,
+                          from_scratch=config.from_scratch,
+                          max_images=config.fine_tune_images, progress=progress)
+        lap("train")
+    model, vectors = _embed(model, read.images, config.whiten_dim)
+    lap("embed")
+    k = config.clusters or choose_k(vectors, config.seed).k
+    centroids, _ = fit_kmeans(vectors, min(k, len(vectors)), config.seed)
+    nprobe = choose_nprobe(vectors, centroids, config.target_recall, seed=config.seed)
+    lap("cluster")
+    fingerprint = _write(out, model, vectors, read.sources, centroids, nprobe)
+    lap("index")
+    return Built(out, fingerprint, len(read.sources), read.skipped, len(centroids), nprobe,
+                 lap.seconds)
+
+
+def _embed(model: Checkpoint, images: np.ndarray, whiten_dim: int
+           ) -> tuple[Checkpoint, np.ndarray]:
+    """The model to store (whitened on these images where asked) and what it embeds them to.
+
+    One pass through the encoder: the whitening is a linear map and a renormalisation of
+    the first pass's vectors, applied here as the whitened model applies it.
+    """
+    vectors = Embedder(model)(images)
+    if whiten_dim and not model.config.whiten_dim:
+        model = fit_whitening(model, vectors, whiten_dim)
+        if model.config.whiten_dim:
+            vectors = apply_whitening(model, vectors)
+    return model, vectors
+
+
+def _write(out: Path, model: Checkpoint, vectors: np.ndarray, sources: list,
+           centroids: np.ndarray, nprobe: int) -> str:
+    """Writes the collection, saving the model straight into it; returns its fingerprint."""
+    fingerprint = checkpoints.fingerprint(model)
+    manifest = Manifest(fingerprint, model.config.output_dim, model.config.image_size)
+    ids = [s.id for s in sources]
+    paths = check_rows([as_found(s.location) for s in sources], ids)  # see common/paths.py
+    write_collection(out, lambda folder: checkpoints.save(model, folder), manifest, vectors,
+                     paths, ids, centroids, nprobe)
+    return fingerprint

@@ -1,0 +1,1 @@
+"""Pictures and pages: result plots, contact sheets, and collection reports."""
