@@ -14,7 +14,7 @@ import numpy as np
 
 from lookalike.common.errors import CollectionError, InvalidArgument, NotFound, Unavailable
 from lookalike.common.paths import stored_path
-from lookalike.indexer.clusters import ClusterIndexes
+from lookalike.indexer.cluster_indexes import ClusterIndexes
 from lookalike.indexer.create import refuse_existing, write_collection
 from lookalike.indexer.ids import check_ids
 from lookalike.indexer.lock import LOCK_FILE, FolderLock

@@ -3,7 +3,7 @@ from concurrent.futures import ThreadPoolExecutor
 import faiss
 import numpy as np
 
-from lookalike.indexer.clusters import ClusterIndexes
+from lookalike.indexer.cluster_indexes import ClusterIndexes
 
 
 def test_single_and_batched_search_agree_with_exact_search_at_full_nprobe():
