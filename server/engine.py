@@ -24,8 +24,8 @@ from lookalike.indexer.manifest import software_version
 from lookalike.indexer.store import Row
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.server.batching import BatchConfig, Batcher
+from lookalike.server.chunking import ChunkPlan, encode_in_chunks, time_buckets
 from lookalike.server.config import ServerConfig
-from lookalike.server.encoding import ChunkPlan, encode_in_chunks, time_buckets
 from lookalike.server.metrics import Metrics
 
 logger = logging.getLogger(__name__)
