@@ -15,6 +15,7 @@ import numpy as np
 from lookalike.common.errors import CollectionError, InvalidArgument, NotFound, Unavailable
 from lookalike.common.paths import stored_path
 from lookalike.indexer.cluster_indexes import ClusterIndexes
+from lookalike.indexer.clustering import route
 from lookalike.indexer.create import refuse_existing, write_collection
 from lookalike.indexer.ids import check_ids
 from lookalike.indexer.lock import LOCK_FILE, FolderLock
@@ -203,7 +204,7 @@ class Collection:
         paths = check_rows(paths, ids)
         self.lock_exclusive()
         with self._writer:
-            clusters = self._clusters.route(vectors)[:, 0]
+            clusters = route(vectors, self._clusters.quantizer)[:, 0]
             rows = self.store.insert(ids, paths, clusters, vectors)
             rowids = np.array([r.rowid for r in rows], np.int64)
             with self._rw.write():
