@@ -1,8 +1,9 @@
-"""Choosing k, fitting KMeans, routing vectors to centroids, and choosing nprobe."""
+"""Choosing k, fitting KMeans, routing vectors to centroids, choosing nprobe, and imbalance."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import faiss
@@ -135,6 +136,12 @@ def choose_nprobe(vectors: np.ndarray, centroids: np.ndarray, target: float = 0.
     # A margin over the sample's estimate, so new queries (not the sample) still reach target.
     reached = recall >= min(1.0, target + NPROBE_MARGIN) - 1e-9
     return int(np.argmax(reached) + 1) if reached.any() else nlist
+
+
+def imbalance(sizes: Sequence[int]) -> float:
+    """The largest cluster over the mean size: 1.0 is perfectly even."""
+    mean = sum(sizes) / len(sizes) if sizes else 0.0
+    return float(max(sizes) / mean) if mean else 0.0
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:

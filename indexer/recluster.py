@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.clustering import assign, choose_k, choose_nprobe, fit_kmeans
+from lookalike.indexer.clustering import assign, choose_k, choose_nprobe, fit_kmeans, imbalance
 from lookalike.indexer.collection import Collection
 
 logger = logging.getLogger(__name__)
@@ -29,12 +29,6 @@ class ReclusterReport:
     imbalance_after: float
     default_nprobe: int
     seconds: float
-
-
-def imbalance(sizes: list[int]) -> float:
-    """The largest cluster over the mean size: 1.0 is perfectly even."""
-    mean = sum(sizes) / len(sizes) if sizes else 0.0
-    return float(max(sizes) / mean) if mean else 0.0
 
 
 def recluster(

@@ -19,6 +19,7 @@ from lookalike.common.decode import allow_pixels, decode_image
 from lookalike.common.errors import CollectionError, DeadlineExceeded, InvalidArgument
 from lookalike.common.fetch import fetch_url
 from lookalike.encoder.embed import BATCH_SIZES, Embedder
+from lookalike.indexer.clustering import imbalance
 from lookalike.indexer.collection import Collection
 from lookalike.indexer.manifest import software_version
 from lookalike.indexer.store import Row
@@ -247,7 +248,6 @@ class Engine:
     def info(self) -> pb.InfoResponse:
         c = self.collection
         sizes = c.cluster_sizes()
-        mean = sum(sizes) / len(sizes) if sizes else 0.0
         return pb.InfoResponse(
             model_fingerprint=c.manifest.model_fingerprint,
             model_config_json=self.embedder.config.to_json(),
@@ -259,7 +259,7 @@ class Engine:
             default_nprobe=c.default_nprobe,
             format_version=str(c.manifest.format_version),
             software_version=software_version(),
-            imbalance=float(max(sizes) / mean) if mean else 0.0,
+            imbalance=imbalance(sizes),
             base_model=self.embedder.base_model,
         )
 
