@@ -131,6 +131,29 @@ class Collection:
                 self._clusters, self.default_nprobe = indexes, nprobe
         logger.info("opened %s: %d images in %d clusters", self.folder, len(self), self.nlist)
 
+    def replace_clustering(self, centroids: np.ndarray, rowids: np.ndarray,
+                           clusters: np.ndarray, default_nprobe: int) -> None:
+        """Swaps in new centroids, every row's cluster and the default nprobe in one SQLite
+        transaction, then rebuilds the in-memory indexes from it.
+
+        Raises:
+            Unavailable: the collection was opened read-only.
+        """
+        self.lock_exclusive()
+        with self._writer:
+            self.store.set_clustering(centroids, rowids, clusters,
+                                      {"default_nprobe": str(default_nprobe)})
+            self.reload()
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every stored (rowid, cluster, vector), in row order; hold writing() for a stable
+        view."""
+        return self.store.all_vectors(self.dim)
+
+    def rows(self) -> list[Row]:
+        """Every stored row (no vectors), in row order."""
+        return self.store.rows()
+
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Holds off other adds, deletes and reclusterings (searches go on)."""

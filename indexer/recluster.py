@@ -44,7 +44,7 @@ def recluster(
     collection.lock_exclusive()
     with collection.writing():
         before = collection.cluster_sizes()
-        rowids, _, vectors = collection.store.all_vectors(collection.dim)
+        rowids, _, vectors = collection.all_vectors()
         if len(vectors) == 0:
             raise InvalidArgument(f"{collection.folder} is empty: nothing to recluster")
         k = config.clusters if config.clusters is not None else len(before)
@@ -53,10 +53,8 @@ def recluster(
         centroids, _ = fit_kmeans(vectors, min(k, len(vectors)), config.seed)
         clusters = assign(vectors, centroids)
         nprobe = choose_nprobe(vectors, centroids, config.target_recall, seed=config.seed)
-        collection.store.set_clustering(centroids, rowids, clusters,
-                                        {"default_nprobe": str(nprobe)})
-        del vectors  # the reload below reads them again, chunk by chunk
-        collection.reload()
+        del vectors  # the swap reloads them, chunk by chunk
+        collection.replace_clustering(centroids, rowids, clusters, nprobe)
         after = collection.cluster_sizes()
     report = ReclusterReport(len(rowids), len(before), len(after), imbalance(before),
                              imbalance(after), nprobe, round(time.perf_counter() - clock, 2))

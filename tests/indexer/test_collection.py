@@ -118,3 +118,14 @@ def test_search_stays_exact_after_adds_and_deletes(collection, vectors):
     assert recall_at_k(hits.rowids, rowids[truth]) == 1.0
     batch = collection.search(vectors[:1], 10, nprobe=collection.nlist)
     assert np.array_equal(batch.rowids[0], hits.rowids[0])
+
+
+def test_rows_and_all_vectors_read_what_is_stored(collection, vectors):
+    collection.delete(["3", "7"])
+    rows = collection.rows()
+    rowids, clusters, stored = collection.all_vectors()
+    assert [r.rowid for r in rows] == rowids.tolist() and len(rows) == len(vectors) - 2
+    assert [r.cluster for r in rows] == clusters.tolist()
+    assert {"3", "7"}.isdisjoint(r.id for r in rows)
+    row, vector = collection.lookup(rows[5].id)
+    assert row == rows[5] and np.array_equal(vector, stored[5])
