@@ -21,8 +21,8 @@ from lookalike.common.fetch import fetch_url
 from lookalike.encoder.embed import BATCH_SIZES, Embedder
 from lookalike.indexer.clustering import imbalance
 from lookalike.indexer.collection import Collection
+from lookalike.indexer.interface import NO_ROWS, Row, check_search
 from lookalike.indexer.manifest import software_version
-from lookalike.indexer.store import Row
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.server.batching import BatchConfig, Batcher
 from lookalike.server.chunking import ChunkPlan, encode_in_chunks, time_buckets
@@ -61,8 +61,8 @@ class Answer:
     distances: np.ndarray
     rowids: np.ndarray
     cluster: int
-    # Metadata of the rows found, read for the whole batch in one query (None: not read).
-    rows: Mapping[int, Row] | None = None
+    # The rows rowids name, read with the scan for the whole batch (see Hits.rows).
+    rows: Mapping[int, Row]
 
 
 class Engine:
@@ -92,9 +92,8 @@ class Engine:
 
     def search(self, request: pb.SearchRequest, alive: Alive = always) -> pb.SearchResponse:
         """The k nearest images to the request's query (a stored id's own image left out)."""
-        self.check_k(request.k)
-        if request.nprobe < 0:
-            raise InvalidArgument(f"nprobe must be 0 (the default) or more, got {request.nprobe}")
+        # Refused here, before any fetch, decode or batch, with the collection's own check.
+        check_search(request.k, request.nprobe, self.config.max_k)
         data = self._fetch(request.url) if request.WhichOneof("query") == "url" else None
         own_id = request.id if request.WhichOneof("query") == "id" else None
         with self.batcher.arrival() as arrival:
@@ -146,12 +145,6 @@ class Engine:
         with self.decode_slots, self.metrics.stage("decode"):
             return decode_image(data, self.embedder.image_size, self.config.max_pixels)
 
-    def check_k(self, k: int) -> None:
-        if k <= 0:
-            raise InvalidArgument(f"k must be at least 1, got {k}")
-        if k > self.config.max_k:
-            raise InvalidArgument(f"k must be at most {self.config.max_k}, got {k}")
-
     def _check_alive(self, alive: Alive, stage: str) -> None:
         if not alive():
             self.metrics.abandoned.labels(stage).inc()
@@ -180,7 +173,7 @@ class Engine:
         empty = np.empty(0)
         for i in live:
             if queries[i].k == 0:
-                out[i] = Answer(vectors[i], empty, empty, -1)
+                out[i] = Answer(vectors[i], empty, empty, -1, NO_ROWS)
         return out  # type: ignore[return-value]  # every slot is filled above
 
     def _non_finite(self, query: Query) -> CollectionError:
@@ -207,23 +200,21 @@ class Engine:
     ) -> None:
         k = max(queries[i].k for i in group)
         with self.metrics.stage("search"):
+            # One call for the whole group: the scan and its rows, read together.
             hits = self.collection.search(np.stack([vectors[i] for i in group]), k,
                                           queries[group[0]].nprobe or None)
-            # One metadata query for the whole group instead of one per answer.
-            rows = self.collection.describe(hits.rowids)
         for row, i in enumerate(group):
             # Rows are sorted by distance, so each query's top k is a prefix of the top max-k.
             kk = queries[i].k
             out[i] = Answer(vectors[i], hits.distances[row, :kk], hits.rowids[row, :kk],
-                            int(hits.clusters[row]), rows)
+                            int(hits.clusters[row]), hits.rows)
 
     def respond(self, answer: Answer, k: int, own_id: str | None = None) -> pb.SearchResponse:
-        rows = answer.rows if answer.rows is not None else self.collection.describe(answer.rowids)
         neighbors = []
         for distance, rowid in zip(answer.distances.tolist(), answer.rowids.tolist(), strict=True):
-            meta = rows.get(int(rowid))
+            meta = answer.rows.get(rowid)
             if meta is None or meta.id == own_id:
-                continue  # -1 padding, or deleted between search and lookup
+                continue  # -1 padding, or the query's own stored image
             neighbors.append(pb.Neighbor(id=meta.id, path=meta.path,
                                          distance=distance, cluster=meta.cluster))
         return pb.SearchResponse(cluster=answer.cluster, neighbors=neighbors[:k])
