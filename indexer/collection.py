@@ -17,7 +17,7 @@ from lookalike.indexer.cluster_indexes import ClusterIndexes
 from lookalike.indexer.clustering import route
 from lookalike.indexer.create import refuse_existing, write_collection
 from lookalike.indexer.ids import check_ids
-from lookalike.indexer.interface import NO_ROWS, Hits, Row, check_search
+from lookalike.indexer.interface import NO_ROWS, Description, Hits, Row, check_search
 from lookalike.indexer.lock import LOCK_FILE, FolderLock
 from lookalike.indexer.manifest import DATABASE_FILE, MODEL_DIR, Manifest, read_manifest
 from lookalike.indexer.rwlock import ReadWriteLock
@@ -58,7 +58,7 @@ def drop_missing(distances: np.ndarray, rowids: np.ndarray,
 
 
 class Collection:
-    """Search, add and delete over one collection folder.
+    """Search, add and delete over one collection folder: the Faiss + SQLite CollectionLike.
 
     Searches share a readers-writer lock, so they run in parallel; adds, deletes and
     reclustering are serialized by a writer mutex, and stop searches only for the moment
@@ -234,6 +234,11 @@ class Collection:
         if not rows:
             raise NotFound(f"no image with id {id!r} in the collection")
         return rows[0], self.store.vector(rows[0].rowid, self.dim)
+
+    def describe(self) -> Description:
+        """The model fingerprint, embedding dimension, format version and default nprobe."""
+        return Description(self.manifest.model_fingerprint, self.dim,
+                           str(self.manifest.format_version), self.default_nprobe)
 
     def add(self, vectors: np.ndarray, paths: list[str], ids: list[str | None]) -> list[Row]:
         """Stores vectors durably (one transaction), then makes them searchable."""

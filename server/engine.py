@@ -20,8 +20,7 @@ from lookalike.common.errors import CollectionError, DeadlineExceeded, InvalidAr
 from lookalike.common.fetch import fetch_url
 from lookalike.encoder.embed import BATCH_SIZES, Embedder
 from lookalike.indexer.clustering import imbalance
-from lookalike.indexer.collection import Collection
-from lookalike.indexer.interface import NO_ROWS, Row, check_search
+from lookalike.indexer.interface import NO_ROWS, CollectionLike, Row, check_search
 from lookalike.indexer.manifest import software_version
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.server.batching import BatchConfig, Batcher
@@ -61,7 +60,7 @@ class Answer:
     distances: np.ndarray
     rowids: np.ndarray
     cluster: int
-    # The rows rowids name, read with the scan for the whole batch (see Hits.rows).
+    # The rows rowids name, read with the scan for the whole batch (see CollectionLike.search).
     rows: Mapping[int, Row]
 
 
@@ -69,15 +68,16 @@ class Engine:
     """Search, add, delete and describe over one collection, batching concurrent queries."""
 
     def __init__(
-        self, collection: Collection, embedder: Embedder, config: ServerConfig,
+        self, collection: CollectionLike, embedder: Embedder, config: ServerConfig,
         metrics: Metrics | None = None,
     ) -> None:
         self.collection = collection
+        self.dim = collection.describe().embedding_dim
         self.embedder = embedder
         self.config = config
         allow_pixels(config.max_pixels)  # a --max-pixels above Pillow's own guard still works
         self.metrics = metrics or Metrics()
-        self.metrics.track_images(lambda: len(self.collection))
+        self.metrics.track_images(lambda: sum(self.collection.cluster_sizes()))
         costs = time_buckets(embedder, BATCH_SIZES, embedder.image_size)
         self.plan = ChunkPlan(costs, config.max_batch)
         logger.info("encoder bucket costs (ms): %s",
@@ -122,10 +122,10 @@ class Engine:
             return None, self.collection.lookup(request.id)[1]
         if kind == "vector":
             values = np.asarray(request.vector.values, np.float32)
-            if values.shape != (self.collection.dim,):
+            if values.shape != (self.dim,):
                 raise InvalidArgument(
                     f"the query vector has {values.size} values; this collection's embeddings "
-                    f"have {self.collection.dim}"
+                    f"have {self.dim}"
                 )
             check_query_vector(values)
             return None, values
@@ -237,18 +237,18 @@ class Engine:
         return pb.DeleteResponse(deleted=len(rows), missing=missing)
 
     def info(self) -> pb.InfoResponse:
-        c = self.collection
-        sizes = c.cluster_sizes()
+        about = self.collection.describe()
+        sizes = self.collection.cluster_sizes()
         return pb.InfoResponse(
-            model_fingerprint=c.manifest.model_fingerprint,
+            model_fingerprint=about.model_fingerprint,
             model_config_json=self.embedder.config.to_json(),
-            embedding_dim=c.dim,
+            embedding_dim=about.embedding_dim,
             input_size=self.embedder.image_size,
             count=sum(sizes),
             clusters=len(sizes),
             cluster_sizes=sizes,
-            default_nprobe=c.default_nprobe,
-            format_version=str(c.manifest.format_version),
+            default_nprobe=about.default_nprobe,
+            format_version=about.format_version,
             software_version=software_version(),
             imbalance=imbalance(sizes),
             base_model=self.embedder.base_model,
