@@ -1,4 +1,7 @@
-"""Per-cluster search (Collection.search) against faiss.IndexIVFFlat with the same centroids.
+"""Per-cluster search (Collection.scan) against faiss.IndexIVFFlat with the same centroids.
+
+Collection.scan is Collection.search without reading the hits' rows from SQLite, so both
+sides do the same work: route, scan, merge.
 
 For each configuration: a synthetic Gaussian mixture (N vectors, d=256) becomes a real
 collection (SQLite + per-cluster flat indexes, a tiny real model checkpoint); then single
@@ -89,7 +92,7 @@ def compare(collection: Collection, ivf, queries: np.ndarray, nprobe: int, round
     machine then hits both alike, and neither gets the other's warm cache.
     """
     ivf.nprobe = nprobe
-    methods = {"ours": lambda q: collection.search(q, K, nprobe), "ivf": lambda q: ivf.search(q, K)}
+    methods = {"ours": lambda q: collection.scan(q, K, nprobe), "ivf": lambda q: ivf.search(q, K)}
     singles = [q[None] for q in queries]
     blocks = [singles[i : i + 16] for i in range(0, len(singles), 16)]
     blocks += [[queries[i : i + 64]] for i in range(0, len(queries) - 63, 64)]
@@ -148,7 +151,7 @@ def run_config(n: int, nlist: int, queries_n: int, rounds: int, work: Path, seed
         rows[probe] = compare(collection, ivf, queries, probe, rounds)
         # Row numbers start at 1, positions in `vectors` at 0.
         rows[probe]["recall_ours"] = round(recall_at_k(
-            collection.search(queries, K, probe).rowids - 1, truth), 4)
+            collection.scan(queries, K, probe).rowids - 1, truth), 4)
         rows[probe]["recall_ivf"] = round(recall_at_k(ivf.search(queries, K)[1], truth), 4)
     collection.close()
     return {"n": n, "d": DIM, "nlist": nlist, "default_nprobe": nprobe,

@@ -133,8 +133,7 @@ def _search(collection: Collection, embedder: Embedder, queries: list[bytes], k:
     """Gallery indices (= ids) of each query's k nearest, at the default nprobe."""
     vectors = embedder(np.stack([decode_image(b, embedder.image_size) for b in queries]))
     hits = collection.search(vectors, k)
-    rows = collection.describe(hits.rowids.ravel())
-    return np.vectorize(lambda r: int(rows[r].id) if r in rows else -1)(hits.rowids)
+    return np.vectorize(lambda r: int(hits.rows[r].id) if r in hits.rows else -1)(hits.rowids)
 
 
 def cluster_scores(clusters: np.ndarray, labels: np.ndarray, images: np.ndarray) -> dict:

@@ -1,8 +1,9 @@
-"""Choosing k, fitting KMeans, routing vectors to centroids, and choosing nprobe."""
+"""Choosing k, fitting KMeans, routing vectors to centroids, choosing nprobe, and imbalance."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import faiss
@@ -88,17 +89,23 @@ def choose_k(vectors: np.ndarray, seed: int = 0, candidates: list[int] | None = 
     return KChoice(candidates[best], candidates, scores, inertias)
 
 
-def route(vectors: np.ndarray, centroids: np.ndarray, nprobe: int = 1) -> np.ndarray:
-    """The nprobe nearest centroids of each vector, nearest first: (n, nprobe) int64."""
+def make_quantizer(centroids: np.ndarray) -> faiss.IndexFlatL2:
+    """The exact index over the centroids that route() searches: build it once per clustering."""
+    centroids = np.ascontiguousarray(centroids, np.float32)
     quantizer = faiss.IndexFlatL2(centroids.shape[1])
     quantizer.add(centroids)
-    _, probe = quantizer.search(np.ascontiguousarray(vectors, np.float32), nprobe)
-    return probe
+    return quantizer
+
+
+def route(vectors: np.ndarray, quantizer: faiss.Index, nprobe: int = 1) -> np.ndarray:
+    """The nprobe nearest centroids (those quantizer holds) of each vector, nearest first:
+    (n, nprobe) int64."""
+    return quantizer.search(np.ascontiguousarray(vectors, np.float32), nprobe)[1]
 
 
 def assign(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """The nearest centroid of each vector: (n,) int64."""
-    return route(vectors, centroids, 1)[:, 0]
+    return route(vectors, make_quantizer(centroids))[:, 0]
 
 
 def choose_nprobe(vectors: np.ndarray, centroids: np.ndarray, target: float = 0.95,
@@ -119,15 +126,22 @@ def choose_nprobe(vectors: np.ndarray, centroids: np.ndarray, target: float = 0.
     if k < 1:
         return 1
     truth = faiss.knn(queries, vectors, k + 1)[1][:, 1:]
-    order = route(queries, centroids, nlist)  # (q, nlist) centroids, nearest first
+    quantizer = make_quantizer(centroids)
+    order = route(queries, quantizer, nlist)  # (q, nlist) centroids, nearest first
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(nlist)[None].repeat(len(queries), 0), 1)
-    home = assign(vectors[truth.ravel()], centroids).reshape(truth.shape)
+    home = route(vectors[truth.ravel()], quantizer)[:, 0].reshape(truth.shape)
     needed = np.take_along_axis(rank, home, 1)  # probes needed to reach each true neighbour
     recall = (needed[:, :, None] < np.arange(1, nlist + 1)).mean(axis=(0, 1))
     # A margin over the sample's estimate, so new queries (not the sample) still reach target.
     reached = recall >= min(1.0, target + NPROBE_MARGIN) - 1e-9
     return int(np.argmax(reached) + 1) if reached.any() else nlist
+
+
+def imbalance(sizes: Sequence[int]) -> float:
+    """The largest cluster over the mean size: 1.0 is perfectly even."""
+    mean = sum(sizes) / len(sizes) if sizes else 0.0
+    return float(max(sizes) / mean) if mean else 0.0
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:

@@ -5,34 +5,27 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from lookalike.common.errors import CollectionError, InvalidArgument, NotFound, Unavailable
 from lookalike.common.paths import stored_path
-from lookalike.indexer.clusters import ClusterIndexes
+from lookalike.indexer.cluster_indexes import ClusterIndexes
+from lookalike.indexer.clustering import route
 from lookalike.indexer.create import refuse_existing, write_collection
 from lookalike.indexer.ids import check_ids
+from lookalike.indexer.interface import NO_ROWS, Description, Hits, Row, check_search
 from lookalike.indexer.lock import LOCK_FILE, FolderLock
 from lookalike.indexer.manifest import DATABASE_FILE, MODEL_DIR, Manifest, read_manifest
 from lookalike.indexer.rwlock import ReadWriteLock
-from lookalike.indexer.store import MetadataStore, Row
+from lookalike.indexer.store import MetadataStore
 
-__all__ = ["LOCK_FILE", "Collection", "Hits", "refuse_existing"]
+__all__ = ["LOCK_FILE", "Collection", "Hits", "Row", "drop_missing", "refuse_existing"]
 
 logger = logging.getLogger(__name__)
-
-
-class Hits(NamedTuple):
-    """Search results for n queries: (n, k) distances and row numbers (-1 = none)."""
-
-    distances: np.ndarray
-    rowids: np.ndarray
-    clusters: np.ndarray  # (n,) each query's nearest cluster
 
 
 def check_rows(paths: Sequence[str], ids: Sequence[str | None]) -> list[str]:
@@ -45,8 +38,27 @@ def check_rows(paths: Sequence[str], ids: Sequence[str | None]) -> list[str]:
     return [stored_path(p) for p in paths]
 
 
+def drop_missing(distances: np.ndarray, rowids: np.ndarray,
+                 rows: Mapping[int, Row]) -> tuple[np.ndarray, np.ndarray]:
+    """Hits without those whose row is gone, order kept, padded at the end with inf / -1.
+
+    A delete commits to SQLite before it takes its rows out of the indexes, so a scan in
+    between can find a row that SQLite no longer has.
+    """
+    flat = rowids.ravel().tolist()
+    if all(r in rows for r in flat if r >= 0):  # the usual case, and cheaper than np.isin
+        return distances, rowids
+    present = np.fromiter((r in rows for r in flat), bool, len(flat)).reshape(rowids.shape)
+    order = np.argsort(~present, axis=1, kind="stable")  # present first, in their order
+    distances = np.take_along_axis(distances, order, 1)
+    rowids = np.take_along_axis(rowids, order, 1)
+    gone = ~np.take_along_axis(present, order, 1)
+    distances[gone], rowids[gone] = np.inf, -1
+    return distances, rowids
+
+
 class Collection:
-    """Search, add and delete over one collection folder.
+    """Search, add and delete over one collection folder: the Faiss + SQLite CollectionLike.
 
     Searches share a readers-writer lock, so they run in parallel; adds, deletes and
     reclustering are serialized by a writer mutex, and stop searches only for the moment
@@ -138,6 +150,29 @@ class Collection:
                 self._clusters, self.default_nprobe = indexes, nprobe
         logger.info("opened %s: %d images in %d clusters", self.folder, len(self), self.nlist)
 
+    def replace_clustering(self, centroids: np.ndarray, rowids: np.ndarray,
+                           clusters: np.ndarray, default_nprobe: int) -> None:
+        """Swaps in new centroids, every row's cluster and the default nprobe in one SQLite
+        transaction, then rebuilds the in-memory indexes from it.
+
+        Raises:
+            Unavailable: the collection was opened read-only.
+        """
+        self.lock_exclusive()
+        with self._writer:
+            self.store.set_clustering(centroids, rowids, clusters,
+                                      {"default_nprobe": str(default_nprobe)})
+            self.reload()
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every stored (rowid, cluster, vector), in row order; hold writing() for a stable
+        view."""
+        return self.store.all_vectors(self.dim)
+
+    def rows(self) -> list[Row]:
+        """Every stored row (no vectors), in row order."""
+        return self.store.rows()
+
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Holds off other adds, deletes and reclusterings (searches go on)."""
@@ -171,24 +206,35 @@ class Collection:
             return self._clusters.sizes()
 
     def search(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> Hits:
-        """The k nearest stored vectors of each query, scanning its nprobe nearest clusters."""
+        """The k nearest stored images of each query, scanning its nprobe nearest clusters,
+        with their rows: the scan and the rows' read share one hold of the read lock."""
+        return self._search(queries, k, nprobe, with_rows=True)
+
+    def scan(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> Hits:
+        """search() without reading rows (Hits.rows stays empty): the vector scan alone, as
+        benchmarks/index_bench.py compares it with Faiss's IndexIVFFlat."""
+        return self._search(queries, k, nprobe, with_rows=False)
+
+    def _search(self, queries: np.ndarray, k: int, nprobe: int | None, with_rows: bool) -> Hits:
         queries = np.ascontiguousarray(queries, np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise InvalidArgument(
                 f"query vectors must have {self.dim} values, got shape {queries.shape[1:]}"
             )
-        if k < 1:
-            raise InvalidArgument(f"k must be at least 1, got {k}")
-        if nprobe is not None and nprobe < 0:
-            raise InvalidArgument(f"nprobe must be 0 (the default) or more, got {nprobe}")
+        check_search(k, nprobe)
+        rows = NO_ROWS
         self._rw.acquire_read()
         try:
             clusters = self._clusters
             distances, rowids, probe = clusters.search(
                 queries, k, min(nprobe or self.default_nprobe, clusters.nlist))
+            if with_rows:
+                rows = self.store.describe(rowids.ravel().tolist())
         finally:
             self._rw.release_read()
-        return Hits(distances, rowids, probe[:, 0].copy())
+        if with_rows:
+            distances, rowids = drop_missing(distances, rowids, rows)
+        return Hits(distances, rowids, probe[:, 0].copy(), rows)
 
     def lookup(self, id: str) -> tuple[Row, np.ndarray]:
         """A stored image's metadata and vector; NotFound if the id is unknown."""
@@ -197,8 +243,10 @@ class Collection:
             raise NotFound(f"no image with id {id!r} in the collection")
         return rows[0], self.store.vector(rows[0].rowid, self.dim)
 
-    def describe(self, rowids: np.ndarray) -> dict[int, Row]:
-        return self.store.describe(rowids.ravel().tolist())
+    def describe(self) -> Description:
+        """The model fingerprint, embedding dimension, format version and default nprobe."""
+        return Description(self.manifest.model_fingerprint, self.dim,
+                           str(self.manifest.format_version), self.default_nprobe)
 
     def add(self, vectors: np.ndarray, paths: list[str], ids: list[str | None]) -> list[Row]:
         """Stores vectors durably (one transaction), then makes them searchable."""
@@ -211,7 +259,7 @@ class Collection:
         paths = check_rows(paths, ids)
         self.lock_exclusive()
         with self._writer:
-            clusters = self._clusters.route(vectors)[:, 0]
+            clusters = route(vectors, self._clusters.quantizer)[:, 0]
             rows = self.store.insert(ids, paths, clusters, vectors)
             rowids = np.array([r.rowid for r in rows], np.int64)
             with self._rw.write():

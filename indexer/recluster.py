@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.clustering import assign, choose_k, choose_nprobe, fit_kmeans
+from lookalike.indexer.clustering import assign, choose_k, choose_nprobe, fit_kmeans, imbalance
 from lookalike.indexer.collection import Collection
 
 logger = logging.getLogger(__name__)
@@ -31,12 +31,6 @@ class ReclusterReport:
     seconds: float
 
 
-def imbalance(sizes: list[int]) -> float:
-    """The largest cluster over the mean size: 1.0 is perfectly even."""
-    mean = sum(sizes) / len(sizes) if sizes else 0.0
-    return float(max(sizes) / mean) if mean else 0.0
-
-
 def recluster(
     collection: Collection, config: ReclusterConfig = ReclusterConfig(),
 ) -> ReclusterReport:
@@ -50,7 +44,7 @@ def recluster(
     collection.lock_exclusive()
     with collection.writing():
         before = collection.cluster_sizes()
-        rowids, _, vectors = collection.store.all_vectors(collection.dim)
+        rowids, _, vectors = collection.all_vectors()
         if len(vectors) == 0:
             raise InvalidArgument(f"{collection.folder} is empty: nothing to recluster")
         k = config.clusters if config.clusters is not None else len(before)
@@ -59,10 +53,8 @@ def recluster(
         centroids, _ = fit_kmeans(vectors, min(k, len(vectors)), config.seed)
         clusters = assign(vectors, centroids)
         nprobe = choose_nprobe(vectors, centroids, config.target_recall, seed=config.seed)
-        collection.store.set_clustering(centroids, rowids, clusters,
-                                        {"default_nprobe": str(nprobe)})
-        del vectors  # the reload below reads them again, chunk by chunk
-        collection.reload()
+        del vectors  # the swap reloads them, chunk by chunk
+        collection.replace_clustering(centroids, rowids, clusters, nprobe)
         after = collection.cluster_sizes()
     report = ReclusterReport(len(rowids), len(before), len(after), imbalance(before),
                              imbalance(after), nprobe, round(time.perf_counter() - clock, 2))

@@ -9,7 +9,6 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from lookalike.common.errors import AlreadyExists, CollectionError, NotFound
 from lookalike.indexer import settings
 from lookalike.indexer.disk import refuse_when_full, transaction
 from lookalike.indexer.ids import is_text, number_rows
+from lookalike.indexer.interface import Row
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +42,6 @@ def row_crc(vector: bytes, id: str = "", path: str = "", cluster: int = -1) -> i
     """SQLite checks its structure, not its contents: this catches a flipped bit in a row."""
     crc = zlib.crc32(path.encode(), zlib.crc32(id.encode(), zlib.crc32(vector)))
     return zlib.crc32(str(cluster).encode(), crc)
-
-
-class Row(NamedTuple):
-    rowid: int
-    id: str
-    path: str
-    cluster: int
 
 
 class MetadataStore:

@@ -240,7 +240,8 @@ def _load(running: Running, collection_dir: str | Path, config: ServerConfig) ->
             engine.collection.close()
             logger.info("loaded after the server stopped; the collection is closed again")
         else:
-            logger.info("serving %s (%d images)", collection_dir, len(engine.collection))
+            logger.info("serving %s (%d images)", collection_dir,
+                        sum(engine.collection.cluster_sizes()))
     finally:
         running.loaded.set()
 

@@ -19,13 +19,13 @@ from lookalike.common.decode import allow_pixels, decode_image
 from lookalike.common.errors import CollectionError, DeadlineExceeded, InvalidArgument
 from lookalike.common.fetch import fetch_url
 from lookalike.encoder.embed import BATCH_SIZES, Embedder
-from lookalike.indexer.collection import Collection
+from lookalike.indexer.clustering import imbalance
+from lookalike.indexer.interface import NO_ROWS, CollectionLike, Row, check_search
 from lookalike.indexer.manifest import software_version
-from lookalike.indexer.store import Row
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.server.batching import BatchConfig, Batcher
+from lookalike.server.chunking import ChunkPlan, encode_in_chunks, time_buckets
 from lookalike.server.config import ServerConfig
-from lookalike.server.encoding import ChunkPlan, encode_in_chunks, time_buckets
 from lookalike.server.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -60,23 +60,24 @@ class Answer:
     distances: np.ndarray
     rowids: np.ndarray
     cluster: int
-    # Metadata of the rows found, read for the whole batch in one query (None: not read).
-    rows: Mapping[int, Row] | None = None
+    # The rows rowids name, read with the scan for the whole batch (see CollectionLike.search).
+    rows: Mapping[int, Row]
 
 
 class Engine:
     """Search, add, delete and describe over one collection, batching concurrent queries."""
 
     def __init__(
-        self, collection: Collection, embedder: Embedder, config: ServerConfig,
+        self, collection: CollectionLike, embedder: Embedder, config: ServerConfig,
         metrics: Metrics | None = None,
     ) -> None:
         self.collection = collection
+        self.dim = collection.describe().embedding_dim
         self.embedder = embedder
         self.config = config
         allow_pixels(config.max_pixels)  # a --max-pixels above Pillow's own guard still works
         self.metrics = metrics or Metrics()
-        self.metrics.track_images(lambda: len(self.collection))
+        self.metrics.track_images(lambda: sum(self.collection.cluster_sizes()))
         costs = time_buckets(embedder, BATCH_SIZES, embedder.image_size)
         self.plan = ChunkPlan(costs, config.max_batch)
         logger.info("encoder bucket costs (ms): %s",
@@ -91,9 +92,8 @@ class Engine:
 
     def search(self, request: pb.SearchRequest, alive: Alive = always) -> pb.SearchResponse:
         """The k nearest images to the request's query (a stored id's own image left out)."""
-        self.check_k(request.k)
-        if request.nprobe < 0:
-            raise InvalidArgument(f"nprobe must be 0 (the default) or more, got {request.nprobe}")
+        # Refused here, before any fetch, decode or batch, with the collection's own check.
+        check_search(request.k, request.nprobe, self.config.max_k)
         data = self._fetch(request.url) if request.WhichOneof("query") == "url" else None
         own_id = request.id if request.WhichOneof("query") == "id" else None
         with self.batcher.arrival() as arrival:
@@ -122,10 +122,10 @@ class Engine:
             return None, self.collection.lookup(request.id)[1]
         if kind == "vector":
             values = np.asarray(request.vector.values, np.float32)
-            if values.shape != (self.collection.dim,):
+            if values.shape != (self.dim,):
                 raise InvalidArgument(
                     f"the query vector has {values.size} values; this collection's embeddings "
-                    f"have {self.collection.dim}"
+                    f"have {self.dim}"
                 )
             check_query_vector(values)
             return None, values
@@ -144,12 +144,6 @@ class Engine:
         """Decodes in the calling thread: Pillow releases the GIL, so callers overlap."""
         with self.decode_slots, self.metrics.stage("decode"):
             return decode_image(data, self.embedder.image_size, self.config.max_pixels)
-
-    def check_k(self, k: int) -> None:
-        if k <= 0:
-            raise InvalidArgument(f"k must be at least 1, got {k}")
-        if k > self.config.max_k:
-            raise InvalidArgument(f"k must be at most {self.config.max_k}, got {k}")
 
     def _check_alive(self, alive: Alive, stage: str) -> None:
         if not alive():
@@ -179,7 +173,7 @@ class Engine:
         empty = np.empty(0)
         for i in live:
             if queries[i].k == 0:
-                out[i] = Answer(vectors[i], empty, empty, -1)
+                out[i] = Answer(vectors[i], empty, empty, -1, NO_ROWS)
         return out  # type: ignore[return-value]  # every slot is filled above
 
     def _non_finite(self, query: Query) -> CollectionError:
@@ -206,23 +200,21 @@ class Engine:
     ) -> None:
         k = max(queries[i].k for i in group)
         with self.metrics.stage("search"):
+            # One call for the whole group: the scan and its rows, read together.
             hits = self.collection.search(np.stack([vectors[i] for i in group]), k,
                                           queries[group[0]].nprobe or None)
-            # One metadata query for the whole group instead of one per answer.
-            rows = self.collection.describe(hits.rowids)
         for row, i in enumerate(group):
             # Rows are sorted by distance, so each query's top k is a prefix of the top max-k.
             kk = queries[i].k
             out[i] = Answer(vectors[i], hits.distances[row, :kk], hits.rowids[row, :kk],
-                            int(hits.clusters[row]), rows)
+                            int(hits.clusters[row]), hits.rows)
 
     def respond(self, answer: Answer, k: int, own_id: str | None = None) -> pb.SearchResponse:
-        rows = answer.rows if answer.rows is not None else self.collection.describe(answer.rowids)
         neighbors = []
         for distance, rowid in zip(answer.distances.tolist(), answer.rowids.tolist(), strict=True):
-            meta = rows.get(int(rowid))
+            meta = answer.rows.get(rowid)
             if meta is None or meta.id == own_id:
-                continue  # -1 padding, or deleted between search and lookup
+                continue  # -1 padding, or the query's own stored image
             neighbors.append(pb.Neighbor(id=meta.id, path=meta.path,
                                          distance=distance, cluster=meta.cluster))
         return pb.SearchResponse(cluster=answer.cluster, neighbors=neighbors[:k])
@@ -245,21 +237,20 @@ class Engine:
         return pb.DeleteResponse(deleted=len(rows), missing=missing)
 
     def info(self) -> pb.InfoResponse:
-        c = self.collection
-        sizes = c.cluster_sizes()
-        mean = sum(sizes) / len(sizes) if sizes else 0.0
+        about = self.collection.describe()
+        sizes = self.collection.cluster_sizes()
         return pb.InfoResponse(
-            model_fingerprint=c.manifest.model_fingerprint,
+            model_fingerprint=about.model_fingerprint,
             model_config_json=self.embedder.config.to_json(),
-            embedding_dim=c.dim,
+            embedding_dim=about.embedding_dim,
             input_size=self.embedder.image_size,
             count=sum(sizes),
             clusters=len(sizes),
             cluster_sizes=sizes,
-            default_nprobe=c.default_nprobe,
-            format_version=str(c.manifest.format_version),
+            default_nprobe=about.default_nprobe,
+            format_version=about.format_version,
             software_version=software_version(),
-            imbalance=float(max(sizes) / mean) if mean else 0.0,
+            imbalance=imbalance(sizes),
             base_model=self.embedder.base_model,
         )
 

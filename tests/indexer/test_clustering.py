@@ -7,6 +7,7 @@ from lookalike.indexer.clustering import (
     choose_k,
     choose_nprobe,
     fit_kmeans,
+    imbalance,
     recall_at_k,
 )
 
@@ -60,3 +61,9 @@ def test_choose_nprobe_reaches_the_target_and_is_minimal():
 def test_recall_at_k():
     truth = np.array([[1, 2, 3], [4, 5, 6]])
     assert recall_at_k(np.array([[3, 2, 1], [4, -1, 9]]), truth) == pytest.approx((1 + 1 / 3) / 2)
+
+
+def test_imbalance_is_the_largest_cluster_over_the_mean():
+    assert imbalance([5, 5, 5, 5]) == 1.0
+    assert imbalance([10, 0, 2]) == pytest.approx(2.5)
+    assert imbalance([0, 0]) == imbalance([]) == 0.0

@@ -47,12 +47,12 @@ def test_k_larger_than_the_collection_returns_what_exists(collection, vectors):
     assert np.isinf(hits.distances[hits.rowids < 0]).all()
 
 
-def test_describe_reads_more_rows_than_one_sqlite_statement_takes(collection, vectors):
+def test_search_reads_more_rows_than_one_sqlite_statement_takes(collection, vectors):
     # A batch of 64 queries at k=1000 can name more rows than SQLite's default 32,766
     # parameters; lower the limit so a few hundred rows show the same thing.
     collection.store._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 500)
     hits = collection.search(vectors[:40], 100, nprobe=collection.nlist)  # 4,000 row numbers
-    rows = collection.describe(hits.rowids)
+    rows = hits.rows
     assert set(rows) == {int(r) for r in hits.rowids.ravel() if r >= 0}
     assert len(rows) > 500 and all(rows[r].rowid == r for r in rows)
 
@@ -69,7 +69,7 @@ def test_add_is_searchable_at_once_and_survives_reopen(collection, tmp_path):
     rows = collection.add(new, ["/new.png"], ["custom-id"])
     assert rows[0].id == "custom-id"
     hits = collection.search(new, 1)
-    assert collection.describe(hits.rowids)[int(hits.rowids[0, 0])].id == "custom-id"
+    assert hits.rows[int(hits.rowids[0, 0])].id == "custom-id"
     count = len(collection)
     collection.close()
     reopened = Collection.open(tmp_path / "c")
@@ -89,12 +89,12 @@ def test_duplicate_id_is_refused_and_nothing_is_stored(collection):
 
 
 def test_delete_removes_from_results_at_once(collection, vectors):
-    target = collection.describe(collection.search(vectors[:1], 1).rowids)
+    target = collection.search(vectors[:1], 1).rows
     victim = next(iter(target.values())).id
     deleted, missing = collection.delete([victim, "no-such-id"])
     assert [r.id for r in deleted] == [victim] and missing == ["no-such-id"]
     hits = collection.search(vectors[:1], 10, nprobe=collection.nlist)
-    assert victim not in {r.id for r in collection.describe(hits.rowids).values()}
+    assert victim not in {r.id for r in hits.rows.values()}
     assert len(collection) == collection.store.count() == len(vectors) - 1
 
 
@@ -118,3 +118,14 @@ def test_search_stays_exact_after_adds_and_deletes(collection, vectors):
     assert recall_at_k(hits.rowids, rowids[truth]) == 1.0
     batch = collection.search(vectors[:1], 10, nprobe=collection.nlist)
     assert np.array_equal(batch.rowids[0], hits.rowids[0])
+
+
+def test_rows_and_all_vectors_read_what_is_stored(collection, vectors):
+    collection.delete(["3", "7"])
+    rows = collection.rows()
+    rowids, clusters, stored = collection.all_vectors()
+    assert [r.rowid for r in rows] == rowids.tolist() and len(rows) == len(vectors) - 2
+    assert [r.cluster for r in rows] == clusters.tolist()
+    assert {"3", "7"}.isdisjoint(r.id for r in rows)
+    row, vector = collection.lookup(rows[5].id)
+    assert row == rows[5] and np.array_equal(vector, stored[5])

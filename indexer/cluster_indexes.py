@@ -12,6 +12,7 @@ import numpy as np
 from faiss import swig_ptr
 
 from lookalike.common.errors import CollectionError
+from lookalike.indexer.clustering import make_quantizer, route
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,7 @@ class ClusterIndexes:
     def __init__(self, centroids: np.ndarray) -> None:
         self.centroids = np.ascontiguousarray(centroids, np.float32)
         self.dim = self.centroids.shape[1]
-        self.quantizer = faiss.IndexFlatL2(self.dim)
-        self.quantizer.add(self.centroids)
+        self.quantizer = make_quantizer(self.centroids)
         self.indexes = [faiss.IndexFlatL2(self.dim) for _ in range(len(self.centroids))]
         self.rows = [np.array([-1], np.int64) for _ in range(len(self.centroids))]
         # Only its dimension and metric are read: it makes the list scanners.
@@ -75,10 +75,6 @@ class ClusterIndexes:
 
     def sizes(self) -> list[int]:
         return [int(index.ntotal) for index in self.indexes]
-
-    def route(self, vectors: np.ndarray, nprobe: int = 1) -> np.ndarray:
-        """The nprobe nearest clusters of each vector, nearest first: (n, nprobe) int64."""
-        return self.quantizer.search(vectors, nprobe)[1]
 
     def add(self, clusters: np.ndarray, vectors: np.ndarray, rowids: np.ndarray) -> None:
         """Appends vectors to their clusters' indexes, one Faiss call per cluster."""
@@ -107,7 +103,7 @@ class ClusterIndexes:
         """(distances (n, k), row numbers (n, k), probed clusters (n, nprobe)) of queries."""
         if len(queries) == 1:
             return self._search_one(queries, k, nprobe)
-        probe = self.route(queries, nprobe)
+        probe = route(queries, self.quantizer, nprobe)
         n = len(queries)
         distances = np.empty((n * nprobe, k), np.float32)
         rowids = np.empty((n * nprobe, k), np.int64)
@@ -145,6 +141,7 @@ class ClusterIndexes:
         distances = np.full(k, np.inf, np.float32)
         rowids = np.full(k, -1, np.int64)
         x, heap_d, heap_i = swig_ptr(query), swig_ptr(distances), swig_ptr(rowids)
+        # route() for one query, without its wrapper's allocations.
         self.quantizer.search_c(1, x, nprobe, swig_ptr(coarse), swig_ptr(probe))
         scanner = self._scanner()
         scanner.set_query(x)

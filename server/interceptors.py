@@ -1,4 +1,4 @@
-"""Method handlers made from others: the same kind (unary or streaming), or refusing."""
+"""What the server's interceptors share: handlers made from others, of the same kind or refusing."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lookalike.server.encoding import ChunkPlan, encode_in_chunks, time_buckets
+from lookalike.server.chunking import ChunkPlan, encode_in_chunks, time_buckets
 
 
 def test_full_buckets_are_used_when_they_are_cheaper_per_image():
