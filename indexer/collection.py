@@ -131,14 +131,6 @@ class Collection:
     def model_dir(self) -> Path:
         return self.folder / MODEL_DIR
 
-    def rows(self) -> list[Row]:
-        """Every stored row (id, path, cluster), in row order."""
-        return self.store.rows()
-
-    def vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rowids, clusters, vectors) of every stored row, in row order."""
-        return self.store.all_vectors(self.dim)
-
     def reload(self) -> None:
         """Rebuilds the in-memory indexes from SQLite, the durable truth, and swaps them in."""
         with self._writer, self.store.snapshot():

@@ -43,12 +43,12 @@ class Written:
 def write_report(collection: Collection, out: str | Path, config: ReportConfig = ReportConfig(),
                  labels_csv: str | Path | None = None) -> Written:
     """Writes the plots, sizes and index.html into out; optionally id,path,cluster to labels_csv."""
-    from lookalike.indexer.recluster import imbalance
+    from lookalike.indexer.clustering import imbalance
     from lookalike.present import report_plots as plots
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    rowids, clusters, vectors = collection.vectors()
+    rowids, clusters, vectors = collection.all_vectors()
     sizes = collection.cluster_sizes()
     rng = np.random.default_rng(config.seed)
     facts: dict[str, object] = {"images": len(rowids), "clusters": len(sizes),
