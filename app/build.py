@@ -36,7 +36,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     clusters = None if args.clusters == "auto" else int(args.clusters)
     config = BuildConfig(clusters=clusters, seed=args.seed,
                          model_config=_model_config(args.size),
-                         train_config=_train_config(args), from_scratch=args.from_scratch)
+                         train_config=_train_config(args), from_scratch=args.from_scratch,
+                         store=args.store)
     built = build_collection(args.images, args.out, config, model=_load_model(args.model),
                              progress=True)
     _print_skipped(built.skipped)
@@ -96,6 +97,10 @@ def build_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clusters", default="auto", type=clusters_arg,
                    help="K, or 'auto' to choose by silhouette score (default)")
     p.add_argument("--model", help="a model folder from `lookalike train` (skips training)")
+    p.add_argument("--store", metavar="milvus://HOST:PORT/NAME",
+                   help="keep the images in this new Milvus collection instead of the folder "
+                        "(the folder keeps the model and centroids; token: "
+                        "$LOOKALIKE_MILVUS_TOKEN). See docs/scale-out.md")
     _training_flags(p)
 
 

@@ -52,9 +52,11 @@ class CollectionInfo:
     software_version: str
     imbalance: float
     base_model: str = ""  # the base encoder fine-tuned into this collection's; "" if none
+    store: str = ""  # "local", or the Milvus address holding the images; "" from old servers
 
     @classmethod
     def from_proto(cls, r: pb.InfoResponse) -> CollectionInfo:
         return cls(r.model_fingerprint, r.model_config_json, r.embedding_dim, r.input_size,
                    r.count, r.clusters, list(r.cluster_sizes), r.default_nprobe,
-                   r.format_version, r.software_version, r.imbalance, r.base_model)
+                   r.format_version, r.software_version, r.imbalance, r.base_model,
+                   r.store)

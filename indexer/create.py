@@ -46,6 +46,22 @@ def write_collection(
     folder: Path, model: ModelSource, manifest: Manifest, vectors: np.ndarray,
     paths: list[str], ids: list[str | None], centroids: np.ndarray, default_nprobe: int,
 ) -> None:
+    """Writes a local collection (model, SQLite) the way write_folder writes any."""
+
+    def write_store(work: Path) -> list[str]:
+        _write_sqlite(work, vectors, paths, ids, centroids, default_nprobe)
+        return []  # SQLite checks its own pages; the manifest checksums fixed files only
+
+    write_folder(folder, model, manifest, write_store)
+
+
+# Writes a collection's store files into the work folder; returns the names of those that
+# never change afterwards, for the manifest to checksum.
+StoreWriter = Callable[[Path], list[str]]
+
+
+def write_folder(folder: Path, model: ModelSource, manifest: Manifest,
+                 write_store: StoreWriter) -> None:
     """Writes every file into a hidden work folder, then moves it into place when whole.
 
     A new folder is a renamed sibling (.NAME.building-*), so it appears whole or not at all.
@@ -66,8 +82,7 @@ def write_collection(
                                      dir=base))
     try:
         with refuse_when_full(folder):
-            _write_files(work, model, manifest, vectors, paths, ids, centroids,
-                         default_nprobe)
+            _write_files(work, model, manifest, write_store)
             if inside:
                 _move_up(work, folder)
             else:
@@ -81,15 +96,27 @@ def write_collection(
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def _write_files(work: Path, model: ModelSource, manifest: Manifest, vectors: np.ndarray,
-                 paths: list[str], ids: list[str | None], centroids: np.ndarray,
-                 default_nprobe: int) -> None:
+def _write_files(work: Path, model: ModelSource, manifest: Manifest,
+                 write_store: StoreWriter) -> None:
     (work / MODEL_DIR).mkdir()
     if callable(model):
         model(work / MODEL_DIR)
     else:
         for entry in Path(model).iterdir():  # file by file: copytree hides ENOSPC in a list
             shutil.copyfile(entry, work / MODEL_DIR / entry.name)
+    fixed = write_store(work)
+    model_files = sorted((work / MODEL_DIR).iterdir())
+    for file in model_files:  # copies are not fsynced; the rename must not outrun the data
+        with open(file, "rb") as f:
+            os.fsync(f.fileno())
+    fsync_dir(work / MODEL_DIR)
+    manifest.checksums = checksum_files(
+        work, [f"{MODEL_DIR}/{p.name}" for p in model_files] + fixed)
+    manifest.write(work)
+
+
+def _write_sqlite(work: Path, vectors: np.ndarray, paths: list[str], ids: list[str | None],
+                  centroids: np.ndarray, default_nprobe: int) -> None:
     store = MetadataStore(work / DATABASE_FILE, create=True)
     try:
         clusters = assign(vectors, centroids)
@@ -99,13 +126,6 @@ def _write_files(work: Path, model: ModelSource, manifest: Manifest, vectors: np
                              {"default_nprobe": str(default_nprobe)})
     finally:
         store.close()
-    model_files = sorted((work / MODEL_DIR).iterdir())
-    for file in model_files:  # copies are not fsynced; the rename must not outrun the data
-        with open(file, "rb") as f:
-            os.fsync(f.fileno())
-    fsync_dir(work / MODEL_DIR)
-    manifest.checksums = checksum_files(work, [f"{MODEL_DIR}/{p.name}" for p in model_files])
-    manifest.write(work)
 
 
 def _move_up(work: Path, folder: Path) -> None:

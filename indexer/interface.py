@@ -47,6 +47,7 @@ class Description:
     embedding_dim: int
     format_version: str
     default_nprobe: int
+    store: str = "local"  # or the Milvus address holding the images
 
 
 def check_search(k: int, nprobe: int | None, max_k: int | None = None) -> None:

@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from lookalike.indexer.create import refuse_existing, write_collection
 from lookalike.indexer.manifest import Manifest
 from lookalike.pipeline.inputs import Skipped, check_unique_ids, read_images
 
+if TYPE_CHECKING:
+    from lookalike.indexer.milvus_store import MilvusAddress
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,6 +45,10 @@ class BuildConfig:
     from_scratch: bool = False
     fine_tune_images: int = FINE_TUNE_IMAGES
     whiten_dim: int = DEFAULT_DIM  # 0: store the plain L2-normalised bottleneck
+    # None: the images live in the folder (Faiss + SQLite); a milvus://HOST:PORT/NAME
+    # address: in that Milvus collection, the folder keeping the model and centroids.
+    store: str | None = None
+    milvus_token: str | None = None  # None: $LOOKALIKE_MILVUS_TOKEN
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ def build_collection(
     lap = _Laps()
     out = Path(out)
     refuse_existing(out)  # before hours of training, not after
+    address = _milvus_address(config.store)
     sources = read_sources(images_spec)
     check_unique_ids(images_spec, [s.id for s in sources])
     size = model.config.image_size if model else config.model_config.image_size
@@ -96,7 +105,8 @@ def build_collection(
     centroids, _ = fit_kmeans(vectors, min(k, len(vectors)), config.seed)
     nprobe = choose_nprobe(vectors, centroids, config.target_recall, seed=config.seed)
     lap("cluster")
-    fingerprint = _write(out, model, vectors, read.sources, centroids, nprobe)
+    fingerprint = _write(out, model, vectors, read.sources, centroids, nprobe, address,
+                         config.milvus_token)
     lap("index")
     return Built(out, fingerprint, len(read.sources), read.skipped, len(centroids), nprobe,
                  lap.seconds)
@@ -117,13 +127,29 @@ def _embed(model: Checkpoint, images: np.ndarray, whiten_dim: int
     return model, vectors
 
 
+def _milvus_address(store: str | None) -> MilvusAddress | None:
+    """The parsed Milvus address, checked before any work is done (None: a local store)."""
+    if store is None:
+        return None
+    from lookalike.indexer.milvus_store import MilvusAddress
+
+    return MilvusAddress.parse(store)
+
+
 def _write(out: Path, model: Checkpoint, vectors: np.ndarray, sources: list,
-           centroids: np.ndarray, nprobe: int) -> str:
+           centroids: np.ndarray, nprobe: int, address: MilvusAddress | None = None,
+           token: str | None = None) -> str:
     """Writes the collection, saving the model straight into it; returns its fingerprint."""
     fingerprint = checkpoints.fingerprint(model)
     manifest = Manifest(fingerprint, model.config.output_dim, model.config.image_size)
     ids = [s.id for s in sources]
     paths = check_rows([as_found(s.location) for s in sources], ids)  # see common/paths.py
-    write_collection(out, lambda folder: checkpoints.save(model, folder), manifest, vectors,
-                     paths, ids, centroids, nprobe)
+    save = lambda folder: checkpoints.save(model, folder)  # noqa: E731
+    if address is None:
+        write_collection(out, save, manifest, vectors, paths, ids, centroids, nprobe)
+    else:
+        from lookalike.indexer.milvus_collection import create_milvus_collection
+
+        create_milvus_collection(out, save, manifest, vectors, paths, ids, centroids, nprobe,
+                                 address, token)
     return fingerprint

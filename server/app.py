@@ -19,7 +19,8 @@ from grpc_reflection.v1alpha import reflection
 from lookalike.common.errors import InvalidArgument, Unavailable
 from lookalike.encoder import checkpoint
 from lookalike.encoder.embed import BATCH_SIZES, Embedder, enable_compilation_cache
-from lookalike.indexer.collection import Collection
+from lookalike.indexer.manifest import MODEL_DIR
+from lookalike.indexer.opener import open_collection
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
 from lookalike.server.admission import ConcurrencyLimit, CountingExecutor, call_executor
 from lookalike.server.config import ServerConfig
@@ -109,9 +110,9 @@ def load_engine(collection_dir: str | Path, config: ServerConfig,
     be interrupted inside a compilation, and exiting while one runs aborts the process.
     """
     enable_compilation_cache()
-    collection = Collection.open(collection_dir)
+    collection = open_collection(collection_dir)
     try:
-        embedder = Embedder(checkpoint.load(collection.model_dir))
+        embedder = Embedder(checkpoint.load(Path(collection_dir) / MODEL_DIR))
         side = embedder.image_size
         for batch in BATCH_SIZES:  # Embedder.warmup(), a shape at a time
             if stopping():

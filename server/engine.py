@@ -252,6 +252,7 @@ class Engine:
             software_version=software_version(),
             imbalance=imbalance(sizes),
             base_model=self.embedder.base_model,
+            store=about.store,
         )
 
 

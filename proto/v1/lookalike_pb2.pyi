@@ -119,7 +119,7 @@ class InfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("model_fingerprint", "model_config_json", "embedding_dim", "input_size", "count", "clusters", "cluster_sizes", "default_nprobe", "format_version", "software_version", "imbalance", "base_model")
+    __slots__ = ("model_fingerprint", "model_config_json", "embedding_dim", "input_size", "count", "clusters", "cluster_sizes", "default_nprobe", "format_version", "software_version", "imbalance", "base_model", "store")
     MODEL_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     MODEL_CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_DIM_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +132,7 @@ class InfoResponse(_message.Message):
     SOFTWARE_VERSION_FIELD_NUMBER: _ClassVar[int]
     IMBALANCE_FIELD_NUMBER: _ClassVar[int]
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
     model_fingerprint: str
     model_config_json: str
     embedding_dim: int
@@ -144,4 +145,5 @@ class InfoResponse(_message.Message):
     software_version: str
     imbalance: float
     base_model: str
-    def __init__(self, model_fingerprint: _Optional[str] = ..., model_config_json: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., input_size: _Optional[int] = ..., count: _Optional[int] = ..., clusters: _Optional[int] = ..., cluster_sizes: _Optional[_Iterable[int]] = ..., default_nprobe: _Optional[int] = ..., format_version: _Optional[str] = ..., software_version: _Optional[str] = ..., imbalance: _Optional[float] = ..., base_model: _Optional[str] = ...) -> None: ...
+    store: str
+    def __init__(self, model_fingerprint: _Optional[str] = ..., model_config_json: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., input_size: _Optional[int] = ..., count: _Optional[int] = ..., clusters: _Optional[int] = ..., cluster_sizes: _Optional[_Iterable[int]] = ..., default_nprobe: _Optional[int] = ..., format_version: _Optional[str] = ..., software_version: _Optional[str] = ..., imbalance: _Optional[float] = ..., base_model: _Optional[str] = ..., store: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,31 @@
+"""Opening a collection folder as the store its manifest names: local files, or Milvus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lookalike.indexer.interface import CollectionLike
+from lookalike.indexer.manifest import read_manifest
+
+
+def open_collection(folder: str | Path, read_only: bool = False,
+                    milvus_token: str | None = None) -> CollectionLike:
+    """The collection in folder: Faiss plus SQLite, or the Milvus collection it names.
+
+    milvus_token: for a Milvus collection, the token to connect with (default:
+    $LOOKALIKE_MILVUS_TOKEN; the folder never holds one).
+
+    Raises:
+        NotFound, CollectionError, CollectionMismatch: see read_manifest.
+        CollectionLocked: (local, not read_only) another process has it open for writing.
+        Unavailable: (Milvus) the server is unreachable.
+    """
+    from lookalike.indexer.milvus_collection import MilvusCollection, is_milvus_folder
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if is_milvus_folder(manifest):
+        return MilvusCollection(folder, manifest, milvus_token, read_only)
+    from lookalike.indexer.collection import Collection
+
+    return Collection.open(folder, read_only)
