@@ -7,6 +7,7 @@ for it (about 10 s), and stops at the end of the run.
 
 from __future__ import annotations
 
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,12 +17,35 @@ from contextlib import contextmanager
 TEST_CONFIG = {"proxy.timeTickInterval": 20}
 
 
+def _reusing_config():
+    """The embedded server's config, probing ports the way Milvus binds them (SO_REUSEADDR).
+
+    The package probes without it, so after a stop its port, held in TIME_WAIT by closed
+    client connections for a minute, looks taken and a restart moves to another port.
+    """
+    from milvus import MilvusServerConfig
+
+    class ReusingConfig(MilvusServerConfig):
+        def try_bind_port(self, port: int) -> socket.socket | None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+                sock.listen()
+                return sock
+            except OSError:
+                sock.close()
+                return None
+
+    return ReusingConfig()
+
+
 @contextmanager
 def milvus_server() -> Iterator[object]:
     """A started embedded Milvus server; its .listen_port is the client port."""
     from milvus import MilvusServer
 
-    server = MilvusServer()
+    server = MilvusServer(_reusing_config())
     server.config.extra_configs.update(TEST_CONFIG)
     with tempfile.TemporaryDirectory(prefix="lookalike-milvus-") as folder:
         server.set_base_dir(folder)
