@@ -114,7 +114,8 @@ def evaluate(model: checkpoint.Checkpoint, data, mnist_epochs: int | None = None
 
 
 def pretrain(images: np.ndarray, settings: dict, budget: float, seed: int,
-             init: checkpoint.Checkpoint | None = None) -> checkpoint.Checkpoint:
+             init: checkpoint.Checkpoint | None = None, epochs: int | None = None
+             ) -> checkpoint.Checkpoint:
     """Two rounds: 2 epochs that measure the speed, then a cosine round filling the budget.
 
     From random weights, or from init (continued pretraining)."""
@@ -124,7 +125,7 @@ def pretrain(images: np.ndarray, settings: dict, budget: float, seed: int,
     model = train(images, ModelConfig(image_size=SIZE), config, init=init, progress=False)
     speed = model.meta["images_per_s"]
     left = budget - (time.perf_counter() - start)
-    epochs = max(1, int(left * speed / len(images)))
+    epochs = epochs or max(1, int(left * speed / len(images)))
     config = dataclasses.replace(config, epochs=epochs, patience=epochs, seed=seed + 1)
     model = train(images, None, config, init=model)
     model.meta.pop("base_model", None)
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace) -> None:
             model = init or base.load_base()
             model.meta["pretraining"] = {"init": model.fingerprint, "seconds": 0}
         else:
-            model = pretrain(images, VARIANTS[name], args.budget, args.seed, init)
+            model = pretrain(images, VARIANTS[name], args.budget, args.seed, init, args.epochs)
         checkpoint.save(model, out / name)
         results[name] = {"pretraining": model.meta["pretraining"],
                          "final_loss": model.meta.get("final_loss"),
@@ -186,6 +187,8 @@ def main() -> None:
     r.add_argument("--variants", default=",".join(VARIANTS))
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--init", help="continue from this base model folder (default: random)")
+    r.add_argument("--epochs", type=int, help="the second round's epochs, instead of filling "
+                                               "--budget (to repeat a run exactly)")
     r.add_argument("--mnist-epochs", type=int, default=None,
                    help="fine-tuning epochs on MNIST (default: the build's own choice)")
     args = parser.parse_args()
