@@ -30,13 +30,23 @@ def _load_model(folder: str | None):
     return checkpoint.load(folder) if folder else None
 
 
+def _ray_config(args: argparse.Namespace):
+    """None without --ray; the RayConfig of --ray and --ray-actors otherwise."""
+    if args.ray is None:
+        return None
+    from lookalike.pipeline.ray_embed import RayConfig
+
+    return RayConfig(address=args.ray, actors=args.ray_actors)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from lookalike.pipeline.build import BuildConfig, build_collection
 
     clusters = None if args.clusters == "auto" else int(args.clusters)
     config = BuildConfig(clusters=clusters, seed=args.seed,
                          model_config=_model_config(args.size),
-                         train_config=_train_config(args), from_scratch=args.from_scratch)
+                         train_config=_train_config(args), from_scratch=args.from_scratch,
+                         ray=_ray_config(args))
     built = build_collection(args.images, args.out, config, model=_load_model(args.model),
                              progress=True)
     _print_skipped(built.skipped)
@@ -60,7 +70,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     from lookalike.pipeline.embed import embed_to_file
 
-    embedded = embed_to_file(_load_model(args.model), args.images, args.out, progress=True)
+    embedded = embed_to_file(_load_model(args.model), args.images, args.out,
+                             ray=_ray_config(args), progress=True)
     _print_skipped(embedded.skipped)
     print(f"embedded {embedded.images} images ({embedded.dim}-d), {len(embedded.skipped)} "
           f"skipped -> {embedded.path}")
@@ -90,6 +101,15 @@ def _training_flags(p: argparse.ArgumentParser) -> None:
 IMAGES_HELP = "a folder, or a .txt/.csv/.jsonl manifest of paths or URLs"
 
 
+def _ray_flags(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help=f"{what} on a Ray cluster: 'auto' (the cluster this machine joined), "
+                   "ray://HEAD:10001, HEAD:6379, or 'local' to start Ray here; needs "
+                   "pip install 'lookalike[ray]', and every node must see the image paths")
+    p.add_argument("--ray-actors", type=positive_int, default=2, metavar="N",
+                   help="embedding actors on the cluster, each holding the model (default 2)")
+
+
 def build_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", help=IMAGES_HELP)
     p.add_argument("--out", required=True, help="the collection folder to create")
@@ -97,6 +117,7 @@ def build_flags(p: argparse.ArgumentParser) -> None:
                    help="K, or 'auto' to choose by silhouette score (default)")
     p.add_argument("--model", help="a model folder from `lookalike train` (skips training)")
     _training_flags(p)
+    _ray_flags(p, "decode and embed every image (training stays here, on a sample)")
 
 
 def train_flags(p: argparse.ArgumentParser) -> None:
@@ -109,3 +130,4 @@ def embed_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a model folder (from `lookalike train`, or DIR/model)")
     p.add_argument("images", help=IMAGES_HELP)
     p.add_argument("--out", required=True, help="the .npz to write (vectors, ids, model)")
+    _ray_flags(p, "decode and embed")
