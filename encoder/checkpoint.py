@@ -113,7 +113,11 @@ def from_files(files: Mapping[str, bytes], folder: str | Path = "") -> Checkpoin
             f"{weights_path} does not match the fingerprint in {config_path} "
             "(corrupt or replaced)"
         )
-    model = Autoencoder(config, nnx.Rngs(0))
+    # Built abstractly: a random initialisation would only be overwritten, and its eager
+    # ops cost a fresh process (a Ray actor, a starting server) seconds of compiling.
+    model = nnx.eval_shape(lambda: Autoencoder(config, nnx.Rngs(0)))
+    if jax.tree.leaves(nnx.state(model, nnx.Not(nnx.Any(*SAVED)))):  # nothing to restore it
+        model = Autoencoder(config, nnx.Rngs(0))
     state = nnx.state(model, SAVED)
     try:
         restored = serialization.msgpack_restore(weights)
