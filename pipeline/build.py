@@ -23,7 +23,7 @@ from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
 from lookalike.indexer.collection import check_rows
 from lookalike.indexer.create import refuse_existing, write_collection
 from lookalike.indexer.manifest import Manifest
-from lookalike.pipeline.inputs import Skipped, Vectors, check_unique_ids, read_images
+from lookalike.pipeline.inputs import Images, Skipped, Vectors, check_unique_ids, read_images
 from lookalike.pipeline.ray_embed import RayConfig
 
 logger = logging.getLogger(__name__)
@@ -105,14 +105,7 @@ def build_collection(
 def _here(spec: str | Path, sources: list[Source], config: BuildConfig,
           model: Checkpoint | None, lap: _Laps, progress: bool) -> tuple[Checkpoint, Vectors]:
     """Every image decoded and embedded in this process; training samples them itself."""
-    size = model.config.image_size if model else config.model_config.image_size
-    read = read_images(spec, size, progress=progress, require=True, sources=sources)
-    lap("decode")
-    if model is None:
-        model = fine_tune(read.images, config.model_config, config.train_config,
-                          from_scratch=config.from_scratch,
-                          max_images=config.fine_tune_images, progress=progress)
-        lap("train")
+    model, read = _read_and_train(spec, sources, config, model, lap, progress, "decode")
     model, vectors = _embed(model, read.images, read.rows, config.whiten_dim)
     lap("embed")
     return model, Vectors(read.sources, vectors, read.skipped)
@@ -125,28 +118,33 @@ def _on_ray(spec: str | Path, sources: list[Source], config: BuildConfig,
     from lookalike.pipeline import ray_embed
 
     assert config.ray is not None
-    ray_embed.import_ray()  # before minutes of training, not after
+    with ray_embed.ray_session(config.ray.address):  # joined before training, not after
+        sample = _sample(sources, config.fine_tune_images, config.train_config.seed)
+        model, read = _read_and_train(spec, sample, config, model, lap, progress, "sample")
+        if config.whiten_dim and not model.config.whiten_dim:
+            vectors = Embedder(model)(read.images, rows=read.rows)
+            model = fit_whitening(model, vectors, config.whiten_dim)
+            lap("whiten")
+        got = ray_embed.read_vectors(model, sources, config.ray, progress=progress)
+    if not got.sources:
+        raise TrainingError(f"no readable images in {spec}")
+    lap("embed")
+    return model, got
+
+
+def _read_and_train(spec: str | Path, sources: list[Source], config: BuildConfig,
+                    model: Checkpoint | None, lap: _Laps, progress: bool, stage: str
+                    ) -> tuple[Checkpoint, Images]:
+    """sources decoded here, and the model: the one given, else one trained on them."""
     size = model.config.image_size if model else config.model_config.image_size
-    sample = _sample(sources, config.fine_tune_images, config.train_config.seed)
-    read = read_images(spec, size, progress=progress, sources=sample)
-    if not read.sources:
-        within = "" if len(sample) == len(sources) else f" (a random sample of {len(sample)})"
-        raise TrainingError(f"no readable images in {spec}{within}")
-    lap("sample")
+    read = read_images(spec, size, progress=progress, require=True, sources=sources)
+    lap(stage)
     if model is None:
         model = fine_tune(read.images, config.model_config, config.train_config,
                           from_scratch=config.from_scratch,
                           max_images=config.fine_tune_images, progress=progress)
         lap("train")
-    if config.whiten_dim and not model.config.whiten_dim:
-        vectors = Embedder(model)(read.images, rows=read.rows)
-        model = fit_whitening(model, vectors, config.whiten_dim)
-        lap("whiten")
-    got = ray_embed.read_vectors(model, sources, config.ray, progress=progress)
-    if not got.sources:
-        raise TrainingError(f"no readable images in {spec}")
-    lap("embed")
-    return model, got
+    return model, read
 
 
 def _sample(sources: list[Source], count: int, seed: int) -> list[Source]:

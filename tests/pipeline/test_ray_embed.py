@@ -109,14 +109,19 @@ def test_a_ray_build_searches_like_a_local_build_with_the_same_model(
                                    queries, atol=1e-5)
 
 
-def test_an_unreachable_cluster_is_a_clear_error(model_dir):
+def test_an_unreachable_cluster_is_a_clear_error_before_any_training(
+        tmp_path, image_folder, model_dir):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    nobody = RayConfig(address=f"ray://127.0.0.1:{port}")
+    message = f"cannot reach the Ray cluster at ray://127.0.0.1:{port}"
     sources = [Source(0, "a.png", "a.png")]
-    with pytest.raises(Unavailable, match=f"cannot reach the Ray cluster at ray://127.0.0.1:{port}"):
-        ray_embed.read_vectors(checkpoint.load(model_dir), sources,
-                               RayConfig(address=f"ray://127.0.0.1:{port}"))
+    with pytest.raises(Unavailable, match=message):
+        ray_embed.read_vectors(checkpoint.load(model_dir), sources, nobody)
+    with pytest.raises(Unavailable, match=message):  # within seconds: no training
+        build_collection(image_folder, tmp_path / "c", BuildConfig(ray=nobody))
+    assert not (tmp_path / "c").exists()
     with pytest.raises(Unavailable, match="expected auto, local"):
         ray_embed.read_vectors(checkpoint.load(model_dir), sources, RayConfig(address="head"))
 
