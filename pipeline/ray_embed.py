@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,14 +82,18 @@ def read_vectors(model: Checkpoint, sources: list[Source], config: RayConfig, *,
 
 
 def _blocks(sources: list[Source], size: int) -> list[Any]:
-    """The input: index and location (as bytes: a file name need not be UTF-8) of each
-    source, in blocks of size rows. Blocks of whole embedding windows (encoder/embed.py)
-    keep every actor call to whole windows, never paying for one window twice."""
+    """The input: index and location of each source, in blocks of size rows.
+
+    Blocks of whole embedding windows (encoder/embed.py) keep every actor call to whole
+    windows, never paying for one window twice. Locations travel as bytes that give back
+    the very same str, whatever it holds: a non-UTF-8 file name's escapes, or a lone
+    surrogate from a JSON manifest (which gets the local path's message, not a crash here).
+    """
     import pyarrow as pa
 
     return [pa.table({"index": pa.array(range(start, min(start + size, len(sources))),
                                         pa.int64()),
-                      "location": pa.array([os.fsencode(s.location)
+                      "location": pa.array([s.location.encode("utf-8", "surrogatepass")
                                             for s in sources[start : start + size]],
                                            pa.binary())})
             for start in range(0, len(sources), size)]
@@ -128,7 +131,7 @@ def decode_batch(batch: dict[str, np.ndarray], size: int) -> dict[str, np.ndarra
     images = np.zeros((count, size, size, 3), np.uint8)
     errors = np.full(count, "", dtype=object)
     for row, location in enumerate(batch["location"]):
-        got = try_load_image(os.fsdecode(bytes(location)), size)
+        got = try_load_image(bytes(location).decode("utf-8", "surrogatepass"), size)
         if isinstance(got, str):
             errors[row] = got
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 from pathlib import Path
 
@@ -28,14 +30,21 @@ SMALL_BATCHES = RayConfig(decode_batch=64, embed_batch=64)
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """150 images with an undecodable file and a missing one among them, and ids."""
+    """150 images and ids in a JSONL manifest, with among them: an undecodable file, a
+    missing one, a file whose name is not UTF-8, and a lone surrogate no file name holds."""
     folder = tmp_path_factory.mktemp("ray-images")
     paths = [str(p) for p in make_images(folder, count=150, size=80, seed=3)]
     (folder / "broken.png").write_bytes(b"not a png")
     paths[40:40] = [str(folder / "broken.png")]
     paths[100:100] = [str(folder / "missing.jpg")]
-    manifest = folder / "m.csv"
-    manifest.write_text("path,id\n" + "".join(f"{p},id{i}\n" for i, p in enumerate(paths)))
+    latin1 = os.fsdecode(os.fsencode(str(folder)) + b"/caf\xe9.png")
+    os.rename(paths[120], latin1)  # a readable image, whatever its name's bytes
+    paths[120] = latin1
+    paths[130:130] = [str(folder / "\ud800.png")]
+    manifest = folder / "m.jsonl"
+    # JSON's \uXXXX escapes carry both odd names as read_sources will give them back.
+    manifest.write_text("".join(json.dumps({"path": p, "id": f"id{i}"}) + "\n"
+                                for i, p in enumerate(paths)))
     return manifest
 
 
@@ -58,17 +67,22 @@ def test_ray_vectors_equal_the_local_pipelines_bit_for_bit(both):
 def test_kept_sources_come_back_in_input_order(both):
     local, on_ray = both
     assert on_ray.sources == local.sources
-    assert [s.id for s in on_ray.sources] == [f"id{i}" for i in range(152) if i not in (40, 100)]
+    assert [s.id for s in on_ray.sources] == [
+        f"id{i}" for i in range(153) if i not in (40, 100, 130)]
+    assert on_ray.sources[118].location.endswith("caf\udce9.png")
 
 
 def test_unreadable_files_are_skipped_with_the_local_messages(both, manifest):
     local, on_ray = both
     folder = manifest.parent
-    assert on_ray.skipped == local.skipped == [
+    assert on_ray.skipped == local.skipped
+    assert on_ray.skipped[:2] == [
         (str(folder / "broken.png"),
          f"{folder / 'broken.png'}: the bytes are not an image Pillow can read"),
         (str(folder / "missing.jpg"), f"no such file: {folder / 'missing.jpg'}"),
     ]
+    assert on_ray.skipped[2][0].endswith("\ud800.png")
+    assert "not a valid file name" in on_ray.skipped[2][1]
 
 
 def test_rows_arriving_in_any_order_are_put_back_in_input_order():
