@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lookalike.common.errors import Unavailable
+from lookalike.common.errors import InvalidArgument, Unavailable
 from lookalike.common.sources import Source
 from lookalike.pipeline.inputs import Vectors
 
@@ -165,6 +165,7 @@ def ray_session(address: str, num_cpus: int | None = None) -> Iterator[None]:
 
     Raises:
         Unavailable: Ray is not installed, or the cluster cannot be reached.
+        InvalidArgument: address is none of the forms RayConfig lists.
     """
     ray = import_ray()
     _check_reachable(address)
@@ -196,12 +197,14 @@ def import_ray() -> Any:
 
 def _check_reachable(address: str) -> None:
     """Fails fast on a HOST:PORT nobody answers on: Ray Client waits 30 s before it says so,
-    and ray.init on an unreachable GCS address waited over 3 minutes (measured)."""
+    and ray.init on an unreachable GCS address was still waiting after 10 minutes (Ray 2.60,
+    measured)."""
     if address in (LOCAL, "auto"):
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise Unavailable(f"--ray {address}: expected auto, local, ray://HOST:PORT or HOST:PORT")
+        raise InvalidArgument(
+            f"--ray {address}: expected auto, local, ray://HOST:PORT or HOST:PORT")
     try:
         socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S).close()
     except OSError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.common.errors import Unavailable
+from lookalike.common.errors import InvalidArgument, Unavailable
 from lookalike.common.sources import Source, read_sources
 from lookalike.encoder import checkpoint
 from lookalike.encoder.base import load_base
@@ -136,7 +136,7 @@ def test_an_unreachable_cluster_is_a_clear_error_before_any_training(
     with pytest.raises(Unavailable, match=message):  # within seconds: no training
         build_collection(image_folder, tmp_path / "c", BuildConfig(ray=nobody))
     assert not (tmp_path / "c").exists()
-    with pytest.raises(Unavailable, match="expected auto, local"):
+    with pytest.raises(InvalidArgument, match="expected auto, local"):
         ray_embed.read_vectors(checkpoint.load(model_dir), sources, RayConfig(address="head"))
 
 
