@@ -30,6 +30,15 @@ def _load_model(folder: str | None):
     return checkpoint.load(folder) if folder else None
 
 
+def _ray_config(args: argparse.Namespace):
+    """None without --ray; the RayConfig of --ray and --ray-actors otherwise."""
+    if args.ray is None:
+        return None
+    from lookalike.pipeline.ray_embed import RayConfig
+
+    return RayConfig(address=args.ray, actors=args.ray_actors)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from lookalike.pipeline.build import BuildConfig, build_collection
 
@@ -37,7 +46,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     config = BuildConfig(clusters=clusters, seed=args.seed,
                          model_config=_model_config(args.size),
                          train_config=_train_config(args), from_scratch=args.from_scratch,
-                         store=args.store)
+                         store=args.store, ray=_ray_config(args))
     built = build_collection(args.images, args.out, config, model=_load_model(args.model),
                              progress=True)
     _print_skipped(built.skipped)
@@ -61,7 +70,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     from lookalike.pipeline.embed import embed_to_file
 
-    embedded = embed_to_file(_load_model(args.model), args.images, args.out, progress=True)
+    embedded = embed_to_file(_load_model(args.model), args.images, args.out,
+                             ray=_ray_config(args), progress=True)
     _print_skipped(embedded.skipped)
     print(f"embedded {embedded.images} images ({embedded.dim}-d), {len(embedded.skipped)} "
           f"skipped -> {embedded.path}")
@@ -91,6 +101,15 @@ def _training_flags(p: argparse.ArgumentParser) -> None:
 IMAGES_HELP = "a folder, or a .txt/.csv/.jsonl manifest of paths or URLs"
 
 
+def _ray_flags(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help=f"{what} on a Ray cluster: 'auto' (the cluster this machine joined), "
+                   "ray://HEAD:10001, HEAD:6379, or 'local' to start Ray here; needs "
+                   "pip install 'lookalike[ray]', and every node must see the image paths")
+    p.add_argument("--ray-actors", type=positive_int, default=2, metavar="N",
+                   help="embedding actors on the cluster, each holding the model (default 2)")
+
+
 def build_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", help=IMAGES_HELP)
     p.add_argument("--out", required=True, help="the collection folder to create")
@@ -102,6 +121,7 @@ def build_flags(p: argparse.ArgumentParser) -> None:
                         "(the folder keeps the model and centroids; token: "
                         "$LOOKALIKE_MILVUS_TOKEN). See docs/scale-out.md")
     _training_flags(p)
+    _ray_flags(p, "decode and embed every image (training stays here, on a sample)")
 
 
 def train_flags(p: argparse.ArgumentParser) -> None:
@@ -114,3 +134,4 @@ def embed_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a model folder (from `lookalike train`, or DIR/model)")
     p.add_argument("images", help=IMAGES_HELP)
     p.add_argument("--out", required=True, help="the .npz to write (vectors, ids, model)")
+    _ray_flags(p, "decode and embed")

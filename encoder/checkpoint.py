@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,10 +55,11 @@ def fingerprint(checkpoint: Checkpoint) -> str:
     return checkpoint.fingerprint
 
 
-def save(checkpoint: Checkpoint, folder: str | Path) -> str:
-    """Writes the checkpoint into folder atomically and returns its fingerprint."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+def to_files(checkpoint: Checkpoint) -> dict[str, bytes]:
+    """The checkpoint's files as bytes, by name, as save writes them; sets its fingerprint.
+
+    What a process that cannot read the model's folder (a Ray worker) is sent instead.
+    """
     weights = _weights_bytes(checkpoint.model)
     checkpoint.fingerprint = fingerprint_of(checkpoint.config, weights)
     doc = {
@@ -65,8 +67,17 @@ def save(checkpoint: Checkpoint, folder: str | Path) -> str:
         "meta": checkpoint.meta,
         "fingerprint": checkpoint.fingerprint,
     }
-    atomic_write_bytes(folder / WEIGHTS_FILE, weights)
-    atomic_write_bytes(folder / CONFIG_FILE, json.dumps(doc, indent=2).encode())
+    return {WEIGHTS_FILE: weights, CONFIG_FILE: json.dumps(doc, indent=2).encode()}
+
+
+def save(checkpoint: Checkpoint, folder: str | Path) -> str:
+    """Writes the checkpoint into folder atomically and returns its fingerprint."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = to_files(checkpoint)
+    # The weights first: a folder whose config is written is complete.
+    for name in (WEIGHTS_FILE, CONFIG_FILE):
+        atomic_write_bytes(folder / name, files[name])
     return checkpoint.fingerprint
 
 
@@ -82,19 +93,31 @@ def load(folder: str | Path) -> Checkpoint:
     config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
     if not config_path.exists() or not weights_path.exists():
         raise NotFound(f"no model in {folder} (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
+    return from_files({CONFIG_FILE: config_path.read_bytes(),
+                        WEIGHTS_FILE: weights_path.read_bytes()}, folder)
+
+
+def from_files(files: Mapping[str, bytes], folder: str | Path = "") -> Checkpoint:
+    """The checkpoint whose files (as to_files gives them) are files, checked as load checks
+    them; folder names them in messages."""
+    config_path, weights_path = Path(folder) / CONFIG_FILE, Path(folder) / WEIGHTS_FILE
     try:
-        doc = json.loads(config_path.read_text())
+        doc = json.loads(files[CONFIG_FILE])
         config = ModelConfig.from_dict(doc["config"])
     except (ValueError, KeyError, TypeError) as exc:
         raise CollectionError(f"{config_path} is corrupt: {exc}") from None
-    weights = weights_path.read_bytes()
+    weights = files[WEIGHTS_FILE]
     fingerprint = fingerprint_of(config, weights)
     if doc.get("fingerprint") and doc["fingerprint"] != fingerprint:
         raise CollectionError(
             f"{weights_path} does not match the fingerprint in {config_path} "
             "(corrupt or replaced)"
         )
-    model = Autoencoder(config, nnx.Rngs(0))
+    # Built abstractly: a random initialisation would only be overwritten, and its eager
+    # ops cost a fresh process (a Ray actor, a starting server) seconds of compiling.
+    model = nnx.eval_shape(lambda: Autoencoder(config, nnx.Rngs(0)))
+    if jax.tree.leaves(nnx.state(model, nnx.Not(nnx.Any(*SAVED)))):  # nothing to restore it
+        model = Autoencoder(config, nnx.Rngs(0))
     state = nnx.state(model, SAVED)
     try:
         restored = serialization.msgpack_restore(weights)

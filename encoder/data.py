@@ -13,7 +13,8 @@ from lookalike.common.decode import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, decode_
 from lookalike.common.errors import ImageTooLarge, InvalidImage, NotFound
 from lookalike.common.sources import read_image_file
 
-__all__ = ["ALLOWED_FORMATS", "DEFAULT_MAX_PIXELS", "decode_image", "load_image", "load_images"]
+__all__ = ["ALLOWED_FORMATS", "DEFAULT_MAX_PIXELS", "decode_image", "load_image", "load_images",
+           "try_load_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,18 @@ def load_image(
         return decode_image(data, size, max_pixels)
     except InvalidImage as exc:
         raise InvalidImage(f"{path}: {exc}") from None
+
+
+def try_load_image(path: str | Path, size: int = 64) -> np.ndarray | str:
+    """load_image, or the message a bulk run reports when the file is skipped.
+
+    Every bulk decoder (threads here, Ray tasks in pipeline/ray_embed.py) goes through
+    this, so a skipped file reads the same whichever ran it.
+    """
+    try:
+        return load_image(path, size)
+    except (InvalidImage, NotFound, ImageTooLarge) as exc:
+        return str(exc)
 
 
 def load_images(
@@ -60,10 +73,7 @@ def _decode_all(
     paths: Sequence[str | Path], size: int, workers: int, progress: bool
 ) -> Iterator[tuple[int, np.ndarray | str]]:
     def one(index: int) -> tuple[int, np.ndarray | str]:
-        try:
-            return index, load_image(paths[index], size)
-        except (InvalidImage, NotFound, ImageTooLarge) as exc:
-            return index, str(exc)
+        return index, try_load_image(paths[index], size)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results: Iterable[tuple[int, np.ndarray | str]] = pool.map(one, range(len(paths)))

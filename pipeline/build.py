@@ -1,4 +1,4 @@
-"""`lookalike build` as a function: decode, train, embed, choose k, cluster, index."""
+"""`lookalike build` as a function: decode, train, embed (here or on Ray), cluster, index."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lookalike.common.errors import TrainingError
 from lookalike.common.paths import as_found
-from lookalike.common.sources import read_sources
+from lookalike.common.sources import Source, read_sources
 from lookalike.encoder import checkpoint as checkpoints
 from lookalike.encoder.base import FINE_TUNE_IMAGES, fine_tune
 from lookalike.encoder.checkpoint import Checkpoint
@@ -23,7 +24,8 @@ from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
 from lookalike.indexer.collection import check_rows
 from lookalike.indexer.create import refuse_existing, write_collection
 from lookalike.indexer.manifest import Manifest
-from lookalike.pipeline.inputs import Skipped, check_unique_ids, read_images
+from lookalike.pipeline.inputs import Images, Skipped, Vectors, check_unique_ids, read_images
+from lookalike.pipeline.ray_embed import RayConfig
 
 if TYPE_CHECKING:
     from lookalike.indexer.milvus_store import MilvusAddress
@@ -49,6 +51,9 @@ class BuildConfig:
     # address: in that Milvus collection, the folder keeping the model and centroids.
     store: str | None = None
     milvus_token: str | None = None  # None: $LOOKALIKE_MILVUS_TOKEN
+    # Decode and embed on Ray (pipeline/ray_embed.py). Training (from scratch too) and the
+    # whitening fit then see only a random sample of fine_tune_images images, decoded here.
+    ray: RayConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -91,35 +96,83 @@ def build_collection(
     address = _milvus_address(config.store)
     sources = read_sources(images_spec)
     check_unique_ids(images_spec, [s.id for s in sources])
+    if config.ray is None:
+        model, got = _here(images_spec, sources, config, model, lap, progress)
+    else:
+        model, got = _on_ray(images_spec, sources, config, model, lap, progress)
+    vectors = got.vectors
+    k = config.clusters or choose_k(vectors, config.seed).k
+    centroids, _ = fit_kmeans(vectors, min(k, len(vectors)), config.seed)
+    nprobe = choose_nprobe(vectors, centroids, config.target_recall, seed=config.seed)
+    lap("cluster")
+    fingerprint = _write(out, model, vectors, got.sources, centroids, nprobe, address,
+                         config.milvus_token)
+    lap("index")
+    return Built(out, fingerprint, len(got.sources), got.skipped, len(centroids), nprobe,
+                 lap.seconds)
+
+
+def _here(spec: str | Path, sources: list[Source], config: BuildConfig,
+          model: Checkpoint | None, lap: _Laps, progress: bool) -> tuple[Checkpoint, Vectors]:
+    """Every image decoded and embedded in this process; training samples them itself."""
+    model, read = _read_and_train(spec, sources, config, model, lap, progress, "decode")
+    model, vectors = _embed(model, read.images, read.rows, config.whiten_dim)
+    lap("embed")
+    return model, Vectors(read.sources, vectors, read.skipped)
+
+
+def _on_ray(spec: str | Path, sources: list[Source], config: BuildConfig,
+            model: Checkpoint | None, lap: _Laps, progress: bool) -> tuple[Checkpoint, Vectors]:
+    """Training and the whitening fit here on a sample; every image decoded and embedded on
+    Ray by the final model, so the cluster never sees the unwhitened one."""
+    from lookalike.pipeline import ray_embed
+
+    assert config.ray is not None
+    with ray_embed.ray_session(config.ray.address):  # joined before training, not after
+        sample = _sample(sources, config.fine_tune_images, config.train_config.seed)
+        model, read = _read_and_train(spec, sample, config, model, lap, progress, "sample")
+        if config.whiten_dim and not model.config.whiten_dim:
+            vectors = Embedder(model)(read.images, rows=read.rows)
+            model = fit_whitening(model, vectors, config.whiten_dim)
+            lap("whiten")
+        got = ray_embed.read_vectors(model, sources, config.ray, progress=progress)
+    if not got.sources:
+        raise TrainingError(f"no readable images in {spec}")
+    lap("embed")
+    return model, got
+
+
+def _read_and_train(spec: str | Path, sources: list[Source], config: BuildConfig,
+                    model: Checkpoint | None, lap: _Laps, progress: bool, stage: str
+                    ) -> tuple[Checkpoint, Images]:
+    """sources decoded here, and the model: the one given, else one trained on them."""
     size = model.config.image_size if model else config.model_config.image_size
-    read = read_images(images_spec, size, progress=progress, require=True, sources=sources)
-    lap("decode")
+    read = read_images(spec, size, progress=progress, require=True, sources=sources)
+    lap(stage)
     if model is None:
         model = fine_tune(read.images, config.model_config, config.train_config,
                           from_scratch=config.from_scratch,
                           max_images=config.fine_tune_images, progress=progress)
         lap("train")
-    model, vectors = _embed(model, read.images, config.whiten_dim)
-    lap("embed")
-    k = config.clusters or choose_k(vectors, config.seed).k
-    centroids, _ = fit_kmeans(vectors, min(k, len(vectors)), config.seed)
-    nprobe = choose_nprobe(vectors, centroids, config.target_recall, seed=config.seed)
-    lap("cluster")
-    fingerprint = _write(out, model, vectors, read.sources, centroids, nprobe, address,
-                         config.milvus_token)
-    lap("index")
-    return Built(out, fingerprint, len(read.sources), read.skipped, len(centroids), nprobe,
-                 lap.seconds)
+    return model, read
 
 
-def _embed(model: Checkpoint, images: np.ndarray, whiten_dim: int
+def _sample(sources: list[Source], count: int, seed: int) -> list[Source]:
+    """At most count of sources, chosen at random and kept in their order."""
+    if len(sources) <= count:
+        return sources
+    chosen = np.random.default_rng(seed).choice(len(sources), count, replace=False)
+    return [sources[i] for i in np.sort(chosen)]
+
+
+def _embed(model: Checkpoint, images: np.ndarray, rows: np.ndarray, whiten_dim: int
            ) -> tuple[Checkpoint, np.ndarray]:
     """The model to store (whitened on these images where asked) and what it embeds them to.
 
     One pass through the encoder: the whitening is a linear map and a renormalisation of
     the first pass's vectors, applied here as the whitened model applies it.
     """
-    vectors = Embedder(model)(images)
+    vectors = Embedder(model)(images, rows=rows)
     if whiten_dim and not model.config.whiten_dim:
         model = fit_whitening(model, vectors, whiten_dim)
         if model.config.whiten_dim:

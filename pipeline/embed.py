@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.common.sources import read_sources
 from lookalike.encoder.checkpoint import Checkpoint
-from lookalike.encoder.embed import Embedder
-from lookalike.pipeline.inputs import Skipped, read_images
+from lookalike.pipeline.inputs import Skipped, read_vectors
+from lookalike.pipeline.ray_embed import RayConfig
+from lookalike.pipeline.ray_embed import read_vectors as read_vectors_on_ray
 
 
 @dataclass(frozen=True)
@@ -21,14 +23,20 @@ class Embedded:
 
 
 def embed_to_file(model: Checkpoint, images_spec: str | Path, out: str | Path, *,
-                  progress: bool = False) -> Embedded:
+                  ray: RayConfig | None = None, progress: bool = False) -> Embedded:
     """Writes out as an .npz of vectors (n, d), ids (the manifest's id, else the row as
-    written) and the model's fingerprint."""
-    read = read_images(images_spec, model.config.image_size, progress=progress)
-    vectors = Embedder(model)(read.images)
-    ids = np.array([s.id or s.query for s in read.sources], dtype=str)
+    written) and the model's fingerprint.
+
+    ray: decode and embed on Ray (pipeline/ray_embed.py); the vectors are the same.
+    """
+    if ray is None:
+        got = read_vectors(model, images_spec, progress=progress)
+    else:
+        got = read_vectors_on_ray(model, read_sources(images_spec), ray, progress=progress)
+    vectors = got.vectors
+    ids = np.array([s.id or s.query for s in got.sources], dtype=str)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("wb") as f:  # np.savez would append .npz to a name without it
         np.savez(f, vectors=vectors, ids=ids, model=np.array(model.fingerprint))
-    return Embedded(out, len(read.sources), vectors.shape[1], read.skipped)
+    return Embedded(out, len(got.sources), vectors.shape[1], got.skipped)

@@ -1,14 +1,17 @@
-"""The step every pipeline starts with: sources in, decoded images and a skipped list out."""
+"""The step every pipeline starts with: sources in, images or vectors and a skipped list out."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from lookalike.common.errors import InvalidArgument, TrainingError
 from lookalike.common.sources import Source, read_sources
+
+if TYPE_CHECKING:
+    from lookalike.encoder.checkpoint import Checkpoint
 
 Skipped = tuple[str, str]  # (the row's query as written, why it was skipped)
 
@@ -19,6 +22,7 @@ class Images(NamedTuple):
     sources: list[Source]  # one per image, in order
     images: np.ndarray  # (n, size, size, 3) uint8
     skipped: list[Skipped]
+    rows: np.ndarray  # (n,) each image's place in the sources read
 
 
 def read_images(spec: str | Path, size: int, *, progress: bool = False,
@@ -39,7 +43,29 @@ def read_images(spec: str | Path, size: int, *, progress: bool = False,
     if require and not kept:
         raise TrainingError(f"no readable images in {spec}")
     return Images([sources[i] for i in kept], images,
-                  [(sources[i].query, message) for i, message in failed])
+                  [(sources[i].query, message) for i, message in failed],
+                  np.asarray(kept, np.int64))
+
+
+class Vectors(NamedTuple):
+    """The embeddings of the readable images of a folder or manifest, and what was skipped."""
+
+    sources: list[Source]  # one per vector, in order
+    vectors: np.ndarray  # (n, d) float32
+    skipped: list[Skipped]
+
+
+def read_vectors(model: Checkpoint, spec: str | Path, *, progress: bool = False,
+                 sources: list[Source] | None = None) -> Vectors:
+    """Decodes and embeds every image of spec here; pipeline/ray_embed.py does it on Ray.
+
+    Each image is embedded at its row (encoder/embed.py), so its vector is the same bit for
+    bit wherever the run is split.
+    """
+    from lookalike.encoder.embed import Embedder
+
+    read = read_images(spec, model.config.image_size, progress=progress, sources=sources)
+    return Vectors(read.sources, Embedder(model)(read.images, rows=read.rows), read.skipped)
 
 
 def check_unique_ids(spec: str | Path, ids: list[str | None]) -> None:

@@ -77,3 +77,24 @@ def milvus_uri() -> Iterator[str]:
 
     with milvus_server() as server:
         yield f"127.0.0.1:{server.listen_port}"
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray instance (2 CPUs) for the whole run, started the product's own way.
+
+    Library calls made while it runs use it. Ray tests carry a timeout mark besides: a
+    stage starved of CPUs waits forever rather than failing.
+    """
+    pytest.importorskip("ray.data")
+    import os
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray.data
+
+    from lookalike.pipeline.ray_embed import ray_session
+
+    with ray_session("local", num_cpus=2):
+        ray.data.DataContext.get_current().print_on_execution_start = False
+        yield

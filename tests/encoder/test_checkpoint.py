@@ -33,6 +33,16 @@ def test_round_trip_gives_identical_embeddings_and_meta(saved):
     assert np.array_equal(Embedder(loaded)(images), Embedder(model)(images))
 
 
+def test_files_round_trip_in_memory_as_on_disk(saved):
+    model, fingerprint, folder = saved
+    files = checkpoint.to_files(model)
+    assert files == {name: (folder / name).read_bytes() for name in files}
+    assert checkpoint.from_files(files).fingerprint == fingerprint
+    with pytest.raises(CollectionError, match="does not match the fingerprint"):
+        checkpoint.from_files({**files, checkpoint.WEIGHTS_FILE: files[checkpoint.WEIGHTS_FILE][:-1]
+                               + b"\x00"})
+
+
 def test_weights_from_another_architecture_raise_collection_mismatch(saved):
     _, _, folder = saved
     doc = json.loads((folder / checkpoint.CONFIG_FILE).read_text())
