@@ -29,6 +29,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +47,7 @@ MAX_ID = 4096  # as the local store's id check
 MAX_PATH = 65535  # Milvus's VARCHAR limit
 CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session"}
 INSERT_BATCH = 2000
-READ_BATCH = 16384  # Milvus caps one query's offset + limit at 16,384 rows
+REQUEST_THREADS = 16  # Milvus requests of one batched search in flight at once
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,19 @@ def milvus_errors(address: MilvusAddress) -> Iterator[None]:
                           f"(code {exc.code})") from None
     except (OSError, TimeoutError) as exc:
         raise Unavailable(f"Milvus at {address.uri} is unreachable: {exc}") from None
+
+
+_requests: ThreadPoolExecutor | None = None
+_requests_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One pool for the Milvus requests of batched searches (they wait on the network)."""
+    global _requests
+    with _requests_lock:
+        if _requests is None:
+            _requests = ThreadPoolExecutor(REQUEST_THREADS, "lookalike-milvus")
+        return _requests
 
 
 def generated_ids(n: int) -> list[str]:
@@ -226,17 +240,24 @@ class MilvusVectors:
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, probe in enumerate(np.sort(probes, axis=1)):
             groups.setdefault(tuple(int(c) for c in probe), []).append(i)
+
+        def one(clusters: tuple[int, ...], members: list[int]) -> None:
+            found = self.client.search(
+                self.address.name, data=[queries[i].tolist() for i in members], limit=k,
+                filter=f"cluster in {list(clusters)}", output_fields=["path", "cluster"],
+                search_params={"metric_type": "L2"},
+                consistency_level=self.address.consistency)
+            for i, hits in zip(members, found, strict=True):
+                for j, hit in enumerate(hits):
+                    distances[i, j] = hit["distance"]
+                    rows[i].append({"id": hit["id"], **hit["entity"]})
+
         with milvus_errors(self.address):
-            for clusters, members in groups.items():
-                found = self.client.search(
-                    self.address.name, data=[queries[i].tolist() for i in members], limit=k,
-                    filter=f"cluster in {list(clusters)}", output_fields=["path", "cluster"],
-                    search_params={"metric_type": "L2"},
-                    consistency_level=self.address.consistency)
-                for i, hits in zip(members, found, strict=True):
-                    for j, hit in enumerate(hits):
-                        distances[i, j] = hit["distance"]
-                        rows[i].append({"id": hit["id"], **hit["entity"]})
+            if len(groups) == 1:
+                one(*next(iter(groups.items())))
+            else:  # a batch of queries with different probes: its requests side by side
+                for future in [_pool().submit(one, c, m) for c, m in groups.items()]:
+                    future.result()
         return distances, rows
 
     def count(self, cluster: int | None = None) -> int:

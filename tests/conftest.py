@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -71,12 +70,19 @@ def served(collection_copy: Path):
 
 
 @pytest.fixture(scope="session")
-def milvus_uri() -> Iterator[str]:
-    """host:port of a real Milvus server started for this pytest run."""
+def milvus():
+    """The real Milvus server of this pytest run (one per machine at a time: its embedded
+    etcd's peer port is fixed), started the first time a test asks for it."""
     from tests.milvus_server import milvus_server
 
     with milvus_server() as server:
-        yield f"127.0.0.1:{server.listen_port}"
+        yield server
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(milvus) -> str:
+    """host:port of the run's Milvus server."""
+    return f"127.0.0.1:{milvus.listen_port}"
 
 
 @pytest.fixture(scope="session")

@@ -41,12 +41,15 @@ def _reusing_config():
 
 
 @contextmanager
-def milvus_server() -> Iterator[object]:
-    """A started embedded Milvus server; its .listen_port is the client port."""
+def milvus_server(config: dict | None = None) -> Iterator[object]:
+    """A started embedded Milvus server; its .listen_port is the client port.
+
+    config: milvus.yaml settings by dotted name, over TEST_CONFIG.
+    """
     from milvus import MilvusServer
 
     server = MilvusServer(_reusing_config())
-    server.config.extra_configs.update(TEST_CONFIG)
+    server.config.extra_configs.update({**TEST_CONFIG, **(config or {})})
     with tempfile.TemporaryDirectory(prefix="lookalike-milvus-") as folder:
         server.set_base_dir(folder)
         server.start()
