@@ -165,6 +165,7 @@ def run(args: argparse.Namespace) -> None:
             model.meta["pretraining"] = {"init": model.fingerprint, "seconds": 0}
         else:
             model = pretrain(images, VARIANTS[name], args.budget, args.seed, init, args.epochs)
+            model.meta["pretraining"]["corpus"] = counts
         checkpoint.save(model, out / name)
         results[name] = {"pretraining": model.meta["pretraining"],
                          "final_loss": model.meta.get("final_loss"),

@@ -1,1 +1,1 @@
-"""KMeans clusters of embeddings, each searched through its own Faiss flat index."""
+"""A collection: KMeans clusters of embeddings, in Faiss + SQLite or Milvus, behind one seam."""

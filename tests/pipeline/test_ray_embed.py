@@ -114,10 +114,9 @@ def test_a_ray_build_searches_like_a_local_build_with_the_same_model(
         queries = np.stack([a.lookup(str(i))[1] for i in range(1, len(a) + 1)])
         hits_a, hits_b = a.search(queries, 5), b.search(queries, 5)
         assert np.array_equal(hits_a.rowids, hits_b.rowids)
-        rows_a = a.describe(hits_a.rowids)
-        rows_b = b.describe(hits_b.rowids)
-        assert [(r.id, r.path) for r in rows_a.values()] == [
-            (r.id, r.path) for r in rows_b.values()]
+        assert [[(hits_a.rows[r].id, hits_a.rows[r].path) for r in row] for row in hits_a.rowids
+                ] == [[(hits_b.rows[r].id, hits_b.rows[r].path) for r in row]
+                      for row in hits_b.rowids]
         # Whitened in the encoder on Ray, in numpy here (encoder/whitening.py): 1e-6 apart.
         np.testing.assert_allclose(np.stack([b.lookup(str(i))[1] for i in range(1, len(b) + 1)]),
                                    queries, atol=1e-5)

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from lookalike.clients import Client
-from lookalike.common.errors import NotFound
+from lookalike.clients.retry import RetryPolicy
+from lookalike.common.errors import LookalikeError, NotFound
 from lookalike.encoder import checkpoint
 from lookalike.indexer.manifest import MODEL_DIR
+from lookalike.indexer.opener import open_collection
 from lookalike.pipeline.build import BuildConfig, build_collection
 from lookalike.server.app import create_server
 from lookalike.server.config import ServerConfig
@@ -69,3 +77,46 @@ def test_both_servers_answer_a_search_alike(two_servers, image_folder: Path) -> 
             ra, rb = a.search(str(image), k=5), b.search(str(image), k=5)
             assert [n.id for n in ra.neighbors] == [n.id for n in rb.neighbors]
             assert ra.neighbors[0].path.endswith(image.name)
+
+
+def test_a_server_killed_mid_add_loses_no_acknowledged_id(milvus_folder: Path,
+                                                          image_folder: Path) -> None:
+    """kill -9 of a Milvus-mode server while a client adds: every add it acknowledged is in
+    Milvus. The server holds no state of its own; Milvus acknowledged before it did."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "lookalike.app.cli", "serve", str(milvus_folder), "--port", "0",
+         "--quiet"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        assert "serving on" in line, line
+        target = line.strip().rsplit(" ", 1)[-1]
+        acknowledged: list[str] = []
+        images = sorted(image_folder.iterdir()) * 4
+
+        def add_until_refused() -> None:
+            with Client(target, retry=RetryPolicy(attempts=1), timeout=10) as client:
+                for n, image in enumerate(images):
+                    try:
+                        (added,) = client.add([str(image)], ids=[f"killed-{n}"])
+                    except LookalikeError:
+                        return
+                    if isinstance(added, LookalikeError):
+                        return
+                    acknowledged.append(added.id)
+
+        adder = threading.Thread(target=add_until_refused)
+        adder.start()
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 8 and time.monotonic() < deadline and adder.is_alive():
+            time.sleep(0.05)
+        os.kill(server.pid, signal.SIGKILL)
+        adder.join(timeout=60)
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+    assert len(acknowledged) >= 8
+    with open_collection(milvus_folder, read_only=True) as collection:
+        for id_ in acknowledged:
+            assert collection.lookup(id_)[0].id == id_
+    with open_collection(milvus_folder) as collection:  # as it was, for the other tests
+        collection.delete([f"killed-{n}" for n in range(len(images))])

@@ -129,7 +129,14 @@ def test_cancelling_an_add_stream_is_cancelled_not_a_bug(served, caplog, busy):
             time.sleep(0.3)  # the server waits in the request stream for the next row
         answers.cancel()
         outbox.put(None)
-        wait_for_count(running, SERVICE + "Add", "CANCELLED")
+        # CANCELLED, or OK where the handler saw the request stream end before grpc marked
+        # the call inactive (a known race, tests/adversarial/test_protocol.py); never a bug.
+        deadline = time.monotonic() + 30
+        while sum(running.metrics.value("lookalike_calls_total",
+                                        {"method": SERVICE + "Add", "code": code})
+                  for code in ("CANCELLED", "OK")) < 1:
+            assert time.monotonic() < deadline, running.metrics.registry.collect()
+            time.sleep(0.02)
         # The server stays healthy: the next Add is answered.
         outbox, answers = open_add(stub)
         outbox.put(pb.AddRequest(tag="after", image=image, path="/after"))
@@ -140,4 +147,4 @@ def test_cancelling_an_add_stream_is_cancelled_not_a_bug(served, caplog, busy):
                                  {"method": SERVICE + "Add", "code": "INTERNAL"}) == 0
     assert problems(caplog) == []
     logged = [r.rpc_code for r in caplog.records if getattr(r, "rpc_method", "") == SERVICE + "Add"]
-    assert logged[0] == "CANCELLED"
+    assert logged[0] in ("CANCELLED", "OK")
