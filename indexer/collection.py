@@ -28,6 +28,31 @@ __all__ = ["LOCK_FILE", "Collection", "Hits", "Row", "drop_missing", "refuse_exi
 logger = logging.getLogger(__name__)
 
 
+def check_queries(queries: np.ndarray, dim: int) -> np.ndarray:
+    """queries as contiguous float32 (n, dim); InvalidArgument for another shape."""
+    queries = np.ascontiguousarray(queries, np.float32)
+    if queries.ndim != 2 or queries.shape[1] != dim:
+        raise InvalidArgument(
+            f"query vectors must have {dim} values, got shape {queries.shape[1:]}")
+    return queries
+
+
+def check_add(vectors: np.ndarray, paths: Sequence[str], ids: Sequence[str | None],
+              dim: int) -> tuple[np.ndarray, list[str]]:
+    """What every store checks before an add: (float32 vectors, stored paths).
+
+    Raises:
+        InvalidArgument: another dimension, lengths that differ, or what check_rows refuses.
+    """
+    vectors = np.ascontiguousarray(vectors, np.float32)
+    if vectors.ndim != 2 or vectors.shape[1] != dim:
+        raise InvalidArgument(f"vectors must have {dim} values, got {vectors.shape}")
+    if not len(vectors) == len(paths) == len(ids):
+        raise InvalidArgument(
+            f"got {len(vectors)} vectors, {len(paths)} paths and {len(ids)} ids")
+    return vectors, check_rows(paths, ids)
+
+
 def check_rows(paths: Sequence[str], ids: Sequence[str | None]) -> list[str]:
     """The paths in their stored form (see common/paths.py), once every id is valid.
 
@@ -208,11 +233,7 @@ class Collection:
         return self._search(queries, k, nprobe, with_rows=False)
 
     def _search(self, queries: np.ndarray, k: int, nprobe: int | None, with_rows: bool) -> Hits:
-        queries = np.ascontiguousarray(queries, np.float32)
-        if queries.ndim != 2 or queries.shape[1] != self.dim:
-            raise InvalidArgument(
-                f"query vectors must have {self.dim} values, got shape {queries.shape[1:]}"
-            )
+        queries = check_queries(queries, self.dim)
         check_search(k, nprobe)
         rows = NO_ROWS
         self._rw.acquire_read()
@@ -242,13 +263,7 @@ class Collection:
 
     def add(self, vectors: np.ndarray, paths: list[str], ids: list[str | None]) -> list[Row]:
         """Stores vectors durably (one transaction), then makes them searchable."""
-        vectors = np.ascontiguousarray(vectors, np.float32)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise InvalidArgument(f"vectors must have {self.dim} values, got {vectors.shape}")
-        if not len(vectors) == len(paths) == len(ids):
-            raise InvalidArgument(
-                f"got {len(vectors)} vectors, {len(paths)} paths and {len(ids)} ids")
-        paths = check_rows(paths, ids)
+        vectors, paths = check_add(vectors, paths, ids, self.dim)
         self.lock_exclusive()
         with self._writer:
             clusters = route(vectors, self._clusters.quantizer)[:, 0]

@@ -33,7 +33,7 @@ from lookalike.common.errors import (
     Unavailable,
 )
 from lookalike.indexer.clustering import make_quantizer, route
-from lookalike.indexer.collection import check_rows
+from lookalike.indexer.collection import check_add, check_queries, check_rows
 from lookalike.indexer.create import ModelSource, refuse_existing, write_folder
 from lookalike.indexer.interface import Description, Hits, Row, check_search
 from lookalike.indexer.manifest import MODEL_DIR, Manifest, read_manifest
@@ -179,10 +179,7 @@ class MilvusCollection:
 
     def search(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> Hits:
         """The k nearest stored images of each query within its nprobe nearest clusters."""
-        queries = np.ascontiguousarray(queries, np.float32)
-        if queries.ndim != 2 or queries.shape[1] != self.dim:
-            raise InvalidArgument(
-                f"query vectors must have {self.dim} values, got shape {queries.shape[1:]}")
+        queries = check_queries(queries, self.dim)
         check_search(k, nprobe)
         probes = route(queries, self._quantizer, min(nprobe or self.default_nprobe, self.nlist))
         distances, found = self.vectors.search(queries, probes, k)
@@ -211,13 +208,7 @@ class MilvusCollection:
         enforce primary keys (docs/scale-out.md).
         """
         self._writable()
-        vectors = np.ascontiguousarray(vectors, np.float32)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise InvalidArgument(f"vectors must have {self.dim} values, got {vectors.shape}")
-        if not len(vectors) == len(paths) == len(ids):
-            raise InvalidArgument(
-                f"got {len(vectors)} vectors, {len(paths)} paths and {len(ids)} ids")
-        paths = check_rows(paths, list(ids))
+        vectors, paths = check_add(vectors, paths, list(ids), self.dim)
         long = next((p for p in paths if len(p.encode()) > MAX_PATH), None)
         if long is not None:
             raise InvalidArgument(f"a path of {len(long.encode())} bytes is over Milvus's "
