@@ -142,3 +142,32 @@ def test_an_unreachable_cluster_is_a_clear_error_before_any_training(
 def test_batches_hold_whole_embedding_windows():
     with pytest.raises(ValueError, match="embed_batch must be a multiple of 64"):
         RayConfig(embed_batch=100)
+
+
+class _SlowStartingRay:
+    """Stands in for the ray module: its first `fails` inits time out as Ray's raylet did."""
+
+    def __init__(self, fails: int) -> None:
+        self.fails, self.inits, self.shutdowns = fails, 0, 0
+
+    def init(self, **_: object) -> None:
+        self.inits += 1
+        if self.inits <= self.fails:
+            raise Exception("The current node timed out during startup. This could happen "
+                            "because some of the raylet failed to startup")
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+def test_a_local_ray_that_misses_its_startup_wait_is_started_once_more() -> None:
+    from lookalike.common.errors import Unavailable
+    from lookalike.pipeline.ray_embed import _start_local
+
+    once = _SlowStartingRay(fails=1)
+    _start_local(once, 2)
+    assert (once.inits, once.shutdowns) == (2, 1)
+    always = _SlowStartingRay(fails=5)
+    with pytest.raises(Unavailable, match="did not start"):
+        _start_local(always, 2)
+    assert always.inits == 2
