@@ -27,12 +27,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_recluster(args: argparse.Namespace) -> int:
-    from lookalike.indexer.collection import Collection
+    from lookalike.indexer.opener import open_collection
     from lookalike.indexer.recluster import ReclusterConfig, recluster
 
     clusters = None if args.clusters is None else 0 if args.clusters == "auto" else int(
         args.clusters)
-    collection = Collection.open(args.collection)
+    collection = open_collection(args.collection)
     try:
         collection.lock_exclusive()
         report = recluster(collection, ReclusterConfig(clusters=clusters, seed=args.seed))
@@ -46,10 +46,10 @@ def cmd_recluster(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from lookalike.indexer.collection import Collection
+    from lookalike.indexer.opener import open_collection
     from lookalike.present.report import ReportConfig, write_report
 
-    collection = Collection.open(args.collection, read_only=True)  # beside a running server
+    collection = open_collection(args.collection, read_only=True)  # beside a running server
     try:
         config = ReportConfig(tsne_sample=args.tsne_sample, per_cluster=args.per_cluster,
                               seed=args.seed)

@@ -79,6 +79,25 @@ def test_both_servers_answer_a_search_alike(two_servers, image_folder: Path) -> 
             assert ra.neighbors[0].path.endswith(image.name)
 
 
+def test_recluster_of_a_milvus_collection_is_refused_with_a_message(milvus_folder: Path,
+                                                                   capsys) -> None:
+    from lookalike.app.cli import main
+
+    assert main(["recluster", str(milvus_folder)]) == 1
+    err = capsys.readouterr().err
+    assert "keeps its images in Milvus" in err and "not supported yet" in err
+
+
+def test_a_report_reads_a_milvus_collection(milvus_folder: Path, tmp_path: Path) -> None:
+    from lookalike.app.cli import main
+
+    labels = tmp_path / "labels.csv"
+    assert main(["report", str(milvus_folder), "--out", str(tmp_path / "r"),
+                 "--tsne-sample", "40", "--export-labels", str(labels)]) == 0
+    assert (tmp_path / "r" / "index.html").exists()
+    assert len(labels.read_text().splitlines()) == 48 + 1  # a header, then every image
+
+
 def test_a_server_killed_mid_add_loses_no_acknowledged_id(milvus_folder: Path,
                                                           image_folder: Path) -> None:
     """kill -9 of a Milvus-mode server while a client adds: every add it acknowledged is in
