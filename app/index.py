@@ -27,15 +27,22 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_recluster(args: argparse.Namespace) -> int:
+    from lookalike.indexer.milvus_collection import MilvusCollection
     from lookalike.indexer.opener import open_collection
     from lookalike.indexer.recluster import ReclusterConfig, recluster
 
     clusters = None if args.clusters is None else 0 if args.clusters == "auto" else int(
         args.clusters)
+    config = ReclusterConfig(clusters=clusters, seed=args.seed)
     collection = open_collection(args.collection)
     try:
         collection.lock_exclusive()
-        report = recluster(collection, ReclusterConfig(clusters=clusters, seed=args.seed))
+        if isinstance(collection, MilvusCollection):  # served meanwhile: see the module
+            from lookalike.indexer.milvus_recluster import recluster_milvus
+
+            report = recluster_milvus(collection, config, progress=True)
+        else:
+            report = recluster(collection, config)
     finally:
         collection.close()
     print(f"reclustered {args.collection}: {report.images} images, clusters "
@@ -74,7 +81,8 @@ def delete_flags(p: argparse.ArgumentParser) -> None:
 
 
 def recluster_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("collection", help="the collection folder (not being served)")
+    p.add_argument("collection", help="the collection folder (a local one must not be being "
+                                      "served; a Milvus one may be)")
     p.add_argument("--clusters", type=clusters_arg, default=None,
                    help="K, or 'auto' to choose by silhouette (default: keep the current K)")
     p.add_argument("--seed", type=int, default=0, help="KMeans seed")

@@ -20,11 +20,16 @@ embedded 2.3.5 server here). `consistency=bounded` in the store address trades t
 Milvus's bounded staleness (`common.gracefulTime`).
 
 Every pymilvus error leaves this module as a lookalike error: unreachable or failing Milvus
-as Unavailable (the SDK retries it), a refused request as InvalidArgument.
+as Unavailable (the SDK retries it), a refused request as InvalidArgument, a collection that
+is gone (an old clustering generation dropped by a recluster) as GenerationGone.
+
+Rows with a negative cluster are not images: a generation keeps its centroids in its own
+collection as such rows (indexer/milvus_generations.py), so every read here skips them.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import uuid
@@ -48,6 +53,14 @@ MAX_PATH = 65535  # Milvus's VARCHAR limit
 CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session"}
 INSERT_BATCH = 2000
 REQUEST_THREADS = 16  # Milvus requests of one batched search in flight at once
+
+
+IMAGES = "cluster >= 0"  # the filter that leaves out a generation's centroid rows
+GONE_CODE = 100  # Milvus 2.3's "collection not found"
+
+
+class GenerationGone(Unavailable):
+    """The Milvus collection asked for no longer exists: a recluster switched to a new one."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,9 @@ def milvus_errors(address: MilvusAddress) -> Iterator[None]:
     except ParamError as exc:
         raise InvalidArgument(f"Milvus refused the request: {exc.message}") from None
     except MilvusException as exc:
+        if exc.code == GONE_CODE or "collection not found" in str(exc.message):
+            raise GenerationGone(f"Milvus at {address.uri} has no such collection: "
+                                 f"{exc.message}") from None
         raise Unavailable(f"Milvus at {address.uri} failed: {exc.message} "
                           f"(code {exc.code})") from None
     except (OSError, TimeoutError) as exc:
@@ -141,7 +157,9 @@ def _quoted(values: Sequence[str]) -> str:
 class MilvusVectors:
     """The Milvus side of a collection: insert, delete, find, search within clusters, count.
 
-    Thread-safe (pymilvus's client is); each call is one or a few Milvus requests.
+    Thread-safe (pymilvus's client is); each call is one or a few Milvus requests. It works
+    on the Milvus collection `name` (the address's name at first); at(name) gives a view of
+    another one over the same connection.
     """
 
     def __init__(self, address: MilvusAddress, dim: int, token: str = "",
@@ -149,23 +167,32 @@ class MilvusVectors:
         from pymilvus import MilvusClient
 
         self.address, self.dim, self.timeout = address, dim, timeout
+        self.name = address.name
+        self._view = False
         self._closed = threading.Event()
         with milvus_errors(address):
             self.client = MilvusClient(uri=address.uri, token=token, timeout=timeout)
 
+    def at(self, name: str) -> MilvusVectors:
+        """The same connection, working on the Milvus collection (or alias) name."""
+        view = copy.copy(self)
+        view.name, view._view = name, True
+        return view
+
     # -- creation ----------------------------------------------------------------------
     def exists(self) -> bool:
         with milvus_errors(self.address):
-            return bool(self.client.has_collection(self.address.name))
+            return bool(self.client.has_collection(self.name))
 
-    def create(self, nlist: int) -> None:
+    def create(self, nlist: int, description: str = "") -> None:
         """Creates the Milvus collection (refusing an existing one) and loads it."""
         from pymilvus import DataType, MilvusClient
 
         if self.exists():
             raise AlreadyExists(f"Milvus at {self.address.uri} already has a collection "
-                                f"{self.address.name!r}; choose another name or drop it")
-        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+                                f"{self.name!r}; choose another name or drop it")
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False,
+                                            description=description)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID * 4)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
         schema.add_field("path", DataType.VARCHAR, max_length=MAX_PATH)
@@ -174,23 +201,23 @@ class MilvusVectors:
         index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
         with milvus_errors(self.address):
             self.client.create_collection(
-                self.address.name, schema=schema, index_params=index,
+                self.name, schema=schema, index_params=index,
                 num_partitions=int(min(max(nlist, 1), MAX_PARTITIONS)),
                 consistency_level=self.address.consistency)
-            self.client.load_collection(self.address.name)
+            self.client.load_collection(self.name)
 
     def load(self) -> None:
         with milvus_errors(self.address):
-            if not self.client.has_collection(self.address.name):
+            if not self.client.has_collection(self.name):
                 from lookalike.common.errors import CollectionError
 
                 raise CollectionError(f"Milvus at {self.address.uri} has no collection "
-                                      f"{self.address.name!r}")
-            self.client.load_collection(self.address.name)
+                                      f"{self.name!r}")
+            self.client.load_collection(self.name)
 
     def drop(self) -> None:
         with milvus_errors(self.address):
-            self.client.drop_collection(self.address.name)
+            self.client.drop_collection(self.name)
 
     # -- writes ------------------------------------------------------------------------
     def insert(self, ids: Sequence[str], paths: Sequence[str], clusters: np.ndarray,
@@ -200,19 +227,28 @@ class MilvusVectors:
                 for i, p, c, v in zip(ids, paths, clusters, vectors, strict=True)]
         with milvus_errors(self.address):
             for start in range(0, len(rows), INSERT_BATCH):
-                self.client.insert(self.address.name, rows[start:start + INSERT_BATCH])
+                self.client.insert(self.name, rows[start:start + INSERT_BATCH])
+
+    def upsert(self, ids: Sequence[str], paths: Sequence[str], clusters: np.ndarray,
+               vectors: np.ndarray) -> None:
+        """Stores rows, replacing any of the same ids (a write redone on a new generation)."""
+        rows = [{"id": i, "path": p, "cluster": int(c), "vector": v.tolist()}
+                for i, p, c, v in zip(ids, paths, clusters, vectors, strict=True)]
+        with milvus_errors(self.address):
+            for start in range(0, len(rows), INSERT_BATCH):
+                self.client.upsert(self.name, rows[start:start + INSERT_BATCH])
 
     def delete(self, ids: Sequence[str]) -> None:
         # A filter quoted by us, not delete(ids=...): pymilvus quotes those with bare single
         # quotes, so an id holding one broke the expression (found by a property test).
         with milvus_errors(self.address):
             for start in range(0, len(ids), INSERT_BATCH):
-                self.client.delete(self.address.name,
+                self.client.delete(self.name,
                                    filter=f"id in {_quoted(ids[start:start + INSERT_BATCH])}")
 
     def flush(self) -> None:
         with milvus_errors(self.address):
-            self.client.flush(self.address.name)
+            self.client.flush(self.name)
 
     # -- reads -------------------------------------------------------------------------
     def find(self, ids: Sequence[str], vectors: bool = False) -> list[dict[str, Any]]:
@@ -222,7 +258,7 @@ class MilvusVectors:
         with milvus_errors(self.address):
             for start in range(0, len(ids), 1000):
                 found += self.client.query(
-                    self.address.name, filter=f"id in {_quoted(ids[start:start + 1000])}",
+                    self.name, filter=f"{IMAGES} and id in {_quoted(ids[start:start + 1000])}",
                     output_fields=fields, consistency_level=self.address.consistency)
         return found
 
@@ -243,7 +279,7 @@ class MilvusVectors:
 
         def one(clusters: tuple[int, ...], members: list[int]) -> None:
             found = self.client.search(
-                self.address.name, data=[queries[i].tolist() for i in members], limit=k,
+                self.name, data=[queries[i].tolist() for i in members], limit=k,
                 filter=f"cluster in {list(clusters)}", output_fields=["path", "cluster"],
                 search_params={"metric_type": "L2"},
                 consistency_level=self.address.consistency)
@@ -261,9 +297,9 @@ class MilvusVectors:
         return distances, rows
 
     def count(self, cluster: int | None = None) -> int:
-        where = "" if cluster is None else f"cluster == {int(cluster)}"
+        where = IMAGES if cluster is None else f"cluster == {int(cluster)}"
         with milvus_errors(self.address):
-            got = self.client.query(self.address.name, filter=where,
+            got = self.client.query(self.name, filter=where,
                                     output_fields=["count(*)"],
                                     consistency_level=self.address.consistency)
         return int(got[0]["count(*)"])
@@ -275,7 +311,7 @@ class MilvusVectors:
         """Every stored row, in batches (for reports and reclustering)."""
         fields = ["id", "path", "cluster"] + (["vector"] if vectors else [])
         with milvus_errors(self.address):
-            it = self.client.query_iterator(self.address.name, batch_size=batch,
+            it = self.client.query_iterator(self.name, batch_size=batch, filter=IMAGES,
                                             output_fields=fields,
                                             consistency_level=self.address.consistency)
             try:
@@ -285,6 +321,6 @@ class MilvusVectors:
                 it.close()
 
     def close(self) -> None:
-        if not self._closed.is_set():
+        if not self._view and not self._closed.is_set():
             self._closed.set()
             self.client.close()

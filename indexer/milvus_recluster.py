@@ -1,0 +1,237 @@
+"""Reclustering a Milvus-mode collection: a new generation written beside the old, then switched.
+
+1. Claim the collection (a lease in Milvus, renewed while the recluster runs) and clear what
+   a crashed recluster left: a fence, unswitched generations, an alias not yet created.
+2. Read every image (id, path, vector) of the current generation; fit KMeans.
+3. Create generation N+1 holding the new centroids, and write every image into it with its
+   new cluster. Servers go on searching and writing generation N meanwhile.
+4. Fence generation N (writers wait, searches go on), copy what changed since step 2 (ids
+   added or deleted), then seal N+1 and point the alias at it; drop N.
+
+A crash anywhere leaves generation N current and whole (or, after step 4's switch, N+1);
+the next recluster clears the rest. See indexer/milvus_generations.py for the layout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from lookalike.common.errors import CollectionError, CollectionLocked, InvalidArgument, Unavailable
+from lookalike.indexer.clustering import assign, choose_k, choose_nprobe, fit_kmeans, imbalance
+from lookalike.indexer.milvus_collection import MilvusCollection
+from lookalike.indexer.milvus_generations import (
+    FENCE,
+    Generation,
+    create_generation,
+    current_name,
+    describe,
+    fence,
+    generations,
+    set_property,
+    switch,
+)
+from lookalike.indexer.milvus_store import MilvusVectors, milvus_errors
+from lookalike.indexer.recluster import ReclusterConfig, ReclusterReport
+
+logger = logging.getLogger(__name__)
+
+LEASE = "lookalike.recluster"  # "HOST PID UNTIL": who reclusters, and until when at least
+LEASE_S = 30.0  # a crashed recluster's claim lapses after this (at once on its own host)
+FENCE_MIN_S = 30.0  # the least time writers may be asked to wait for the last copy
+SWITCH_MARGIN_S = 5.0  # never switch with less fence left than this
+
+
+def recluster_milvus(collection: MilvusCollection, config: ReclusterConfig | None = None,
+                     progress: bool = False) -> ReclusterReport:
+    """Fits new centroids to every stored vector and switches the collection to them.
+
+    Raises:
+        Unavailable: opened read-only, or Milvus is unreachable or failed.
+        CollectionLocked: another recluster of the collection is running.
+        InvalidArgument: the collection is empty.
+    """
+    config = config or ReclusterConfig()
+    clock = time.perf_counter()
+    collection.lock_exclusive()
+    store = collection.vectors
+    with _claimed(store):
+        old = collection.generation(force=True)
+        before = collection.cluster_sizes()
+        started = time.perf_counter()
+        ids, paths, vectors = _read_all(store.at(old.name), sum(before), progress)
+        read_s = time.perf_counter() - started
+        if len(ids) == 0:
+            raise InvalidArgument(f"{collection.folder} is empty: nothing to recluster")
+        k = config.clusters if config.clusters is not None else old.nlist
+        if k == 0:
+            k = choose_k(vectors, config.seed).k
+        centroids, _ = fit_kmeans(vectors, min(k, len(vectors)), config.seed)
+        clusters = assign(vectors, centroids)
+        nprobe = choose_nprobe(vectors, centroids, config.target_recall, seed=config.seed)
+        new = create_generation(store, old.number + 1, centroids, nprobe)
+        try:
+            _write_all(new, ids, paths, clusters, vectors, progress)
+            del vectors
+            _catch_up_and_switch(store, old, new, set(ids), centroids,
+                                 max(FENCE_MIN_S, 3 * read_s))
+        except BaseException:
+            _abandon(store, old, new)
+            raise
+        now = collection.generation(force=True)
+        after = collection.cluster_sizes()
+    report = ReclusterReport(len(ids), len(before), now.nlist, imbalance(before),
+                             imbalance(after), now.default_nprobe,
+                             round(time.perf_counter() - clock, 2))
+    logger.info("reclustered %s into %s: %s", collection.folder, now.name, report)
+    return report
+
+
+def _read_all(old: MilvusVectors, total: int, progress: bool
+              ) -> tuple[list[str], list[str], np.ndarray]:
+    from tqdm import tqdm
+
+    ids: list[str] = []
+    paths: list[str] = []
+    chunks: list[np.ndarray] = []
+    with tqdm(total=total, unit="img", desc="reading", disable=not progress) as bar:
+        for page in old.iter_rows(vectors=True):
+            ids += [r["id"] for r in page]
+            paths += [r["path"] for r in page]
+            chunks.append(np.asarray([r["vector"] for r in page], np.float32))
+            bar.update(len(page))
+    vectors = np.concatenate(chunks) if chunks else np.zeros((0, old.dim), np.float32)
+    return ids, paths, vectors
+
+
+def _write_all(new: MilvusVectors, ids: list[str], paths: list[str], clusters: np.ndarray,
+               vectors: np.ndarray, progress: bool, batch: int = 10_000) -> None:
+    from tqdm import tqdm
+
+    with tqdm(total=len(ids), unit="img", desc="writing", disable=not progress) as bar:
+        for start in range(0, len(ids), batch):
+            end = start + batch
+            new.insert(ids[start:end], paths[start:end], clusters[start:end],
+                       vectors[start:end])
+            bar.update(len(ids[start:end]))
+    new.flush()
+
+
+def _catch_up_and_switch(store: MilvusVectors, old: Generation, new: MilvusVectors,
+                         copied: set[str], centroids: np.ndarray, fence_s: float) -> None:
+    """Fences the old generation, copies what changed since it was read, switches."""
+    until = fence(store, old.name, fence_s)
+    source = store.at(old.name)
+    now = {r["id"] for page in source.iter_rows(vectors=False) for r in page}
+    added, deleted = sorted(now - copied), sorted(copied - now)
+    if added:
+        rows = source.find(added, vectors=True)
+        vectors = np.asarray([r["vector"] for r in rows], np.float32).reshape(-1, store.dim)
+        new.upsert([r["id"] for r in rows], [r["path"] for r in rows],
+                   assign(vectors, centroids), vectors)
+    if deleted:
+        new.delete(deleted)
+    new.flush()
+    logger.info("caught up: %d added and %d deleted while reclustering", len(added),
+                len(deleted))
+    if time.time() > until - SWITCH_MARGIN_S:
+        raise Unavailable(f"copying the last writes took longer than the {fence_s:.0f} s "
+                          "writers were asked to wait; nothing was switched, run it again")
+    switch(store, old, new.name)
+
+
+def _abandon(store: MilvusVectors, old: Generation, new: MilvusVectors) -> None:
+    """After a failure before the switch: lifts the fence and drops the new generation."""
+    try:
+        found = current_name(store)
+        if found is not None and found[0] == new.name:
+            return  # switched: the failure came after (dropping the old one)
+        if describe(store, old.name) is not None:
+            set_property(store, old.name, FENCE, "0")
+        new.drop()
+    except Unavailable:
+        logger.warning("could not clean up after a failed recluster; the next one will")
+
+
+@contextmanager
+def _claimed(store: MilvusVectors) -> Iterator[None]:
+    """Holds the collection's recluster lease, renewed in the background, and first clears
+    what a crashed recluster left behind."""
+    found = current_name(store)
+    if found is None:
+        raise CollectionError(f"Milvus at {store.address.uri} has no collection "
+                              f"{store.address.name!r}")
+    name, about = found
+    _check_lease(about.get("properties", {}).get(LEASE, ""))
+    me = f"{socket.gethostname()} {os.getpid()}"
+    set_property(store, name, LEASE, f"{me} {time.time() + LEASE_S:.3f}")
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(LEASE_S / 3):
+            try:
+                target = current_name(store)
+                if target is not None:
+                    set_property(store, target[0], LEASE, f"{me} {time.time() + LEASE_S:.3f}")
+            except Unavailable as exc:  # the recluster itself will meet it too
+                logger.warning("could not renew the recluster claim: %s", exc)
+
+    _clear_leftovers(store, name)
+    renewer = threading.Thread(target=renew, name="lookalike-recluster-lease", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+        try:
+            target = current_name(store)
+            if target is not None:
+                set_property(store, target[0], LEASE, "")
+        except Unavailable:
+            pass  # the claim lapses by itself
+
+
+def _check_lease(lease: str) -> None:
+    try:
+        host, pid, until = lease.split(" ")
+        expires = float(until)
+    except ValueError:
+        return  # none, or released
+    if time.time() > expires:
+        return
+    if host == socket.gethostname() and not _alive(int(pid)):
+        return
+    raise CollectionLocked(f"another recluster of this collection is running ({host}, "
+                           f"process {pid}); its claim lapses {expires - time.time():.0f} s "
+                           "after it stops")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clear_leftovers(store: MilvusVectors, current: str) -> None:
+    """Drops generations other than the current one, lifts a stale fence, and creates the
+    alias if a crash came between dropping a legacy collection and creating it."""
+    for name in generations(store).values():
+        if name != current:
+            logger.info("dropping %s, left by an earlier recluster", name)
+            store.at(name).drop()
+    set_property(store, current, FENCE, "0")
+    if describe(store, store.address.name) is None:
+        with milvus_errors(store.address):
+            store.client.create_alias(current, store.address.name)
