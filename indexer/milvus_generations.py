@@ -179,21 +179,28 @@ def fence(vectors: MilvusVectors, name: str, seconds: float) -> float:
     return until
 
 
-def switch(vectors: MilvusVectors, old: Generation | None, new: str) -> None:
-    """Points NAME at the sealed generation new, then drops the old one.
+def switch(vectors: MilvusVectors, old: Generation | None, new: str,
+           grace_s: float = 0.0) -> None:
+    """Points NAME at the sealed generation new; grace_s later, drops the old one.
 
-    A legacy collection NAME is dropped first (an alias may not share its name): between
-    the two calls NAME is nothing, and current_name() finds the sealed generation.
+    The grace lets servers still on the old generation notice the switch (they look every
+    REFRESH_S) before it goes: a search already running on a collection as it is dropped
+    can come back empty rather than fail. A legacy collection NAME is first renamed to
+    generation 0 (an alias may not share a collection's name): between the two calls NAME
+    is nothing, and current_name() finds the sealed generation.
     """
     base = vectors.address.name
     set_property(vectors, new, SEALED, "1")
+    retired = None if old is None else old.name
     with milvus_errors(vectors.address):
         if old is not None and old.legacy:
-            vectors.client.drop_collection(old.name)
+            retired = generation_name(base, 0)
+            vectors.client.rename_collection(old.name, retired)
         if describe(vectors, base) is None:
             vectors.client.create_alias(new, base)
         else:
             vectors.client.alter_alias(new, base)
     logger.info("%s now points at %s", base, new)
-    if old is not None and not old.legacy:
-        vectors.at(old.name).drop()
+    if retired is not None:
+        time.sleep(grace_s)
+        vectors.at(retired).drop()

@@ -68,3 +68,38 @@ def collection(tmp_path: Path, vectors: np.ndarray, model_dir: Path):
     c = make_collection(tmp_path / "c", model_dir, vectors)
     yield c
     c.close()
+
+
+def milvus_vectors_folder(folder: Path, model_dir: Path, address: str, vectors: np.ndarray,
+                          k: int, nprobe: int = 2, legacy: bool = False) -> Path:
+    """A Milvus-mode collection of vectors, ids id00000... in insertion order, k clusters
+    fitted as make_collection fits them. legacy: laid out as before generations (a plain
+    Milvus collection, no alias), as folders built then still are."""
+    import json
+
+    from lookalike.indexer.clustering import assign
+    from lookalike.indexer.create import write_folder
+    from lookalike.indexer.milvus_collection import _write_files, create_milvus_collection
+    from lookalike.indexer.milvus_store import MilvusAddress, MilvusVectors
+
+    fingerprint = json.loads((model_dir / "model.json").read_text())["fingerprint"]
+    manifest = Manifest(fingerprint, vectors.shape[1], 64)
+    centroids, _ = fit_kmeans(vectors, k)
+    ids, paths = vector_ids(len(vectors)), [f"/img/{i}.png" for i in range(len(vectors))]
+    where = MilvusAddress.parse(address)
+    if not legacy:
+        create_milvus_collection(folder, model_dir, manifest, vectors, paths, ids, centroids,
+                                 nprobe, where)
+        return folder
+    store = MilvusVectors(where, vectors.shape[1])
+    store.create(k)
+    store.insert(ids, paths, assign(vectors, centroids), vectors)
+    store.close()
+    write_folder(folder, model_dir, manifest,
+                 lambda work: _write_files(work, where, centroids, nprobe))
+    return folder
+
+
+def vector_ids(n: int) -> list[str]:
+    """Ids whose text order is their insertion order (Milvus reads rows in id order)."""
+    return [f"id{i:05d}" for i in range(n)]

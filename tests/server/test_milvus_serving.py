@@ -79,15 +79,6 @@ def test_both_servers_answer_a_search_alike(two_servers, image_folder: Path) -> 
             assert ra.neighbors[0].path.endswith(image.name)
 
 
-def test_recluster_of_a_milvus_collection_is_refused_with_a_message(milvus_folder: Path,
-                                                                   capsys) -> None:
-    from lookalike.app.cli import main
-
-    assert main(["recluster", str(milvus_folder)]) == 1
-    err = capsys.readouterr().err
-    assert "keeps its images in Milvus" in err and "not supported yet" in err
-
-
 def test_a_report_reads_a_milvus_collection(milvus_folder: Path, tmp_path: Path) -> None:
     from lookalike.app.cli import main
 
