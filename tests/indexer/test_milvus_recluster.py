@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +21,14 @@ from lookalike.common.errors import CollectionLocked, InvalidArgument, Unavailab
 from lookalike.indexer.clustering import assign
 from lookalike.indexer.manifest import MANIFEST_FILE
 from lookalike.indexer.milvus_collection import MILVUS_FILE
-from lookalike.indexer.milvus_generations import describe, generations, set_property
+from lookalike.indexer.milvus_generations import (
+    create_generation,
+    describe,
+    fence,
+    generations,
+    set_property,
+    switch,
+)
 from lookalike.indexer.milvus_recluster import LEASE, recluster_milvus
 from lookalike.indexer.opener import open_collection
 from lookalike.indexer.recluster import ReclusterConfig, recluster
@@ -192,3 +200,38 @@ def rechecksummed(folder: Path):
     doc.pop("sha256")
     doc["checksums"][MILVUS_FILE] = sha256_file(folder / MILVUS_FILE)
     return Manifest(**doc)
+
+
+def test_writes_during_a_fence_wait_for_the_switch_and_land_on_the_new_generation(
+        tmp_path: Path, model_dir: Path, address: str) -> None:
+    """The write path a recluster relies on, step by step: an add and a delete made while
+    the current generation is fenced wait, and once the alias moves they are redone there."""
+    vectors = blob_vectors(n=200, centres=3, seed=8)
+    ids = vector_ids(len(vectors))
+    folder = milvus_vectors_folder(tmp_path / "m", model_dir, address, vectors, k=3)
+    with open_collection(folder) as milvus:
+        old = milvus.generation()
+        fence(milvus.vectors, old.name, 60)
+        done: list[str] = []
+        new = vectors[:1] + 50
+        writers = [
+            threading.Thread(target=lambda: done.append(
+                milvus.add(new, ["/fenced.png"], ["fenced"])[0].id)),
+            threading.Thread(target=lambda: done.append(milvus.delete([ids[5]])[0][0].id)),
+        ]
+        for writer in writers:
+            writer.start()
+        time.sleep(1.0)
+        assert not done  # both written to the old generation, both waiting
+        centroids = old.centroids[::-1].copy()  # another clustering: clusters renumbered
+        copy = create_generation(milvus.vectors, 1, centroids, 2)
+        copy.insert(ids, [f"/img/{i}.png" for i in range(len(ids))],
+                    assign(vectors, centroids), vectors)
+        switch(milvus.vectors, old, copy.name)
+        for writer in writers:
+            writer.join(timeout=30)
+        assert sorted(done) == sorted(["fenced", ids[5]])
+        assert milvus.generation().number == 1
+        row, vector = milvus.lookup("fenced")
+        assert row.cluster == assign(new, centroids)[0]
+        assert sorted(r.id for r in milvus.rows()) == sorted([*ids[:5], *ids[6:], "fenced"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import threading
 import time
@@ -28,8 +30,7 @@ from tests.indexer.conftest import (
 
 @pytest.mark.timeout(240)
 def test_a_server_answers_through_reclusters_keeps_every_add_then_routes_like_local(
-        tmp_path: Path, tmp_path_factory, milvus_uri: str, image_folder: Path,
-        capsys) -> None:
+        tmp_path: Path, tmp_path_factory, milvus_uri: str, image_folder: Path) -> None:
     model = session_model(tmp_path_factory)
     vectors = blob_vectors(n=1000, centres=8, seed=6)
     ids = vector_ids(len(vectors))
@@ -39,14 +40,14 @@ def test_a_server_answers_through_reclusters_keeps_every_add_then_routes_like_lo
     running = create_server(folder, ServerConfig(port=0))
     try:
         serve_through_reclusters(f"127.0.0.1:{running.port}", folder, ids, vectors, local,
-                                 image_folder, capsys)
+                                 image_folder)
     finally:
         running.stop(grace_s=1)
         local.close()
 
 
 def serve_through_reclusters(target: str, folder: Path, ids: list[str], vectors, local,
-                             image_folder: Path, capsys) -> None:
+                             image_folder: Path) -> None:
     from lookalike.app.cli import main
 
     stop = threading.Event()
@@ -107,9 +108,12 @@ def serve_through_reclusters(target: str, folder: Path, ids: list[str], vectors,
         assert len(client.info().cluster_sizes) == 7
         assert client.delete(acknowledged) == (len(acknowledged), [])
 
-    # The CLI reclusters the served collection again, now to the local store's twin.
-    assert main(["recluster", str(folder), "--clusters", "6"]) == 0
-    printed = capsys.readouterr().out
+    # The CLI reclusters the served collection again, now to the local store's twin. Its
+    # output is caught without capsys: Milvus, started in this test when it runs alone,
+    # must not inherit a capture stream that is closed before the run ends.
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(["recluster", str(folder), "--clusters", "6"]) == 0
+    printed = out.getvalue()
     assert "1000 images, clusters 7 -> 6" in printed and "default nprobe" in printed
     recluster(local, ReclusterConfig(clusters=6))
     with Client(target) as client:
