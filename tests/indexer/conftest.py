@@ -79,7 +79,7 @@ def milvus_vectors_folder(folder: Path, model_dir: Path, address: str, vectors: 
 
     from lookalike.indexer.clustering import assign
     from lookalike.indexer.create import write_folder
-    from lookalike.indexer.milvus_collection import _write_files, create_milvus_collection
+    from lookalike.indexer.milvus_folder import create_milvus_collection, write_files
     from lookalike.indexer.milvus_store import MilvusAddress, MilvusVectors
 
     fingerprint = json.loads((model_dir / "model.json").read_text())["fingerprint"]
@@ -96,7 +96,7 @@ def milvus_vectors_folder(folder: Path, model_dir: Path, address: str, vectors: 
     store.insert(ids, paths, assign(vectors, centroids), vectors)
     store.close()
     write_folder(folder, model_dir, manifest,
-                 lambda work: _write_files(work, where, centroids, nprobe))
+                 lambda work: write_files(work, where, centroids, nprobe))
     return folder
 
 
