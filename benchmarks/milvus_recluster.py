@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import threading
@@ -54,6 +55,8 @@ def main() -> None:
     parser.add_argument("--after", type=int, default=96)
     parser.add_argument("--milvus", help="HOST:PORT of a running Milvus (default: start one)")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)8.0f %(message)s")
+    logging.getLogger("lookalike.indexer.milvus_recluster").setLevel(logging.INFO)
     vectors = blob_vectors(n=args.images, dim=args.dim, centres=args.after, seed=0)
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))

@@ -74,6 +74,8 @@ def test_recluster_rewrites_every_cluster_keeps_every_id_and_matches_the_local_s
         expected = recluster(local, ReclusterConfig(clusters=9))
         assert (report.images, report.clusters_before, report.clusters_after) == (1500, 6, 9)
         assert report.default_nprobe == expected.default_nprobe == milvus.default_nprobe
+        assert (report.imbalance_before, report.imbalance_after) == pytest.approx(
+            (expected.imbalance_before, expected.imbalance_after))
         assert milvus.nlist == 9 and milvus.generation().number == 1
         np.testing.assert_allclose(milvus.centroids, local.centroids, rtol=1e-5)
         assert_clustered(milvus, ids)
