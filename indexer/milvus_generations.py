@@ -78,8 +78,11 @@ def describe(vectors: MilvusVectors, name: str) -> dict[str, Any] | None:
 
     try:
         with milvus_errors(vectors.address):
+            # Asked first: pymilvus logs a failed describe as an ERROR with a traceback.
+            if not vectors.client.has_collection(name):  # True for an alias too
+                return None
             return dict(vectors.client.describe_collection(name))
-    except GenerationGone:
+    except GenerationGone:  # dropped in between
         return None
 
 
