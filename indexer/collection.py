@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,8 @@ from lookalike.indexer.store import MetadataStore
 __all__ = ["LOCK_FILE", "Collection", "Hits", "Row", "drop_missing", "refuse_existing"]
 
 logger = logging.getLogger(__name__)
+
+RECHECK_S = 1.0  # (shared) how often follow() asks SQLite whether anything changed unannounced
 
 
 def check_queries(queries: np.ndarray, dim: int) -> np.ndarray:
@@ -115,6 +118,7 @@ class Collection:
         self._depth = 0  # nested writing() holds in this process: the group lock is taken once
         self._seq = 0  # the last change-log entry the in-memory indexes reflect
         self._version = -1  # data_version when they were last brought up to date
+        self._recheck_at = 0.0  # when follow() next asks SQLite itself, not only the group
         self.reload()
 
     @classmethod
@@ -205,14 +209,21 @@ class Collection:
     def follow(self) -> None:
         """(shared) Applies what other processes committed since this one last looked.
 
-        The check is one PRAGMA on this process's connection; only when it moved are the
-        change-log entries read, with the added rows' vectors, in one read transaction.
+        The per-call check reads the entry number the group's writers publish (a memory
+        load); only when it is ahead are the change-log entries read, with the added rows'
+        vectors, in one read transaction. A write committed but never published (its
+        process was killed between the two, so it was never acknowledged either) is found
+        by the deeper check, SQLite's PRAGMA data_version, at most RECHECK_S later.
         """
-        if self._group is None or self.store.data_version() == self._version:
+        group = self._group
+        if group is None or (group.published() <= self._seq
+                             and time.monotonic() < self._recheck_at):
             return
         with self._writer:
+            self._recheck_at = time.monotonic() + RECHECK_S
             version = self.store.data_version()
-            if version != self._version:  # another thread may have caught up meanwhile
+            # Another thread may have caught up meanwhile.
+            if group.published() > self._seq or version != self._version:
                 self._catch_up(version)
 
     def _catch_up(self, version: int) -> None:
@@ -276,7 +287,10 @@ class Collection:
             finally:
                 self._depth -= 1
                 if outer:
-                    self._group.release()
+                    try:
+                        self._group.publish(self.store.last_seq())
+                    finally:
+                        self._group.release()
 
     def _wrote(self, first_new: int) -> bool:
         """(shared) Whether this process's own write directly follows what it has applied,

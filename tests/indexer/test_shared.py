@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import time
 
 import numpy as np
 import pytest
@@ -12,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lookalike.common.errors import CollectionLocked, InvalidArgument, Unavailable
-from lookalike.indexer.collection import Collection
-from lookalike.indexer.lock import FolderLock
+from lookalike.indexer.collection import RECHECK_S, Collection
+from lookalike.indexer.lock import FolderLock, GroupWriteLock
 from lookalike.indexer.manifest import DATABASE_FILE
 from lookalike.indexer.opener import open_collection
 from lookalike.indexer.snapshot import SNAPSHOT_FILE, write_snapshot
@@ -200,3 +201,15 @@ def test_random_interleavings_leave_both_processes_equal_to_a_fresh_open(pair, f
             assert worker.call("cluster_sizes") == sizes
 
     run()
+
+
+def test_a_write_committed_but_never_published_is_seen_within_the_recheck(pair, folder):
+    a, b = pair
+    b.top_ids(blob_vectors(1))  # B is current
+    group = GroupWriteLock(folder)
+    before = group.published()
+    a.call("add", blob_vectors(1, seed=21) + 80, ["/u.png"], ["unpublished"])
+    group.publish(before)  # as if A died between its commit and publishing it
+    group.close()
+    time.sleep(RECHECK_S + 0.2)
+    assert b.top_ids(blob_vectors(1, seed=21) + 80) == [["unpublished"]]
