@@ -6,7 +6,8 @@ second, SQLite's PRAGMA data_version); a plain open does not. Both are opened on
 the same folder in this process (the plain open holds the folder lock, as a group's parent
 does) and timed on the same queries, in alternating ABBA blocks so load on this shared
 machine hits both alike. Also timed: the PRAGMA alone, and the first search after another
-connection added or deleted rows (the check, reading the log and applying it).
+connection added or deleted rows (the check, reading the log and applying it), and what
+writing the change log adds to a plain open's add and delete (fsync included).
 
     .venv/bin/python benchmarks/shared_check.py [--rows 100000] [--json]
 """
@@ -109,6 +110,29 @@ def catch_up(reader: Collection, writer: Collection, queries: np.ndarray, batch:
             "first_search_after_delete_ms": round(float(np.median(delete)) * 1e3, 3)}
 
 
+def log_cost(plain: Collection, queries: np.ndarray, repeats: int = 30) -> list[dict]:
+    """Median add and delete latency of a plain open with the change log written (as every
+    writable open now does) and without it (as before), alternating, same rows."""
+    rows = []
+    for batch in (1, 100):
+        got: dict[str, list[float]] = {f"{w}_{op}": [] for w in ("log", "nolog")
+                                       for op in ("add", "delete")}
+        for r in range(repeats):
+            for which in (("log", "nolog") if r % 2 == 0 else ("nolog", "log")):
+                plain.store._logging = which == "log"
+                ids = [f"{which}{batch}-{r}-{i}" for i in range(batch)]
+                start = time.perf_counter()
+                plain.add(queries[:batch], ["/l.png"] * batch, ids)
+                got[f"{which}_add"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                plain.delete(ids)
+                got[f"{which}_delete"].append(time.perf_counter() - start)
+        plain.store._logging = True
+        rows.append({"rows": batch, **{f"{k}_ms": round(float(np.median(v)) * 1e3, 3)
+                                       for k, v in got.items()}})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -126,7 +150,8 @@ def main() -> None:
                       "default_nprobe": 4, **per,
                       "follow_nothing_new_us": alone(shared.follow),
                       "pragma_data_version_us": alone(shared.store.data_version),
-                      "catch_up": [catch_up(shared, writer, queries, b) for b in (1, 100)]}
+                      "catch_up": [catch_up(shared, writer, queries, b) for b in (1, 100)],
+                      "change_log_write_cost": log_cost(plain, queries)}
     print(f"search p50, plain vs shared open: single {per['plain_single_us']} vs "
           f"{per['shared_single_us']} us, batch64 {per['plain_batch64_us']} vs "
           f"{per['shared_batch64_us']} us; the check alone {result['follow_nothing_new_us']} us "
@@ -134,6 +159,10 @@ def main() -> None:
     for row in result["catch_up"]:
         print(f"first search after another process adds/deletes {row['rows']} rows: "
               f"{row['first_search_after_add_ms']} / {row['first_search_after_delete_ms']} ms")
+    for row in result["change_log_write_cost"]:
+        print(f"plain add/delete of {row['rows']} rows, with the change log vs without: "
+              f"{row['log_add_ms']} vs {row['nolog_add_ms']} ms / {row['log_delete_ms']} vs "
+              f"{row['nolog_delete_ms']} ms")
     if args.json:
         print(json.dumps(result))
 

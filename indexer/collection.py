@@ -369,6 +369,7 @@ class Collection:
 
     def describe(self) -> Description:
         """The model fingerprint, embedding dimension, format version and default nprobe."""
+        self.follow()
         return Description(self.manifest.model_fingerprint, self.dim,
                            str(self.manifest.format_version), self.default_nprobe)
 
