@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -159,3 +160,27 @@ def test_a_full_disk_refuses_the_snapshot_and_keeps_the_old_one(model_dir):
             write_snapshot(disk / "c")
             with Collection.open(disk / "c", shared=True) as c:
                 assert c._clusters.mapped_rows() == len(c) == 350
+
+
+def rewritten(path, write) -> bool:
+    """Whether write() replaced the file at path (the old one is held open meanwhile, so
+    its inode number cannot be reused by the new one)."""
+    with open(path, "rb") as old:
+        write()
+        return os.fstat(old.fileno()).st_ino != path.stat().st_ino
+
+
+def test_a_current_snapshot_is_kept_and_a_stale_or_damaged_one_rewritten(folder):
+    path = write_snapshot(folder)
+    assert not rewritten(path, lambda: write_snapshot(folder))  # nothing changed: kept
+    assert rewritten(path, lambda: write_snapshot(folder, force=True))
+    with Collection.open(folder, shared=True) as c:
+        c.add(blob_vectors(1, seed=4), ["/s.png"], ["stale"])
+    assert rewritten(path, lambda: write_snapshot(folder))  # a change since: rewritten
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))  # the same inode, now damaged
+    assert rewritten(path, lambda: write_snapshot(folder))
+    with Collection.open(folder, shared=True) as c:
+        assert c._clusters.mapped_rows() == 601
+        assert_same_as_sqlite(c, folder)
