@@ -26,7 +26,8 @@ class Images(NamedTuple):
 
 
 def read_images(spec: str | Path, size: int, *, progress: bool = False,
-                require: bool = False, sources: list[Source] | None = None) -> Images:
+                require: bool = False, sources: list[Source] | None = None,
+                workers: int | None = None) -> Images:
     """Decodes every image of spec (a folder or manifest) at size x size.
 
     Args:
@@ -35,11 +36,13 @@ def read_images(spec: str | Path, size: int, *, progress: bool = False,
         progress: show a progress bar.
         require: raise TrainingError when no image is readable.
         sources: spec's sources, when the caller has already read them.
+        workers: decoder processes (None: one per core).
     """
     from lookalike.encoder.data import load_images
 
     sources = read_sources(spec) if sources is None else sources
-    images, kept, failed = load_images([s.location for s in sources], size, progress=progress)
+    images, kept, failed = load_images([s.location for s in sources], size, progress=progress,
+                                       workers=workers)
     if require and not kept:
         raise TrainingError(f"no readable images in {spec}")
     return Images([sources[i] for i in kept], images,
