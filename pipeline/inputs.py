@@ -59,7 +59,7 @@ class Vectors(NamedTuple):
 
 
 def read_vectors(model: Checkpoint, spec: str | Path, *, progress: bool = False,
-                 sources: list[Source] | None = None) -> Vectors:
+                 sources: list[Source] | None = None, workers: int | None = None) -> Vectors:
     """Decodes and embeds every image of spec here; pipeline/ray_embed.py does it on Ray.
 
     Each image is embedded at its row (encoder/embed.py), so its vector is the same bit for
@@ -67,7 +67,8 @@ def read_vectors(model: Checkpoint, spec: str | Path, *, progress: bool = False,
     """
     from lookalike.encoder.embed import Embedder
 
-    read = read_images(spec, model.config.image_size, progress=progress, sources=sources)
+    read = read_images(spec, model.config.image_size, progress=progress, sources=sources,
+                       workers=workers)
     return Vectors(read.sources, Embedder(model)(read.images, rows=read.rows), read.skipped)
 
 
