@@ -23,6 +23,16 @@ class Prepared:
     error: LookalikeError | None = None
 
 
+def downsized(location: str, size: int, limits: FetchLimits) -> bytes | str:
+    """The bytes prepare() would send for location, or location itself when reading it
+    failed: the stream then reads it again and reports the row's error as it always does.
+    Module-level, so that worker processes can run it (clients/bulk.py)."""
+    try:
+        return prepare(location, size, limits)
+    except (LookalikeError, OSError, ValueError):
+        return location
+
+
 def prepare_row(row: int, query: Any, size: int | None, limits: FetchLimits) -> Prepared:
     """Reads (or fetches) and optionally downsizes one query; never raises for bad input."""
     try:
