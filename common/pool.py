@@ -56,7 +56,9 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int,
     in chunks, and at most two chunks per worker are in flight, so memory stays bounded
     however many items there are. Few items (see pool_size) are mapped here instead.
     Processes start with forkserver (spawn where there is none): never a fork of this
-    process, whose JAX and gRPC threads a fork would copy mid-flight.
+    process, whose JAX and gRPC threads a fork would copy mid-flight. Each worker imports
+    the caller's main module, so a script calling this must do so under
+    `if __name__ == "__main__":`.
 
     Raises:
         WorkerFailed: fn raised in a worker, or a worker died (killed, out of memory);
@@ -93,8 +95,10 @@ def _result(part: slice, future: Future[list[R]], items: Sequence[T]) -> list[R]
     try:
         return future.result()
     except BrokenProcessPool:
-        raise WorkerFailed(f"a worker process died (killed, or out of memory?) while working "
-                           f"on {where}") from None
+        raise WorkerFailed(f"a worker process died while working on {where}: killed, out of "
+                           "memory, or started from a script that runs this at import (guard "
+                           "it with `if __name__ == \"__main__\":`, as multiprocessing needs)"
+                           ) from None
     except Exception as exc:
         raise WorkerFailed(f"{type(exc).__name__}: {exc} (in a worker process, on {where})"
                            ) from exc
