@@ -1,8 +1,9 @@
 """An ordered map over worker processes, streamed in chunks: decoding on every core.
 
 Pillow releases the GIL while it decodes and resizes, but opening a file, parsing its
-headers and EXIF, and building the array hold it: about half of a 512x512 JPEG's decode
-here, so threads stop scaling near 2x however many cores there are. Processes do not.
+headers and EXIF, and building the array hold it. 4 threads decoded 512x512 JPEGs 1.7x
+faster than one on 2 cores (BENCHMARKS.md, "Encoder"), which puts the GIL-held part near a
+fifth: threads would then top out near 4-5x on 16 cores, processes near 16x.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
@@ -54,7 +55,8 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int,
 
     fn must be picklable (a module-level function, or a functools.partial of one). Items go
     in chunks, and at most two chunks per worker are in flight, so memory stays bounded
-    however many items there are. Few items (see pool_size) are mapped here instead.
+    however many items there are. Few items (see pool_size) are mapped in `workers`
+    threads here instead, as lookalike decoded before it had processes.
     Processes start with forkserver (spawn where there is none): never a fork of this
     process, whose JAX and gRPC threads a fork would copy mid-flight. Each worker imports
     the caller's main module, so a script calling this must do so under
@@ -69,7 +71,11 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int,
         raise InvalidArgument(f"chunk must be at least 1, got {chunk}")
     size = pool_size(len(items), workers, chunk)
     if not size:
-        yield from map(fn, items)
+        if workers == 1 or len(items) < 2:
+            yield from map(fn, items)
+            return
+        with ThreadPoolExecutor(workers) as threads:  # few items: all submitted at once
+            yield from threads.map(fn, items)
         return
     with ProcessPoolExecutor(size, mp_context=_context()) as pool:
         pending: deque[tuple[slice, Future[list[R]]]] = deque()
