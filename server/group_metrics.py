@@ -1,0 +1,76 @@
+"""The metrics of a group of worker processes, summed, on the one endpoint the parent serves.
+
+Workers record into prometheus-client's multiprocess files (PROMETHEUS_MULTIPROC_DIR, set
+before they start); the parent reads them all at each scrape (MultiProcessCollector). So a
+scrape sees the whole group on one port, counters keep what a worker counted after it dies
+and is restarted, and the group adds its own gauges: workers serving and restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from lookalike.server.metrics import MULTIPROC_ENV
+
+logger = logging.getLogger(__name__)
+
+
+def new_metrics_dir() -> str:
+    """A fresh, empty folder for the workers' metric files; exported to the environment
+    that spawned workers inherit (prometheus-client reads it when a worker imports it)."""
+    path = tempfile.mkdtemp(prefix="lookalike-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    return path
+
+
+def remove_metrics_dir(path: str) -> None:
+    if os.environ.get(MULTIPROC_ENV) == path:
+        del os.environ[MULTIPROC_ENV]
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def worker_gone(pid: int, path: str) -> None:
+    """Drops a dead worker's live gauges (its counters and histograms stay in the sums)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, path)
+
+
+class GroupCollector:
+    """The supervisor's own figures, read at each scrape."""
+
+    def __init__(self, serving: Callable[[], int], restarts: Callable[[], int]) -> None:
+        self._serving = serving
+        self._restarts = restarts
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        yield GaugeMetricFamily("lookalike_worker_processes",
+                                "Worker processes serving now.", value=self._serving())
+        yield CounterMetricFamily("lookalike_worker_restarts",
+                                  "Worker processes started again after they died.",
+                                  value=self._restarts())
+
+
+class GroupMetricsEndpoint:
+    """/metrics over HTTP for the whole group."""
+
+    def __init__(self, path: str, collector: GroupCollector, port: int, host: str) -> None:
+        from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=path)
+        registry.register(collector)
+        self._http, _ = start_http_server(port, addr=host, registry=registry)
+        self.port = int(self._http.server_address[1])
+        logger.info("metrics of every worker on http://%s:%d/metrics", host, self.port)
+
+    def close(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
