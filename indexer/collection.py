@@ -18,7 +18,7 @@ from lookalike.indexer.clustering import route
 from lookalike.indexer.create import refuse_existing, write_collection
 from lookalike.indexer.ids import check_ids
 from lookalike.indexer.interface import NO_ROWS, Description, Hits, Row, check_search
-from lookalike.indexer.lock import LOCK_FILE, FolderLock
+from lookalike.indexer.lock import LOCK_FILE, FolderLock, GroupWriteLock, require_holder
 from lookalike.indexer.manifest import DATABASE_FILE, MODEL_DIR, Manifest, read_manifest
 from lookalike.indexer.rwlock import ReadWriteLock
 from lookalike.indexer.store import MetadataStore
@@ -91,18 +91,29 @@ class Collection:
 
     One process at a time opens a folder for writing (FolderLock); read-only opens take no
     lock and see the collection as it was when they opened it.
+
+    Shared opens (a server group's workers, while its parent holds the FolderLock) all write
+    the folder: each write holds the group's write lock and appends to the change log in
+    its own transaction, and every call first checks (PRAGMA data_version, one SQLite call)
+    whether another process committed since, applying the log if so. A write acknowledged by
+    any process is therefore seen by the next call on every process.
     """
 
     def __init__(self, folder: Path, manifest: Manifest, store: MetadataStore,
-                 lock: FolderLock | None = None) -> None:
+                 lock: FolderLock | None = None, group: GroupWriteLock | None = None) -> None:
         self.folder = folder
         self.manifest = manifest
         self.store = store
         self.dim = manifest.embedding_dim
-        self.read_only = lock is None
+        self.read_only = lock is None and group is None
+        self.shared = group is not None
         self._rw = ReadWriteLock()
         self._writer = threading.RLock()
         self._lock = lock
+        self._group = group
+        self._depth = 0  # nested writing() holds in this process: the group lock is taken once
+        self._seq = 0  # the last change-log entry the in-memory indexes reflect
+        self._version = -1  # data_version when they were last brought up to date
         self.reload()
 
     @classmethod
@@ -119,38 +130,50 @@ class Collection:
         return cls.open(folder)
 
     @classmethod
-    def open(cls, folder: str | Path, read_only: bool = False) -> Collection:
+    def open(cls, folder: str | Path, read_only: bool = False,
+             shared: bool = False) -> Collection:
         """Opens a collection to serve and change it, or only to read it.
 
+        shared: one of several processes of a server group that all write the folder while
+            the group's parent holds its FolderLock (see the class docstring).
+
         Raises:
-            CollectionLocked: (not read_only) another process has it open for writing.
+            CollectionLocked: (neither read_only nor shared) another process has it open for
+                writing.
+            Unavailable: (shared) no process holds the folder's lock.
+            InvalidArgument: both read_only and shared.
             CollectionError, CollectionMismatch, NotFound: see read_manifest.
         """
+        if read_only and shared:
+            raise InvalidArgument("a collection is opened read-only or shared, not both")
         folder = Path(folder)
         manifest = read_manifest(folder)
-        lock = None if read_only else FolderLock(folder)
+        if shared:
+            require_holder(folder)
+        lock = None if read_only or shared else FolderLock(folder)
+        group = GroupWriteLock(folder) if shared else None
         try:
             store = MetadataStore(folder / DATABASE_FILE, read_only=read_only)
         except BaseException:
-            if lock is not None:
-                lock.close()
+            cls._abandon(None, lock, group)
             raise
         try:
-            return cls(folder, manifest, store, lock)
+            return cls(folder, manifest, store, lock, group)
         except (sqlite3.DatabaseError, CollectionError) as exc:
-            cls._abandon(store, lock)
+            cls._abandon(store, lock, group)
             if str(store.path) in str(exc):
                 raise
             raise CollectionError(f"{store.path} is corrupt: {exc}") from None
         except BaseException:
-            cls._abandon(store, lock)
+            cls._abandon(store, lock, group)
             raise
 
     @staticmethod
-    def _abandon(store: MetadataStore, lock: FolderLock | None) -> None:
-        store.close()
-        if lock is not None:
-            lock.close()
+    def _abandon(store: MetadataStore | None, lock: FolderLock | None,
+                 group: GroupWriteLock | None) -> None:
+        for part in (store, lock, group):
+            if part is not None:
+                part.close()
 
     @property
     def model_dir(self) -> Path:
@@ -158,14 +181,50 @@ class Collection:
 
     def reload(self) -> None:
         """Rebuilds the in-memory indexes from SQLite, the durable truth, and swaps them in."""
-        with self._writer, self.store.snapshot():
-            centroids = self.store.centroids(self.dim)
-            nprobe = int(self.store.settings()["default_nprobe"])
-            indexes = ClusterIndexes.load(centroids, self.store.cluster_counts(),
-                                          self.store.iter_vectors(self.dim))
+        with self._writer:
+            version = self.store.data_version()  # before the read: a later commit is seen
+            with self.store.snapshot():
+                seq = self.store.last_seq()
+                centroids = self.store.centroids(self.dim)
+                nprobe = int(self.store.settings()["default_nprobe"])
+                indexes = ClusterIndexes.load(centroids, self.store.cluster_counts(),
+                                              self.store.iter_vectors(self.dim))
             with self._rw.write():
                 self._clusters, self.default_nprobe = indexes, nprobe
+            self._seq, self._version = seq, version
         logger.info("opened %s: %d images in %d clusters", self.folder, len(self), self.nlist)
+
+    def follow(self) -> None:
+        """(shared) Applies what other processes committed since this one last looked.
+
+        The check is one PRAGMA on this process's connection; only when it moved are the
+        change-log entries read, with the added rows' vectors, in one read transaction.
+        """
+        if self._group is None or self.store.data_version() == self._version:
+            return
+        with self._writer:
+            version = self.store.data_version()
+            if version != self._version:  # another thread may have caught up meanwhile
+                self._catch_up(version)
+
+    def _catch_up(self, version: int) -> None:
+        with self.store.snapshot():
+            pending = self.store.changes_since(self._seq)
+            if not pending.reload and len(pending.added):
+                rowids, clusters, vectors = self.store.vectors_of(pending.added, self.dim)
+                if len(rowids) != len(pending.added):
+                    logger.warning("%s: logged rows are missing; reloading", self.folder)
+                    pending = pending._replace(reload=True)
+        if pending.reload:
+            self.reload()
+            return
+        if not pending.empty:
+            with self._rw.write():
+                if len(pending.deleted):
+                    self._clusters.remove(pending.deleted_clusters, pending.deleted)
+                if len(pending.added):
+                    self._clusters.add(clusters, vectors, rowids)
+        self._seq, self._version = pending.last, version
 
     def replace_clustering(self, centroids: np.ndarray, rowids: np.ndarray,
                            clusters: np.ndarray, default_nprobe: int) -> None:
@@ -176,7 +235,7 @@ class Collection:
             Unavailable: the collection was opened read-only.
         """
         self.lock_exclusive()
-        with self._writer:
+        with self.writing():
             self.store.set_clustering(centroids, rowids, clusters,
                                       {"default_nprobe": str(default_nprobe)})
             self.reload()
@@ -192,9 +251,35 @@ class Collection:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Holds off other adds, deletes and reclusterings (searches go on)."""
+        """Holds off other adds, deletes and reclusterings (searches go on); shared, in every
+        process of the group, and with this process brought up to date first."""
         with self._writer:
-            yield
+            if self._group is None:
+                yield
+                return
+            outer = self._depth == 0
+            if outer:
+                self._group.acquire()
+            self._depth += 1
+            try:
+                if outer:
+                    self._catch_up(self.store.data_version())
+                yield
+            finally:
+                self._depth -= 1
+                if outer:
+                    self._group.release()
+
+    def _wrote(self, first_new: int) -> bool:
+        """(shared) Whether this process's own write directly follows what it has applied,
+        so it may apply the write itself; if not, it catches up from the log instead."""
+        if self._group is None:
+            return True
+        if first_new == self._seq + 1:
+            self._seq = self.store.last_change
+            return True
+        self._catch_up(self.store.data_version())
+        return False
 
     def lock_exclusive(self) -> None:
         """Checks that this process alone may change the folder, as reclustering needs.
@@ -216,9 +301,11 @@ class Collection:
         return self._clusters.nlist
 
     def __len__(self) -> int:
+        self.follow()
         return sum(self._clusters.sizes())
 
     def cluster_sizes(self) -> list[int]:
+        self.follow()
         with self._rw.read():
             return self._clusters.sizes()
 
@@ -235,6 +322,7 @@ class Collection:
     def _search(self, queries: np.ndarray, k: int, nprobe: int | None, with_rows: bool) -> Hits:
         queries = check_queries(queries, self.dim)
         check_search(k, nprobe)
+        self.follow()
         rows = NO_ROWS
         self._rw.acquire_read()
         try:
@@ -251,6 +339,7 @@ class Collection:
 
     def lookup(self, id: str) -> tuple[Row, np.ndarray]:
         """A stored image's metadata and vector; NotFound if the id is unknown."""
+        self.follow()
         rows = self.store.find([id])
         if not rows:
             raise NotFound(f"no image with id {id!r} in the collection")
@@ -265,20 +354,21 @@ class Collection:
         """Stores vectors durably (one transaction), then makes them searchable."""
         vectors, paths = check_add(vectors, paths, ids, self.dim)
         self.lock_exclusive()
-        with self._writer:
+        with self.writing():
             clusters = route(vectors, self._clusters.quantizer)[:, 0]
             rows = self.store.insert(ids, paths, clusters, vectors)
-            rowids = np.array([r.rowid for r in rows], np.int64)
-            with self._rw.write():
-                self._clusters.add(clusters, vectors, rowids)
+            if rows and self._wrote(self.store.last_change - len(rows) + 1):
+                rowids = np.array([r.rowid for r in rows], np.int64)
+                with self._rw.write():
+                    self._clusters.add(clusters, vectors, rowids)
         return rows
 
     def delete(self, ids: list[str]) -> tuple[list[Row], list[str]]:
         """Deletes ids durably and from search; returns (deleted rows, missing ids)."""
         self.lock_exclusive()
-        with self._writer:
+        with self.writing():
             rows = self.store.delete(ids)
-            if rows:
+            if rows and self._wrote(self.store.last_change - len(rows) + 1):
                 with self._rw.write():
                     self._clusters.remove(np.array([r.cluster for r in rows], np.int64),
                                           np.array([r.rowid for r in rows], np.int64))
@@ -296,3 +386,5 @@ class Collection:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+        if self._group is not None:
+            self._group.close()
