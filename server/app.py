@@ -112,9 +112,7 @@ def load_engine(collection_dir: str | Path, config: ServerConfig,
     folder (`lookalike serve --processes N`).
     """
     enable_compilation_cache()
-    # Until the shared open (branch i16-shared) lands, workers open the folder read-only:
-    # they serve searches, and writes are refused as Unavailable.
-    collection = open_collection(collection_dir, read_only=shared)
+    collection = open_collection(collection_dir, shared=shared)
     try:
         embedder = Embedder(checkpoint.load(Path(collection_dir) / MODEL_DIR))
         side = embedder.image_size
