@@ -21,6 +21,7 @@ from lookalike.indexer.interface import NO_ROWS, Description, Hits, Row, check_s
 from lookalike.indexer.lock import LOCK_FILE, FolderLock, GroupWriteLock, require_holder
 from lookalike.indexer.manifest import DATABASE_FILE, MODEL_DIR, Manifest, read_manifest
 from lookalike.indexer.rwlock import ReadWriteLock
+from lookalike.indexer.snapshot import load_mapped
 from lookalike.indexer.store import MetadataStore
 
 __all__ = ["LOCK_FILE", "Collection", "Hits", "Row", "drop_missing", "refuse_existing"]
@@ -183,16 +184,23 @@ class Collection:
         """Rebuilds the in-memory indexes from SQLite, the durable truth, and swaps them in."""
         with self._writer:
             version = self.store.data_version()  # before the read: a later commit is seen
-            with self.store.snapshot():
-                seq = self.store.last_seq()
-                centroids = self.store.centroids(self.dim)
-                nprobe = int(self.store.settings()["default_nprobe"])
-                indexes = ClusterIndexes.load(centroids, self.store.cluster_counts(),
-                                              self.store.iter_vectors(self.dim))
+            # Shared: the group's mapped snapshot (and the log after it) when it is current.
+            loaded = None if self._group is None else load_mapped(self.folder, self.store,
+                                                                  self.dim)
+            if loaded is not None:
+                indexes, nprobe, seq = loaded
+            else:
+                with self.store.snapshot():
+                    seq = self.store.last_seq()
+                    centroids = self.store.centroids(self.dim)
+                    nprobe = int(self.store.settings()["default_nprobe"])
+                    indexes = ClusterIndexes.load(centroids, self.store.cluster_counts(),
+                                                  self.store.iter_vectors(self.dim))
             with self._rw.write():
                 self._clusters, self.default_nprobe = indexes, nprobe
             self._seq, self._version = seq, version
-        logger.info("opened %s: %d images in %d clusters", self.folder, len(self), self.nlist)
+        logger.info("opened %s: %d images in %d clusters (%d mapped)", self.folder,
+                    sum(indexes.sizes()), indexes.nlist, indexes.mapped_rows())
 
     def follow(self) -> None:
         """(shared) Applies what other processes committed since this one last looked.

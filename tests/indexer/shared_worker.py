@@ -38,6 +38,8 @@ def _run(folder: str, conn: Connection) -> None:
             elif name == "window":
                 collection.store.change_window = args[0]
                 got = None
+            elif name == "mapped":
+                got = collection._clusters.mapped_rows()
             elif name == "len":
                 got = len(collection)
             else:

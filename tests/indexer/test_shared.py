@@ -16,17 +16,21 @@ from lookalike.indexer.collection import Collection
 from lookalike.indexer.lock import FolderLock
 from lookalike.indexer.manifest import DATABASE_FILE
 from lookalike.indexer.opener import open_collection
+from lookalike.indexer.snapshot import SNAPSHOT_FILE, write_snapshot
 from tests.indexer.conftest import blob_vectors, make_collection
 from tests.indexer.shared_worker import Worker
 
 EVERY = 1 << 16  # nprobe past the number of clusters: scan them all
 
 
-@pytest.fixture
-def folder(tmp_path, model_dir, vectors):
-    """A collection whose FolderLock this test process holds, as a server group's parent."""
+@pytest.fixture(params=["sqlite", "snapshot"])
+def folder(request, tmp_path, model_dir, vectors):
+    """A collection whose FolderLock this test process holds, as a server group's parent:
+    the workers load it from SQLite, or map the snapshot the parent wrote."""
     make_collection(tmp_path / "c", model_dir, vectors).close()
     lock = FolderLock(tmp_path / "c")
+    if request.param == "snapshot":
+        write_snapshot(tmp_path / "c")
     yield tmp_path / "c"
     lock.close()
 
@@ -44,8 +48,10 @@ def fresh(folder) -> Collection:
     return Collection.open(folder, read_only=True)
 
 
-def test_add_in_one_process_is_found_by_the_next_search_in_another(pair):
+def test_add_in_one_process_is_found_by_the_next_search_in_another(pair, folder):
     a, b = pair
+    mapped = 800 if (folder / SNAPSHOT_FILE).exists() else 0
+    assert a.call("mapped") == b.call("mapped") == mapped
     new = blob_vectors(3, seed=9) + 50  # far from every stored vector
     a.call("add", new, ["/n0.png", "/n1.png", "/n2.png"], ["n0", "n1", "n2"])
     assert b.top_ids(new) == [["n0"], ["n1"], ["n2"]]

@@ -1,0 +1,118 @@
+"""The mapped vector snapshot: shared opens scan it in place and match a load from SQLite."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from lookalike.indexer.collection import Collection
+from lookalike.indexer.lock import FolderLock
+from lookalike.indexer.recluster import ReclusterConfig, recluster
+from lookalike.indexer.snapshot import SNAPSHOT_FILE, write_snapshot
+from tests.indexer.conftest import blob_vectors, make_collection
+
+
+@pytest.fixture
+def folder(tmp_path, model_dir):
+    vectors = blob_vectors(600)
+    vectors[10:20] = vectors[5]  # equal distances: ties must break the same way
+    make_collection(tmp_path / "c", model_dir, vectors).close()
+    lock = FolderLock(tmp_path / "c")
+    yield tmp_path / "c"
+    lock.close()
+
+
+def assert_same_as_sqlite(shared: Collection, folder) -> None:
+    """Every search shape (single query, batches, k past a cluster's size, several nprobe)
+    gives exactly what a collection loaded from SQLite gives."""
+    queries = np.concatenate([blob_vectors(30, seed=3), blob_vectors(600)[5:6]])
+    with Collection.open(folder, read_only=True) as truth:
+        assert shared.cluster_sizes() == truth.cluster_sizes()
+        for k, nprobe in ((1, 1), (5, 2), (200, 3), (1000, 8)):
+            for batch in (queries[:1], queries[-1:], queries):
+                want, got = truth.scan(batch, k, nprobe), shared.scan(batch, k, nprobe)
+                assert np.array_equal(got.rowids, want.rowids)
+                assert np.array_equal(got.distances, want.distances)
+
+
+def test_a_shared_open_scans_the_snapshot_in_place(folder):
+    write_snapshot(folder)
+    with Collection.open(folder, shared=True) as c:
+        assert c._clusters.mapped_rows() == len(c) == 600
+        assert_same_as_sqlite(c, folder)
+
+
+def test_changes_after_the_snapshot_are_applied_and_copy_only_their_clusters(folder):
+    write_snapshot(folder)
+    with Collection.open(folder, shared=True) as writer:
+        writer.add(blob_vectors(4, seed=7) + 30, ["/a.png"] * 4, [None] * 4)
+        writer.delete(["3", "4", "300"])
+        changed = {r.cluster for r in writer.store.find(["601", "602", "603", "604"])}
+        changed |= {writer.search(blob_vectors(600)[i : i + 1], 1).clusters[0]
+                    for i in (2, 3, 299)}  # the deleted rows' clusters (nearest centroid)
+        assert_same_as_sqlite(writer, folder)
+        with Collection.open(folder, shared=True) as late:  # snapshot + log entries after it
+            unchanged = sum(s for c, s in enumerate(late.cluster_sizes()) if c not in changed)
+            assert late._clusters.mapped_rows() == unchanged > 0
+            assert_same_as_sqlite(late, folder)
+
+
+def test_a_snapshot_older_than_a_reclustering_is_not_used(folder):
+    write_snapshot(folder)
+    with Collection.open(folder, shared=True) as c:
+        recluster(c, ReclusterConfig(clusters=5))
+        assert c._clusters.mapped_rows() == 0 and c.nlist == 5
+        assert_same_as_sqlite(c, folder)
+        with Collection.open(folder, shared=True) as other:
+            assert other._clusters.mapped_rows() == 0
+        write_snapshot(folder)  # the parent writes a new one; a (re)started worker maps it
+        with Collection.open(folder, shared=True) as other:
+            assert other._clusters.mapped_rows() == 600 and other.nlist == 5
+            assert_same_as_sqlite(other, folder)
+
+
+def test_a_snapshot_the_trimmed_log_no_longer_reaches_is_not_used(folder):
+    write_snapshot(folder)
+    with Collection.open(folder, shared=True) as c:
+        c.store.change_window = 2
+        for i in range(3):
+            c.add(blob_vectors(1, seed=i), ["/t.png"], [f"t{i}"])
+        with Collection.open(folder, shared=True) as late:
+            assert late._clusters.mapped_rows() == 0
+            assert_same_as_sqlite(late, folder)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "magic", "directory"])
+def test_a_damaged_snapshot_is_ignored_with_a_warning(folder, damage, caplog):
+    path = write_snapshot(folder)
+    data = bytearray(path.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 1
+    elif damage == "truncate":
+        data = data[:-64]
+    elif damage == "empty":
+        data = bytearray()
+    elif damage == "magic":
+        data[:8] = b"NOTSNAP!"
+    if damage == "directory":
+        path.unlink()
+        path.mkdir()
+    else:
+        path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING), Collection.open(folder, shared=True) as c:
+        assert c._clusters.mapped_rows() == 0
+        assert_same_as_sqlite(c, folder)
+    assert SNAPSHOT_FILE in caplog.text and "loading from SQLite" in caplog.text
+
+
+def test_a_snapshot_of_an_empty_collection(folder):
+    with Collection.open(folder, shared=True) as c:
+        c.delete([r.id for r in c.rows()])
+        write_snapshot(folder)
+    with Collection.open(folder, shared=True) as c:
+        assert len(c) == 0
+        c.add(blob_vectors(2), ["/e.png"] * 2, ["e0", "e1"])
+        assert c.search(blob_vectors(2), 1).rows[c.search(blob_vectors(2), 1).rowids[0, 0]].id \
+            == "e0"
