@@ -268,7 +268,24 @@ def _hold_folder(folder: Path, held: ExitStack) -> bool:
     if is_milvus_folder(read_manifest(folder)):
         return False  # Milvus serves any number of servers; there is no folder to hold
     held.callback(FolderLock(folder).close)
+    _write_snapshot(folder)
     return True
+
+
+def _write_snapshot(folder: Path) -> None:
+    """The mapped vector snapshot the workers share (indexer/snapshot.py), so N workers do
+    not each hold a private copy of the vectors. It is a cache: without it (no room for
+    it) each worker loads its own copy from SQLite, as a lone server does."""
+    from lookalike.common.errors import StorageFull
+    from lookalike.indexer.snapshot import write_snapshot
+
+    started = time.monotonic()
+    try:
+        path = write_snapshot(folder)
+    except StorageFull as exc:
+        logger.warning("no shared vector snapshot, each worker loads its own copy: %s", exc)
+        return
+    logger.info("wrote %s in %.1fs", path, time.monotonic() - started)
 
 
 def _metrics_endpoint(config: ServerConfig, metrics_dir: str,
