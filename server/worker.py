@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from lookalike.server.config import ServerConfig
 READY = "ready"
 FAILED = "failed"
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [worker {index} pid {pid}]: %(message)s"
 
 
@@ -34,7 +36,7 @@ class WorkerSpec:
             whose folder lock the parent holds); False for a Milvus collection.
         log_level: the root logger's level in the parent.
         quiet: no per-call log lines (`--quiet`).
-        parent_pid: the supervisor; the worker stops when it is gone.
+        parent_pid: the supervisor; the worker dies with it.
     """
 
     index: int
@@ -50,10 +52,12 @@ def run_worker(spec: WorkerSpec, report: Connection) -> None:
     """The worker's main: serves until SIGTERM, then exits 0 (or 1 or 2 when it cannot start,
     having sent the parent why)."""
     # A terminal's Ctrl-C reaches every process of the group; until serve() installs its
-    # own handlers, the parent's SIGTERM is how this worker learns to stop.
+    # own handlers, the parent's SIGTERM is how this worker learns to stop, and it stops
+    # at once: it has not opened the collection or listened yet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    _die_with_parent(spec.parent_pid)
     _configure_logging(spec)
-    _stop_when_orphaned(spec.parent_pid)
     from lookalike.common.errors import CollectionLocked, InvalidArgument, LookalikeError
     from lookalike.server.app import serve
 
@@ -85,15 +89,29 @@ def _configure_logging(spec: WorkerSpec) -> None:
         logging.getLogger().setLevel(min(spec.log_level, logging.INFO))
 
 
-def _stop_when_orphaned(parent_pid: int, every_s: float = 1.0) -> None:
-    """Stops this worker gracefully if its parent dies (kill -9 of the supervisor), rather
-    than serve on, unsupervised, while the folder lock is no longer held."""
+def _die_with_parent(parent_pid: int) -> None:
+    """Makes the kernel kill this worker when its parent dies (Linux's PR_SET_PDEATHSIG).
 
+    The parent holds the folder lock for the group: once it is gone (kill -9), another
+    server may take the folder, so its workers must not write on. They die as one process
+    would; every write they acknowledged was committed first.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    except (OSError, AttributeError) as exc:  # not Linux: watch for the parent instead
+        logging.getLogger(__name__).warning("cannot ask to die with the parent (%s); "
+                                            "polling for it instead", exc)
+        _kill_when_orphaned(parent_pid)
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _kill_when_orphaned(parent_pid: int, every_s: float = 0.2) -> None:
     def watch() -> None:
         while os.getppid() == parent_pid:
             threading.Event().wait(every_s)
-        logging.getLogger(__name__).warning("the supervisor (pid %d) is gone; stopping",
-                                            parent_pid)
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()

@@ -332,3 +332,23 @@ def test_sigterm_drains_every_worker_and_exits_0(collection_copy):
         assert reopened.lookup("p77")[0].path == "/p77"
     finally:
         reopened.close()
+
+
+def test_killing_the_parent_kills_its_workers_and_frees_the_folder(collection_copy):
+    served = Group(collection_copy)
+    workers = [served.pid_of(0), served.pid_of(1)]
+    served.process.kill()
+    served.process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)
+              for pid in workers):
+        assert time.monotonic() < deadline, "a worker outlived its parent"
+        time.sleep(0.05)
+    Collection.open(collection_copy).close()  # nobody holds or writes the folder now
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"  # gone between the two reads
