@@ -164,9 +164,13 @@ def echo_served() -> Iterator[str]:
 
 @contextmanager
 def served(collection: Path, *flags: str) -> Iterator[str]:
-    """A `lookalike serve` subprocess on a free port; yields its target."""
+    """A one-process `lookalike serve` subprocess on a free port; yields its target.
+
+    One process, as before `--processes` existed, so these figures stay comparable with
+    earlier runs; --processes compares process counts.
+    """
     with _process([sys.executable, "-m", "lookalike.app.cli", "serve", str(collection),
-                   "--port", "0", "--quiet", *flags]) as target:
+                   "--port", "0", "--quiet", "--processes", "1", *flags]) as target:
         yield target
 
 
