@@ -198,7 +198,17 @@ def test_a_killed_worker_is_restarted_and_no_acknowledged_write_is_lost(group):
         finally:
             for channel in fresh.values():
                 channel.close()
-        assert sample(scrape(group.metrics_port()), "lookalike_worker_restarts_total") >= 1
+        restarts = sample(scrape(group.metrics_port()), "lookalike_worker_restarts_total")
+        assert restarts >= 1
+        # Killed again before it served a minute: the wait before its next start doubles.
+        again = group.pid_of(0)
+        later = len(group.lines)
+        os.kill(again, 9)
+        group.wait_for(f"worker 0 \\(pid {again}\\) was killed by SIGKILL; starting it "
+                       "again in 2s", later)
+        group.wait_for(rf"worker 0 \(pid (?!{again}\b)\d+\) is serving", later)
+        assert sample(scrape(group.metrics_port()),
+                      "lookalike_worker_restarts_total") == restarts + 1
     finally:
         stop.set()
         if adder.is_alive():
