@@ -75,7 +75,7 @@ def read_since(db: sqlite3.Connection, seq: int) -> Pending:
     got = np.array(db.execute("SELECT op, rowid, cluster FROM changes WHERE seq > ? "
                               "ORDER BY seq", (seq,)).fetchall(), np.int64).reshape(-1, 3)
     op, rowid, cluster = got.T
-    if (op == RELOAD).any():
+    if (op == RELOAD).any() or not np.isin(op, (ADD, DELETE)).all():  # unknown: be safe
         return Pending(last, True)
     added, deleted = rowid[op == ADD], rowid[op == DELETE]
     both = np.isin(added, deleted)  # added then deleted: never there, nothing to take out

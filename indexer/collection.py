@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from lookalike.indexer.store import MetadataStore
 __all__ = ["LOCK_FILE", "Collection", "Hits", "Row", "drop_missing", "refuse_existing"]
 
 logger = logging.getLogger(__name__)
+
+RECHECK_S = 1.0  # (shared) how often follow() asks SQLite whether anything changed unannounced
 
 
 def check_queries(queries: np.ndarray, dim: int) -> np.ndarray:
@@ -110,11 +113,16 @@ class Collection:
         self.shared = group is not None
         self._rw = ReadWriteLock()
         self._writer = threading.RLock()
+        # Held while the in-memory indexes and _seq change: by a writer applying its own
+        # write, and by a search catching up, which must never wait for _writer (held by a
+        # thread queued for the group's lock behind another process's reclustering).
+        self._apply = threading.Lock()
         self._lock = lock
         self._group = group
         self._depth = 0  # nested writing() holds in this process: the group lock is taken once
         self._seq = 0  # the last change-log entry the in-memory indexes reflect
         self._version = -1  # data_version when they were last brought up to date
+        self._recheck_at = 0.0  # when follow() next asks SQLite itself, not only the group
         self.reload()
 
     @classmethod
@@ -182,40 +190,51 @@ class Collection:
 
     def reload(self) -> None:
         """Rebuilds the in-memory indexes from SQLite, the durable truth, and swaps them in."""
-        with self._writer:
-            version = self.store.data_version()  # before the read: a later commit is seen
-            # Shared: the group's mapped snapshot (and the log after it) when it is current.
-            loaded = None if self._group is None else load_mapped(self.folder, self.store,
-                                                                  self.dim)
-            if loaded is not None:
-                indexes, nprobe, seq = loaded
-            else:
-                with self.store.snapshot():
-                    seq = self.store.last_seq()
-                    centroids = self.store.centroids(self.dim)
-                    nprobe = int(self.store.settings()["default_nprobe"])
-                    indexes = ClusterIndexes.load(centroids, self.store.cluster_counts(),
-                                                  self.store.iter_vectors(self.dim))
-            with self._rw.write():
-                self._clusters, self.default_nprobe = indexes, nprobe
-            self._seq, self._version = seq, version
+        with self._writer, self._apply:
+            self._load()
+
+    def _load(self) -> None:
+        """reload(), holding _apply."""
+        version = self.store.data_version()  # before the read: a later commit is seen
+        # Shared: the group's mapped snapshot (and the log after it) when it is current.
+        loaded = None if self._group is None else load_mapped(self.folder, self.store, self.dim)
+        if loaded is not None:
+            indexes, nprobe, seq = loaded
+        else:
+            with self.store.snapshot():
+                seq = self.store.last_seq()
+                centroids = self.store.centroids(self.dim)
+                nprobe = int(self.store.settings()["default_nprobe"])
+                indexes = ClusterIndexes.load(centroids, self.store.cluster_counts(),
+                                              self.store.iter_vectors(self.dim))
+        with self._rw.write():
+            self._clusters, self.default_nprobe = indexes, nprobe
+        self._seq, self._version = seq, version
         logger.info("opened %s: %d images in %d clusters (%d mapped)", self.folder,
-                    sum(indexes.sizes()), indexes.nlist, indexes.mapped_rows())
+                sum(indexes.sizes()), indexes.nlist, indexes.mapped_rows())
 
     def follow(self) -> None:
         """(shared) Applies what other processes committed since this one last looked.
 
-        The check is one PRAGMA on this process's connection; only when it moved are the
-        change-log entries read, with the added rows' vectors, in one read transaction.
+        The per-call check reads the entry number the group's writers publish (a memory
+        load); only when it is ahead are the change-log entries read, with the added rows'
+        vectors, in one read transaction. A write committed but never published (its
+        process was killed between the two, so it was never acknowledged either) is found
+        by the deeper check, SQLite's PRAGMA data_version, at most RECHECK_S later.
         """
-        if self._group is None or self.store.data_version() == self._version:
+        group = self._group
+        if group is None or (group.published() <= self._seq
+                             and time.monotonic() < self._recheck_at):
             return
-        with self._writer:
+        with self._apply:  # not _writer: a search never waits for another process's write
+            self._recheck_at = time.monotonic() + RECHECK_S
             version = self.store.data_version()
-            if version != self._version:  # another thread may have caught up meanwhile
+            # Another thread may have caught up meanwhile.
+            if group.published() > self._seq or version != self._version:
                 self._catch_up(version)
 
     def _catch_up(self, version: int) -> None:
+        """Applies the log after _seq (holding _apply), or reloads when it says so."""
         with self.store.snapshot():
             pending = self.store.changes_since(self._seq)
             if not pending.reload and len(pending.added):
@@ -224,7 +243,7 @@ class Collection:
                     logger.warning("%s: logged rows are missing; reloading", self.folder)
                     pending = pending._replace(reload=True)
         if pending.reload:
-            self.reload()
+            self._load()
             return
         if not pending.empty:
             with self._rw.write():
@@ -271,23 +290,31 @@ class Collection:
             self._depth += 1
             try:
                 if outer:
-                    self._catch_up(self.store.data_version())
+                    with self._apply:
+                        self._catch_up(self.store.data_version())
                 yield
             finally:
                 self._depth -= 1
                 if outer:
-                    self._group.release()
+                    try:
+                        self._group.publish(self.store.last_seq())
+                    finally:
+                        self._group.release()
 
-    def _wrote(self, first_new: int) -> bool:
-        """(shared) Whether this process's own write directly follows what it has applied,
-        so it may apply the write itself; if not, it catches up from the log instead."""
-        if self._group is None:
-            return True
-        if first_new == self._seq + 1:
-            self._seq = self.store.last_change
-            return True
-        self._catch_up(self.store.data_version())
-        return False
+    def _apply_own(self, written: int, change: Callable[[], None]) -> None:
+        """Makes this process's own committed write (`written` log entries) searchable.
+
+        Shared: when the write does not directly follow what this process has applied, it
+        catches up from the log instead, its own entries included.
+        """
+        with self._apply:
+            if self._group is not None:
+                if self.store.last_change - written != self._seq:
+                    self._catch_up(self.store.data_version())
+                    return
+                self._seq = self.store.last_change
+            with self._rw.write():
+                change()
 
     def lock_exclusive(self) -> None:
         """Checks that this process alone may change the folder, as reclustering needs.
@@ -355,6 +382,7 @@ class Collection:
 
     def describe(self) -> Description:
         """The model fingerprint, embedding dimension, format version and default nprobe."""
+        self.follow()
         return Description(self.manifest.model_fingerprint, self.dim,
                            str(self.manifest.format_version), self.default_nprobe)
 
@@ -365,10 +393,9 @@ class Collection:
         with self.writing():
             clusters = route(vectors, self._clusters.quantizer)[:, 0]
             rows = self.store.insert(ids, paths, clusters, vectors)
-            if rows and self._wrote(self.store.last_change - len(rows) + 1):
-                rowids = np.array([r.rowid for r in rows], np.int64)
-                with self._rw.write():
-                    self._clusters.add(clusters, vectors, rowids)
+            rowids = np.array([r.rowid for r in rows], np.int64)
+            if rows:
+                self._apply_own(len(rows), lambda: self._clusters.add(clusters, vectors, rowids))
         return rows
 
     def delete(self, ids: list[str]) -> tuple[list[Row], list[str]]:
@@ -376,10 +403,10 @@ class Collection:
         self.lock_exclusive()
         with self.writing():
             rows = self.store.delete(ids)
-            if rows and self._wrote(self.store.last_change - len(rows) + 1):
-                with self._rw.write():
-                    self._clusters.remove(np.array([r.cluster for r in rows], np.int64),
-                                          np.array([r.rowid for r in rows], np.int64))
+            if rows:
+                clusters = np.array([r.cluster for r in rows], np.int64)
+                rowids = np.array([r.rowid for r in rows], np.int64)
+                self._apply_own(len(rows), lambda: self._clusters.remove(clusters, rowids))
         found = {r.id for r in rows}
         return rows, [i for i in ids if i not in found]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import time
 
 import numpy as np
 import pytest
@@ -12,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lookalike.common.errors import CollectionLocked, InvalidArgument, Unavailable
-from lookalike.indexer.collection import Collection
-from lookalike.indexer.lock import FolderLock
+from lookalike.indexer.collection import RECHECK_S, Collection
+from lookalike.indexer.lock import FolderLock, GroupWriteLock
 from lookalike.indexer.manifest import DATABASE_FILE
 from lookalike.indexer.opener import open_collection
 from lookalike.indexer.snapshot import SNAPSHOT_FILE, write_snapshot
@@ -130,6 +131,9 @@ def test_kill_9_mid_add_loses_no_acknowledged_row(pair, folder):
     with fresh(folder) as c:
         stored = {r.id for r in c.rows()}
         assert set(acked) <= stored and {f"after-{a.pid}", f"after-{b.pid}"} <= stored
+        with sqlite3.connect(folder / DATABASE_FILE) as db:  # no row without its log entry
+            logged = {r for (r,) in db.execute("SELECT rowid FROM changes WHERE op=1")}
+        assert {r.rowid for r in c.rows() if r.rowid > 800} == logged
         expected = c.search(blob_vectors(50, seed=8), 4, EVERY).rowids
     for worker in (a, b):
         assert {worker.call("lookup", i)[0].id for i in acked} == set(acked)
@@ -200,3 +204,38 @@ def test_random_interleavings_leave_both_processes_equal_to_a_fresh_open(pair, f
             assert worker.call("cluster_sizes") == sizes
 
     run()
+
+
+def test_a_write_committed_but_never_published_is_seen_within_the_recheck(pair, folder):
+    a, b = pair
+    b.top_ids(blob_vectors(1))  # B is current
+    group = GroupWriteLock(folder)
+    before = group.published()
+    a.call("add", blob_vectors(1, seed=21) + 80, ["/u.png"], ["unpublished"])
+    group.publish(before)  # as if A died between its commit and publishing it
+    group.close()
+    time.sleep(RECHECK_S + 0.2)
+    assert b.top_ids(blob_vectors(1, seed=21) + 80) == [["unpublished"]]
+
+
+def test_searches_do_not_wait_for_a_write_queued_behind_another_process(folder, vectors):
+    import threading
+
+    with Collection.open(folder, shared=True) as c:
+        other = GroupWriteLock(folder)  # another process's long write (a reclustering, say)
+        other.acquire()
+        adding = threading.Thread(target=c.add, args=(vectors[:1], ["/q.png"], ["queued"]))
+        adding.start()
+        time.sleep(RECHECK_S + 0.2)  # the next search asks SQLite too, under the apply lock
+        searched = []
+        search = threading.Thread(target=lambda: searched.append(c.search(vectors[:1], 1)))
+        search.start()
+        search.join(30)
+        try:
+            assert searched and searched[0].rows[1].id == "1"  # answered while the add waits
+            assert adding.is_alive()
+        finally:
+            other.release()
+            adding.join(30)
+            other.close()
+        assert c.lookup("queued")[0].path == "/q.png"

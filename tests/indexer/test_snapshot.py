@@ -116,3 +116,18 @@ def test_a_snapshot_of_an_empty_collection(folder):
         c.add(blob_vectors(2), ["/e.png"] * 2, ["e0", "e1"])
         assert c.search(blob_vectors(2), 1).rows[c.search(blob_vectors(2), 1).rowids[0, 0]].id \
             == "e0"
+
+
+def test_a_log_entry_of_an_unknown_kind_makes_a_process_reload(folder):
+    import sqlite3
+
+    write_snapshot(folder)
+    with Collection.open(folder, shared=True) as reader, \
+            Collection.open(folder, shared=True) as writer:
+        assert reader._clusters.mapped_rows() == 600
+        writer.add(blob_vectors(1, seed=5) + 30, ["/k.png"], ["known"])
+        with sqlite3.connect(folder / "collection.sqlite") as db:  # a flipped bit, say
+            db.execute("UPDATE changes SET op=77 WHERE seq=(SELECT MAX(seq) FROM changes)")
+        writer._group.publish(writer.store.last_seq())
+        assert reader.search(blob_vectors(1, seed=5) + 30, 1).rows[601].id == "known"
+        assert reader._clusters.mapped_rows() == 0  # reloaded from SQLite, not the log
