@@ -86,7 +86,11 @@ class Group:
         return [(int(m[1]), m[3], m[4]) for m in found if m]
 
     def answered_by(self, call: Callable[[], object], rpcs: int = 1) -> set[int]:
-        """The workers that logged the `rpcs` calls that call() makes."""
+        """The workers that logged the `rpcs` calls that call() makes.
+
+        Every call made before must have ended: a stream's line is written when it ends,
+        which can be after the caller read the answers it wanted.
+        """
         with self._changed:
             start = len(self.lines)
         call()

@@ -71,8 +71,9 @@ def test_every_worker_answers_searches_health_and_reflection(group):
             health = health_pb2_grpc.HealthStub(channel)
             assert health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == SERVING
             reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
-            listed = next(reflect.ServerReflectionInfo(iter([
-                reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10))
+            # The whole stream, so the call has ended (and been logged) before the next one.
+            (listed,) = reflect.ServerReflectionInfo(iter([
+                reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
             names = {s.name for s in listed.list_services_response.service}
             assert {"lookalike.v1.Lookalike", "grpc.health.v1.Health"} <= names
         assert answers[0] == answers[1] and len(answers[0].neighbors) == 5
