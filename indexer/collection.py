@@ -6,18 +6,17 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from lookalike.common.errors import CollectionError, InvalidArgument, NotFound, Unavailable
-from lookalike.common.paths import stored_path
+from lookalike.indexer.checks import check_add, check_queries, check_rows, drop_missing
 from lookalike.indexer.cluster_indexes import ClusterIndexes
 from lookalike.indexer.clustering import route
 from lookalike.indexer.create import refuse_existing, write_collection
-from lookalike.indexer.ids import check_ids
 from lookalike.indexer.interface import NO_ROWS, Description, Hits, Row, check_search
 from lookalike.indexer.lock import LOCK_FILE, FolderLock, GroupWriteLock, require_holder
 from lookalike.indexer.manifest import DATABASE_FILE, MODEL_DIR, Manifest, read_manifest
@@ -25,65 +24,12 @@ from lookalike.indexer.rwlock import ReadWriteLock
 from lookalike.indexer.snapshot import load_mapped
 from lookalike.indexer.store import MetadataStore
 
-__all__ = ["LOCK_FILE", "Collection", "Hits", "Row", "drop_missing", "refuse_existing"]
+__all__ = ["LOCK_FILE", "Collection", "Hits", "Row", "check_add", "check_queries", "check_rows",
+           "drop_missing", "refuse_existing"]
 
 logger = logging.getLogger(__name__)
 
 RECHECK_S = 1.0  # (shared) how often follow() asks SQLite whether anything changed unannounced
-
-
-def check_queries(queries: np.ndarray, dim: int) -> np.ndarray:
-    """queries as contiguous float32 (n, dim); InvalidArgument for another shape."""
-    queries = np.ascontiguousarray(queries, np.float32)
-    if queries.ndim != 2 or queries.shape[1] != dim:
-        raise InvalidArgument(
-            f"query vectors must have {dim} values, got shape {queries.shape[1:]}")
-    return queries
-
-
-def check_add(vectors: np.ndarray, paths: Sequence[str], ids: Sequence[str | None],
-              dim: int) -> tuple[np.ndarray, list[str]]:
-    """What every store checks before an add: (float32 vectors, stored paths).
-
-    Raises:
-        InvalidArgument: another dimension, lengths that differ, or what check_rows refuses.
-    """
-    vectors = np.ascontiguousarray(vectors, np.float32)
-    if vectors.ndim != 2 or vectors.shape[1] != dim:
-        raise InvalidArgument(f"vectors must have {dim} values, got {vectors.shape}")
-    if not len(vectors) == len(paths) == len(ids):
-        raise InvalidArgument(
-            f"got {len(vectors)} vectors, {len(paths)} paths and {len(ids)} ids")
-    return vectors, check_rows(paths, ids)
-
-
-def check_rows(paths: Sequence[str], ids: Sequence[str | None]) -> list[str]:
-    """The paths in their stored form (see common/paths.py), once every id is valid.
-
-    Raises:
-        InvalidArgument: an id check_ids refuses, or a path no file name can have.
-    """
-    check_ids(ids)
-    return [stored_path(p) for p in paths]
-
-
-def drop_missing(distances: np.ndarray, rowids: np.ndarray,
-                 rows: Mapping[int, Row]) -> tuple[np.ndarray, np.ndarray]:
-    """Hits without those whose row is gone, order kept, padded at the end with inf / -1.
-
-    A delete commits to SQLite before it takes its rows out of the indexes, so a scan in
-    between can find a row that SQLite no longer has.
-    """
-    flat = rowids.ravel().tolist()
-    if all(r in rows for r in flat if r >= 0):  # the usual case, and cheaper than np.isin
-        return distances, rowids
-    present = np.fromiter((r in rows for r in flat), bool, len(flat)).reshape(rowids.shape)
-    order = np.argsort(~present, axis=1, kind="stable")  # present first, in their order
-    distances = np.take_along_axis(distances, order, 1)
-    rowids = np.take_along_axis(rowids, order, 1)
-    gone = ~np.take_along_axis(present, order, 1)
-    distances[gone], rowids[gone] = np.inf, -1
-    return distances, rowids
 
 
 class Collection:
@@ -97,10 +43,11 @@ class Collection:
     lock and see the collection as it was when they opened it.
 
     Shared opens (a server group's workers, while its parent holds the FolderLock) all write
-    the folder: each write holds the group's write lock and appends to the change log in
-    its own transaction, and every call first checks (PRAGMA data_version, one SQLite call)
-    whether another process committed since, applying the log if so. A write acknowledged by
-    any process is therefore seen by the next call on every process.
+    the folder: each write holds the group's write lock, appends to the change log in its
+    own transaction and publishes its last entry's number before it returns; every call
+    first compares that number with its own (see follow()), applying the log if behind. A
+    write acknowledged by any process is therefore seen by the next call on every process.
+    A shared open maps the group's vector snapshot when it is current (snapshot.py).
     """
 
     def __init__(self, folder: Path, manifest: Manifest, store: MetadataStore,

@@ -32,8 +32,8 @@ from lookalike.common.errors import (
     NotFound,
     Unavailable,
 )
+from lookalike.indexer.checks import check_add, check_queries, check_rows
 from lookalike.indexer.clustering import make_quantizer, route
-from lookalike.indexer.collection import check_add, check_queries, check_rows
 from lookalike.indexer.create import ModelSource, refuse_existing, write_folder
 from lookalike.indexer.interface import Description, Hits, Row, check_search
 from lookalike.indexer.manifest import MODEL_DIR, Manifest, read_manifest

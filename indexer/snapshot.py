@@ -63,12 +63,13 @@ def _views(buffer: object, dim: int, nlist: int, n: int) -> tuple[np.ndarray, ..
             np.frombuffer(buffer, np.float32, n * dim, v).reshape(n, dim))
 
 
-def write_snapshot(folder: str | Path) -> Path:
+def write_snapshot(folder: str | Path, force: bool = False) -> Path:
     """Writes DIR/vectors.snapshot from SQLite, atomically; safe while a group writes.
 
     It reflects one committed state, named by its last change-log entry: shared opens map
     it and apply the later entries. A server group's parent calls this before starting its
-    workers (and may again later, so that a worker that restarts maps a newer one).
+    workers (and may again later, so that a worker that restarts maps a newer one). An
+    intact snapshot of the current state is kept as it is unless force.
 
     Raises:
         StorageFull: no room for it; the old snapshot, if any, is kept.
@@ -78,6 +79,10 @@ def write_snapshot(folder: str | Path) -> Path:
     dim = read_manifest(folder).embedding_dim
     store = MetadataStore(folder / DATABASE_FILE, read_only=True)
     path = folder / SNAPSHOT_FILE
+    if not force and _current(folder, store, dim):
+        store.close()
+        logger.info("%s is current: kept", path)
+        return path
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{SNAPSHOT_FILE}.", suffix=".tmp")
     try:
         with store.snapshot(), refuse_when_full(path):
@@ -109,6 +114,13 @@ def write_snapshot(folder: str | Path) -> Path:
     return path
 
 
+def _current(folder: Path, store: MetadataStore, dim: int) -> bool:
+    """Whether the folder's snapshot is intact and reflects the last change-log entry."""
+    snap = open_snapshot(folder, dim, quiet=True)
+    return snap is not None and snap.seq == store.last_seq() and len(snap.offsets) == len(
+        store.centroids(dim)) + 1
+
+
 def _fill(store: MetadataStore, mm: mmap.mmap, dim: int, nlist: int, n: int,
           counts: dict[int, int]) -> None:
     offsets, rows, norms, vectors = _views(mm, dim, nlist, n)
@@ -132,9 +144,10 @@ def _fill(store: MetadataStore, mm: mmap.mmap, dim: int, nlist: int, n: int,
         faiss.fvec_norms_L2sqr(faiss.swig_ptr(norms), faiss.swig_ptr(vectors), dim, n)
 
 
-def open_snapshot(folder: Path, dim: int) -> Snapshot | None:
-    """The folder's snapshot mapped read-only, or None (with a warning if it is unusable):
-    it is a cache of SQLite, so a missing or damaged one only means loading from SQLite."""
+def open_snapshot(folder: Path, dim: int, quiet: bool = False) -> Snapshot | None:
+    """The folder's snapshot mapped read-only, or None (with a warning if it is unusable,
+    unless quiet): it is a cache of SQLite, so a missing or damaged one only means loading
+    from SQLite."""
     path = folder / SNAPSHOT_FILE
     try:
         with open(path, "rb") as f:
@@ -142,12 +155,14 @@ def open_snapshot(folder: Path, dim: int) -> Snapshot | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:  # ValueError: an empty file cannot be mapped
-        logger.warning("%s is unreadable (%s); loading from SQLite", path, exc)
-        return None
-    problem = _check(mm, dim)
+        problem = f"is unreadable ({exc})"
+    else:
+        problem = _check(mm, dim)
+        if problem:
+            mm.close()
     if problem:
-        mm.close()
-        logger.warning("%s %s; loading from SQLite", path, problem)
+        if not quiet:
+            logger.warning("%s %s; loading from SQLite", path, problem)
         return None
     _, file_dim, nlist, seq, n, _ = HEADER.unpack_from(mm)
     return Snapshot(seq, *_views(mm, dim, nlist, n))

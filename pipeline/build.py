@@ -20,8 +20,8 @@ from lookalike.encoder.embed import Embedder
 from lookalike.encoder.model import ModelConfig
 from lookalike.encoder.train import TrainConfig
 from lookalike.encoder.whitening import DEFAULT_DIM, apply_whitening, fit_whitening
+from lookalike.indexer.checks import check_rows
 from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
-from lookalike.indexer.collection import check_rows
 from lookalike.indexer.create import refuse_existing, write_collection
 from lookalike.indexer.manifest import Manifest
 from lookalike.pipeline.inputs import Images, Skipped, Vectors, check_unique_ids, read_images

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -131,3 +132,55 @@ def test_a_log_entry_of_an_unknown_kind_makes_a_process_reload(folder):
         writer._group.publish(writer.store.last_seq())
         assert reader.search(blob_vectors(1, seed=5) + 30, 1).rows[601].id == "known"
         assert reader._clusters.mapped_rows() == 0  # reloaded from SQLite, not the log
+
+
+def test_write_snapshot_refuses_a_folder_that_is_no_collection(tmp_path):
+    from lookalike.common.errors import NotFound
+
+    with pytest.raises(NotFound, match="not a lookalike collection"):
+        write_snapshot(tmp_path)
+
+
+def test_a_full_disk_refuses_the_snapshot_and_keeps_the_old_one(model_dir):
+    from lookalike.common.errors import StorageFull
+    from tests.tmpfs import fill_disk, small_tmpfs
+
+    with small_tmpfs(12 << 20) as disk:
+        make_collection(disk / "c", model_dir, blob_vectors(300), k=4).close()
+        old = write_snapshot(disk / "c").read_bytes()
+        # The parent writes snapshots while the group serves (its open keeps SQLite's -shm).
+        with Collection.open(disk / "c") as serving:
+            serving.add(blob_vectors(50, seed=2), ["/f.png"] * 50, [None] * 50)
+            filler = fill_disk(disk)
+            with pytest.raises(StorageFull, match="disk is full.*vectors.snapshot"):
+                write_snapshot(disk / "c")
+            assert (disk / "c" / SNAPSHOT_FILE).read_bytes() == old
+            assert not list((disk / "c").glob(f".{SNAPSHOT_FILE}*"))  # no temp file left
+            filler.unlink()
+            write_snapshot(disk / "c")
+            with Collection.open(disk / "c", shared=True) as c:
+                assert c._clusters.mapped_rows() == len(c) == 350
+
+
+def rewritten(path, write) -> bool:
+    """Whether write() replaced the file at path (the old one is held open meanwhile, so
+    its inode number cannot be reused by the new one)."""
+    with open(path, "rb") as old:
+        write()
+        return os.fstat(old.fileno()).st_ino != path.stat().st_ino
+
+
+def test_a_current_snapshot_is_kept_and_a_stale_or_damaged_one_rewritten(folder):
+    path = write_snapshot(folder)
+    assert not rewritten(path, lambda: write_snapshot(folder))  # nothing changed: kept
+    assert rewritten(path, lambda: write_snapshot(folder, force=True))
+    with Collection.open(folder, shared=True) as c:
+        c.add(blob_vectors(1, seed=4), ["/s.png"], ["stale"])
+    assert rewritten(path, lambda: write_snapshot(folder))  # a change since: rewritten
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))  # the same inode, now damaged
+    assert rewritten(path, lambda: write_snapshot(folder))
+    with Collection.open(folder, shared=True) as c:
+        assert c._clusters.mapped_rows() == 601
+        assert_same_as_sqlite(c, folder)
