@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from lookalike.common.errors import InvalidArgument
 from lookalike.server.metrics import MULTIPROC_ENV
 
 logger = logging.getLogger(__name__)
@@ -74,3 +75,17 @@ class GroupMetricsEndpoint:
     def close(self) -> None:
         self._http.shutdown()
         self._http.server_close()
+
+
+def group_endpoint(host: str, port: int, path: str, serving: Callable[[], int],
+                   restarts: Callable[[], int]) -> GroupMetricsEndpoint:
+    """The group's /metrics on host:port.
+
+    Raises:
+        InvalidArgument: the port cannot be bound (as a lone server says it).
+    """
+    try:
+        return GroupMetricsEndpoint(path, GroupCollector(serving, restarts), port, host)
+    except OSError as exc:
+        why = (exc.strerror or str(exc)).lower()
+        raise InvalidArgument(f"cannot serve metrics on {host}:{port}: {why}") from None

@@ -22,11 +22,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from lookalike.common.errors import InvalidArgument
 from lookalike.server.config import ServerConfig
 from lookalike.server.group_metrics import (
-    GroupCollector,
-    GroupMetricsEndpoint,
+    group_endpoint,
     new_metrics_dir,
     remove_metrics_dir,
     worker_gone,
@@ -147,7 +145,9 @@ class Supervisor:
                         slot.process.kill()
                 deadline = float("inf")
             self.poll(min(POLL_S, max(left, 0.01)))
-        failed = [s for s in self.slots if s.exitcode not in (0, None)]
+        # -SIGTERM: the signal came before the worker's interpreter could install a handler,
+        # so it had not opened anything yet.
+        failed = [s for s in self.slots if s.exitcode not in (0, None, -signal.SIGTERM)]
         for slot in failed:
             logger.error("worker %d %s while stopping", slot.index, _ended(slot))
         return 1 if failed else 0
@@ -240,7 +240,9 @@ def serve_group(collection_dir: str | Path, config: ServerConfig, processes: int
             folder, replace(config, port=reservation.port, metrics_port=None, processes=1),
             processes, shared=shared, metrics_dir=metrics_dir, log_level=log_level, quiet=quiet)
         if config.metrics_port is not None:
-            held.callback(_metrics_endpoint(config, metrics_dir, supervisor).close)
+            held.callback(group_endpoint(config.metrics_host, config.metrics_port,
+                                         metrics_dir, supervisor.serving,
+                                         lambda: supervisor.restarts).close)
         logger.info("listening on %s:%d with %d worker processes; loading the model",
                     config.host, reservation.port, processes)
         try:
@@ -286,15 +288,3 @@ def _write_snapshot(folder: Path) -> None:
         logger.warning("no shared vector snapshot, each worker loads its own copy: %s", exc)
         return
     logger.info("wrote %s in %.1fs", path, time.monotonic() - started)
-
-
-def _metrics_endpoint(config: ServerConfig, metrics_dir: str,
-                      supervisor: Supervisor) -> GroupMetricsEndpoint:
-    collector = GroupCollector(supervisor.serving, lambda: supervisor.restarts)
-    try:
-        return GroupMetricsEndpoint(metrics_dir, collector, config.metrics_port or 0,
-                                    config.metrics_host)
-    except OSError as exc:
-        why = (exc.strerror or str(exc)).lower()
-        raise InvalidArgument(f"cannot serve metrics on {config.metrics_host}:"
-                              f"{config.metrics_port}: {why}") from None
