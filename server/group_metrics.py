@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from lookalike.common.errors import InvalidArgument
@@ -21,12 +22,34 @@ from lookalike.server.metrics import MULTIPROC_ENV
 logger = logging.getLogger(__name__)
 
 
+PREFIX = "lookalike-metrics-"
+
+
 def new_metrics_dir() -> str:
     """A fresh, empty folder for the workers' metric files; exported to the environment
-    that spawned workers inherit (prometheus-client reads it when a worker imports it)."""
-    path = tempfile.mkdtemp(prefix="lookalike-metrics-")
+    that spawned workers inherit (prometheus-client reads it when a worker imports it).
+
+    Its name carries the parent's pid. A group whose parent was killed (kill -9) could not
+    remove its folder; the next group removes those whose parent is gone.
+    """
+    _remove_orphans(Path(tempfile.gettempdir()))
+    path = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
     os.environ[MULTIPROC_ENV] = path
     return path
+
+
+def _remove_orphans(parent: Path) -> None:
+    """Removes this user's metric folders whose group parent no longer runs."""
+    for folder in parent.glob(f"{PREFIX}*-*"):
+        pid = folder.name[len(PREFIX):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)  # raises when no such process runs
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue  # alive under another user, or gone meanwhile
 
 
 def remove_metrics_dir(path: str) -> None:

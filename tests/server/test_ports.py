@@ -46,3 +46,4 @@ def test_a_second_reservation_of_a_reserved_port_is_refused():
 def test_a_host_that_does_not_resolve_is_refused_with_its_reason():
     with pytest.raises(InvalidArgument, match="cannot listen on no-such-host.invalid:0: "):
         PortReservation("no-such-host.invalid", 0)
+
