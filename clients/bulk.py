@@ -99,13 +99,20 @@ def search_in_order(
     """Outcomes for todo, in order, over config.concurrency streams dealt rows in turn."""
     n = max(1, min(config.concurrency, len(todo)))
     share = max(1, (config.workers or default_workers()) // n)
-    streams = [
-        client.search_many(_queries(client, todo[i::n], share), k=config.k,
-                           nprobe=config.nprobe, window=config.window, workers=max(2, share))
-        for i in range(n)
-    ]
-    for i in range(len(todo)):
-        yield next(streams[i % n])
+    # A connection per stream: a server of several worker processes (`serve --processes`)
+    # spreads connections, not calls, so streams on one connection would share one worker.
+    clients = [client] + [Client(client.target, config=client.config) for _ in range(n - 1)]
+    try:
+        streams = [
+            each.search_many(_queries(each, todo[i::n], share), k=config.k,
+                             nprobe=config.nprobe, window=config.window, workers=max(2, share))
+            for i, each in enumerate(clients)
+        ]
+        for i in range(len(todo)):
+            yield next(streams[i % n])
+    finally:
+        for extra in clients[1:]:
+            extra.close()
 
 
 def _queries(client: Client, rows: Sequence[Source], workers: int) -> Iterator[str | bytes]:

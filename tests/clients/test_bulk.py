@@ -183,3 +183,23 @@ def test_downsizing_in_worker_processes_writes_what_threads_write(shared_target,
     assert [r["row"] for r in by_processes if r["error"]] == [150, 151, 152, 153]
     assert errors[0].startswith("NotFound: no such file") and errors[1].startswith(
         "InvalidImage: ") and "could not fetch" in errors[2] and "PPM" in errors[3]
+
+
+def test_each_stream_has_a_connection_of_its_own(shared_target, image_folder, caplog):
+    """`serve --processes N` spreads connections, not calls, over its workers: three
+    streams must arrive as three peers, or they would all land on one worker."""
+    import logging
+
+    from lookalike.clients import Client
+    from lookalike.clients.bulk import BulkConfig, search_in_order
+    from lookalike.common.sources import Source
+
+    todo = [Source(i, str(p), str(p)) for i, p in enumerate(sorted(image_folder.iterdir())[:9])]
+    caplog.set_level(logging.INFO, logger="lookalike.server.observe")
+    with Client(shared_target) as client:
+        outcomes = list(search_in_order(client, todo, BulkConfig(k=2, concurrency=3,
+                                                                 workers=1)))
+    assert [o.neighbors[0].path for o in outcomes] == [s.location for s in todo]
+    peers = {r.peer for r in caplog.records
+             if getattr(r, "rpc_method", "").endswith("/SearchStream")}
+    assert len(peers) == 3
