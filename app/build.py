@@ -46,7 +46,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     config = BuildConfig(clusters=clusters, seed=args.seed,
                          model_config=_model_config(args.size),
                          train_config=_train_config(args), from_scratch=args.from_scratch,
-                         store=args.store, ray=_ray_config(args))
+                         store=args.store, ray=_ray_config(args), workers=args.workers)
     built = build_collection(args.images, args.out, config, model=_load_model(args.model),
                              progress=True)
     _print_skipped(built.skipped)
@@ -60,7 +60,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lookalike.pipeline.train import train_model
 
     trained = train_model(args.images, args.out, _model_config(args.size), _train_config(args),
-                          from_scratch=args.from_scratch, progress=True)
+                          from_scratch=args.from_scratch, progress=True,
+                          workers=args.workers)
     _print_skipped(trained.skipped)
     print(f"trained on {trained.images} images: final loss {trained.final_loss:.5f}, "
           f"model {trained.fingerprint} -> {args.out}")
@@ -71,7 +72,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from lookalike.pipeline.embed import embed_to_file
 
     embedded = embed_to_file(_load_model(args.model), args.images, args.out,
-                             ray=_ray_config(args), progress=True)
+                             ray=_ray_config(args), progress=True, workers=args.workers)
     _print_skipped(embedded.skipped)
     print(f"embedded {embedded.images} images ({embedded.dim}-d), {len(embedded.skipped)} "
           f"skipped -> {embedded.path}")
@@ -101,6 +102,11 @@ def _training_flags(p: argparse.ArgumentParser) -> None:
 IMAGES_HELP = "a folder, or a .txt/.csv/.jsonl manifest of paths or URLs"
 
 
+def _workers_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="processes decoding images (default: one per core)")
+
+
 def _ray_flags(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--ray", metavar="ADDRESS",
                    help=f"{what} on a Ray cluster: 'auto' (the cluster this machine joined), "
@@ -121,6 +127,7 @@ def build_flags(p: argparse.ArgumentParser) -> None:
                         "(the folder keeps the model and centroids; token: "
                         "$LOOKALIKE_MILVUS_TOKEN). See docs/scale-out.md")
     _training_flags(p)
+    _workers_flag(p)
     _ray_flags(p, "decode and embed every image (training stays here, on a sample)")
 
 
@@ -128,10 +135,12 @@ def train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", help=IMAGES_HELP)
     p.add_argument("--out", required=True, help="the model folder to write")
     _training_flags(p)
+    _workers_flag(p)
 
 
 def embed_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a model folder (from `lookalike train`, or DIR/model)")
     p.add_argument("images", help=IMAGES_HELP)
     p.add_argument("--out", required=True, help="the .npz to write (vectors, ids, model)")
+    _workers_flag(p)
     _ray_flags(p, "decode and embed")

@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The device JAX uses (build, train, embed, serve, demo), said even without --verbose.
+    logging.getLogger("lookalike.encoder.device").setLevel(logging.INFO)
     try:
         return COMMANDS[args.command].run(args)
     except ManifestError as exc:  # like a bad argument: nothing was done

@@ -78,7 +78,8 @@ def bulk_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--concurrency", type=int, default=2, help="parallel streams (default 2)")
     p.add_argument("--window", type=int, default=64, help="rows in flight per stream")
-    p.add_argument("--workers", type=int, default=4, help="reader/downsizing threads")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes reading and downsizing images (default: one per core)")
     p.add_argument("--retries", type=int, default=7,
                    help="tries again after the server becomes unavailable (default 7, ~15 s)")
     p.add_argument("--fail-on-error", action="store_true", help="exit 1 if any row failed")

@@ -12,6 +12,10 @@ a flag wins over the environment. SIGTERM or SIGINT stops the server gracefully:
 NOT_SERVING, new calls get UNAVAILABLE, in-flight calls get --grace seconds to finish, and the
 collection is closed durably before the process exits 0. One log line per call (method, code,
 duration, peer) goes to stderr unless --quiet.
+
+With --processes N above 1, N worker processes serve the one port (SO_REUSEPORT), each
+with its own model; the parent holds the collection, restarts a worker that dies, serves
+the metrics of all of them, and relays SIGTERM to every worker. See docs/production.md.
 """
 
 
@@ -20,23 +24,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     unreadable token or TLS files) exits 2 with its message, like a flag argparse refuses.
     """
     from lookalike.common.errors import CollectionLocked, InvalidArgument
-    from lookalike.server.options import config_from_args
+    from lookalike.server.options import config_from_args, default_processes
     from lookalike.server.runtime import limit_threads
 
     try:
         config = config_from_args(args)
-        limit_threads(config.encoder_threads, config.search_threads)  # before the encoder
-        from lookalike.server.app import serve
-
+        # Before the encoder, and before any worker process, which inherits the settings.
+        limit_threads(config.encoder_threads, config.search_threads)
         if not args.quiet:
             logging.getLogger("lookalike.server").setLevel(logging.INFO)
             logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
-        return serve(args.collection, config,
-                     ready=lambda port: print(f"lookalike serving on {config.host}:{port}",
-                                              flush=True))
+        processes = config.processes or default_processes()
+        announce = lambda port: print(f"lookalike serving on {config.host}:{port}",  # noqa: E731
+                                      flush=True)
+        if processes == 1:
+            from lookalike.server.app import serve
+
+            return serve(args.collection, config, ready=announce)
+        return _serve_group(args, config, processes, announce)
     except (InvalidArgument, CollectionLocked) as exc:  # a usage error, as a busy port
         print(f"lookalike serve: {exc}", file=sys.stderr)
         return 2
+
+
+def _serve_group(args: argparse.Namespace, config, processes: int, announce) -> int:
+    from lookalike.server.supervisor import GroupStartFailed, serve_group
+
+    try:
+        return serve_group(args.collection, config, processes, ready=announce,
+                           log_level=logging.getLogger().level, quiet=args.quiet)
+    except GroupStartFailed as exc:  # a worker's own message and exit code
+        print(f"lookalike serve: {exc}", file=sys.stderr)
+        return exc.code
 
 
 def serve_flags(p: argparse.ArgumentParser) -> None:

@@ -33,10 +33,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 if os.environ.get("SWEEP_DROP_XLA_FLAGS"):  # a jax whose XLA does not know lookalike's flags
-    from lookalike.encoder.xla_flags import DEFAULT_XLA_FLAGS
+    from lookalike.encoder.xla_flags import YNN_OFF
 
     os.environ["XLA_FLAGS"] = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
-                                       if f not in DEFAULT_XLA_FLAGS)
+                                       if f != YNN_OFF)
 from _common import label_scores, photo_crops, png_bytes  # noqa: E402
 from pretrain_base import PRETRAIN_AUGMENT, SIZE, procedural  # noqa: E402
 

@@ -6,11 +6,13 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from lookalike.clients.bulk_output import OutputWriter
 from lookalike.clients.client import Client
+from lookalike.clients.prefetch import downsized
 from lookalike.clients.results import SearchResult
 from lookalike.common.errors import (
     DeadlineExceeded,
@@ -18,6 +20,7 @@ from lookalike.common.errors import (
     LookalikeError,
     Unavailable,
 )
+from lookalike.common.pool import default_workers, ordered_map
 from lookalike.common.sources import Source, read_sources
 
 logger = logging.getLogger(__name__)
@@ -32,7 +35,8 @@ class BulkConfig:
         nprobe: clusters to scan (None: the collection's default).
         concurrency: parallel streams; rows are dealt out in turn and merged back in order.
         window: rows in flight per stream.
-        workers: reader threads (file reads, URL fetches, downsizing) in all.
+        workers: processes reading and downsizing images, in all (None: one per core);
+            each stream gets its share, and a share of 1 reads in the stream's threads.
         resume: continue an existing output, skipping the rows it holds.
         overwrite: replace an existing output.
         progress: show a progress bar.
@@ -42,14 +46,14 @@ class BulkConfig:
     nprobe: int | None = None
     concurrency: int = 2
     window: int = 64
-    workers: int = 4
+    workers: int | None = None
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:
         for name in ("k", "concurrency", "window", "workers"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InvalidArgument(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.nprobe is not None and self.nprobe < 1:
             raise InvalidArgument(f"nprobe must be at least 1, got {self.nprobe}")
@@ -94,13 +98,33 @@ def search_in_order(
 ) -> Iterator[SearchResult | LookalikeError]:
     """Outcomes for todo, in order, over config.concurrency streams dealt rows in turn."""
     n = max(1, min(config.concurrency, len(todo)))
-    streams = [
-        client.search_many((s.location for s in todo[i::n]), k=config.k, nprobe=config.nprobe,
-                           window=config.window, workers=max(1, config.workers // n))
-        for i in range(n)
-    ]
-    for i in range(len(todo)):
-        yield next(streams[i % n])
+    share = max(1, (config.workers or default_workers()) // n)
+    # A connection per stream: a server of several worker processes (`serve --processes`)
+    # spreads connections, not calls, so streams on one connection would share one worker.
+    clients = [client] + [Client(client.target, config=client.config) for _ in range(n - 1)]
+    try:
+        streams = [
+            each.search_many(_queries(each, todo[i::n], share), k=config.k,
+                             nprobe=config.nprobe, window=config.window, workers=max(2, share))
+            for i, each in enumerate(clients)
+        ]
+        for i in range(len(todo)):
+            yield next(streams[i % n])
+    finally:
+        for extra in clients[1:]:
+            extra.close()
+
+
+def _queries(client: Client, rows: Sequence[Source], workers: int) -> Iterator[str | bytes]:
+    """What one stream sends for rows: with downsizing on, each image read and downsized in
+    `workers` processes, chunked and in order (lookalike.common.pool), since in threads
+    half of a decode holds the GIL; the stream then sends those bytes as they are."""
+    locations = [s.location for s in rows]
+    size = client.input_size()
+    if not size or workers < 2:
+        return iter(locations)
+    return ordered_map(partial(downsized, size=size, limits=client.config.fetch), locations,
+                       workers=workers)
 
 
 def run_bulk(

@@ -97,6 +97,10 @@ def channel_options(config: ClientConfig) -> list[tuple[str, Any]]:
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.min_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", int(config.retry.max_backoff_s * 1000)),
+        # Each Client its own connection: grpc otherwise shares one among every channel of
+        # a process to the same target, and a server of several worker processes
+        # (`serve --processes N`) spreads connections, not calls, over its workers.
+        ("grpc.use_local_subchannel_pool", 1),
     ]
     if config.tls_server_name:
         options.append(("grpc.ssl_target_name_override", config.tls_server_name))

@@ -77,7 +77,14 @@ def downsize(data: bytes, size: int) -> bytes:
     return small if len(small) < len(data) else data
 
 
+class Ready(bytes):
+    """Bytes prepare() already made ready for one input size (by another process): sent as
+    they are, never decoded again."""
+
+
 def prepare(image: Any, size: int | None, limits: FetchLimits | None = None) -> bytes:
     """image_bytes(image), downsized to size x size when size is given."""
+    if isinstance(image, Ready):
+        return bytes(image)
     data = image_bytes(image, limits)
     return downsize(data, size) if size else data

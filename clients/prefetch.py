@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from lookalike.clients import images
 from lookalike.clients.images import prepare
 from lookalike.common.errors import LookalikeError
 from lookalike.common.fetch import FetchLimits
@@ -21,6 +22,17 @@ class Prepared:
     query: Any
     data: bytes | None = None
     error: LookalikeError | None = None
+
+
+def downsized(location: str, size: int, limits: FetchLimits) -> images.Ready | str:
+    """The bytes prepare() would send for location, marked so that the stream sends them
+    as they are; or location itself when reading it failed: the stream then reads it again
+    and reports the row's error as it always does. Module-level, so that worker processes
+    can run it (clients/bulk.py)."""
+    try:
+        return images.Ready(prepare(location, size, limits))
+    except (LookalikeError, OSError, ValueError):
+        return location
 
 
 def prepare_row(row: int, query: Any, size: int | None, limits: FetchLimits) -> Prepared:

@@ -1,16 +1,17 @@
-"""The encoder's input pipeline: many image files decoded in parallel into one uint8 batch."""
+"""The encoder's input pipeline: many image files decoded on every core into one uint8 batch."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from lookalike.common.decode import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, decode_image
 from lookalike.common.errors import ImageTooLarge, InvalidImage, NotFound
+from lookalike.common.pool import default_workers, ordered_map
 from lookalike.common.sources import read_image_file
 
 __all__ = ["ALLOWED_FORMATS", "DEFAULT_MAX_PIXELS", "decode_image", "load_image", "load_images",
@@ -46,19 +47,29 @@ def load_images(
     paths: Sequence[str | Path],
     size: int = 64,
     *,
-    workers: int = 4,
+    workers: int | None = None,
     progress: bool = False,
 ) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
-    """Decodes many files in parallel threads (Pillow releases the GIL while decoding).
+    """Decodes many files in `workers` processes (default: one per core), in order.
 
     Returns:
         (images, kept, failed): a (n_ok, size, size, 3) uint8 array, the input indices
         that decoded, and (index, message) for each one that did not.
+
+    Raises:
+        WorkerFailed: a decoder process died or hit a bug (bad files are skipped, not this).
     """
     images = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     kept: list[int] = []
     failed: list[tuple[int, str]] = []
-    for index, result in _decode_all(paths, size, workers, progress):
+    results: Iterable[np.ndarray | str] = ordered_map(
+        partial(try_load_image, size=size), paths,
+        workers=default_workers() if workers is None else workers)
+    if progress:
+        from tqdm import tqdm
+
+        results = tqdm(results, total=len(paths), desc="decode", unit="img")
+    for index, result in enumerate(results):
         if isinstance(result, str):
             failed.append((index, result))
         else:
@@ -67,18 +78,3 @@ def load_images(
     for index, message in failed[:5]:
         logger.warning("skipped %s: %s", paths[index], message)
     return images[: len(kept)], kept, failed
-
-
-def _decode_all(
-    paths: Sequence[str | Path], size: int, workers: int, progress: bool
-) -> Iterator[tuple[int, np.ndarray | str]]:
-    def one(index: int) -> tuple[int, np.ndarray | str]:
-        return index, try_load_image(paths[index], size)
-
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results: Iterable[tuple[int, np.ndarray | str]] = pool.map(one, range(len(paths)))
-        if progress:
-            from tqdm import tqdm
-
-            results = tqdm(results, total=len(paths), desc="decode", unit="img")
-        yield from results

@@ -12,6 +12,7 @@ import numpy as np
 from flax import nnx
 
 from lookalike.encoder.checkpoint import Checkpoint
+from lookalike.encoder.device import log_device
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Embedder:
     """Turns (n, size, size, 3) uint8 images into (n, d) float32 embeddings."""
 
     def __init__(self, checkpoint: Checkpoint) -> None:
+        log_device()
         self.config = checkpoint.config
         self.fingerprint = checkpoint.fingerprint
         self.base_model: str = checkpoint.meta.get("base_model", "")

@@ -17,6 +17,7 @@ from flax import nnx
 from lookalike.common.errors import TrainingError
 from lookalike.encoder.augment import AugmentConfig, jpeg_copies
 from lookalike.encoder.checkpoint import Checkpoint
+from lookalike.encoder.device import log_device
 from lookalike.encoder.losses import objective
 from lookalike.encoder.model import Autoencoder, ModelConfig
 
@@ -136,6 +137,7 @@ def train(
             f"images are {images.shape[1]}x{images.shape[2]}, the model expects "
             f"{model_config.image_size}x{model_config.image_size}"
         )
+    log_device()
     model = Autoencoder(model_config, nnx.Rngs(config.seed))
     if init is not None:
         nnx.update(model, nnx.state(init.model, nnx.Param))

@@ -53,6 +53,10 @@ class ClusterIndexes:
     clusters, which is IndexIVFFlat's inner loop over our per-cluster storage. _lists[c]
     caches the raw pointers it needs; they move when an index changes, so every change
     refreshes them.
+
+    A cluster may instead be mapped (see mapped()): its vectors and norms are read-only
+    views of a file that several processes share, scanned in place with the same Faiss
+    kernels. Its first add or remove copies it into an IndexFlatL2 of its own.
     Not thread-safe by itself: the Collection guards it with a readers-writer lock.
     """
 
@@ -66,6 +70,8 @@ class ClusterIndexes:
         self._scanner_source = faiss.IndexIVFFlat(faiss.IndexFlatL2(self.dim), self.dim, 1)
         self._scanners = threading.local()
         self._lists: list[tuple] = [()] * self.nlist
+        # (vectors, norms) of each mapped cluster, None for one held in its IndexFlatL2.
+        self._mapped: list[tuple[np.ndarray, np.ndarray] | None] = [None] * self.nlist
         for c in range(self.nlist):
             self._refresh(c)
 
@@ -74,11 +80,16 @@ class ClusterIndexes:
         return len(self.indexes)
 
     def sizes(self) -> list[int]:
-        return [int(index.ntotal) for index in self.indexes]
+        return [len(rows) - 1 for rows in self.rows]
+
+    def mapped_rows(self) -> int:
+        """How many vectors are scanned in place from a shared mapping."""
+        return sum(len(m[0]) for m in self._mapped if m is not None)
 
     def add(self, clusters: np.ndarray, vectors: np.ndarray, rowids: np.ndarray) -> None:
         """Appends vectors to their clusters' indexes, one Faiss call per cluster."""
         for c, take in _groups(clusters):
+            self._own(c)
             self.indexes[c].add(vectors[take])
             self.indexes[c].sync_l2norms()
             self.rows[c] = np.concatenate([self.rows[c][:-1], rowids[take], [-1]])
@@ -86,6 +97,7 @@ class ClusterIndexes:
 
     def remove(self, clusters: np.ndarray, rowids: np.ndarray) -> None:
         for c, take in _groups(clusters):
+            self._own(c)
             positions = np.flatnonzero(np.isin(self.rows[c][:-1], rowids[take]))
             # IndexFlat.remove_ids compacts in order, so positions stay aligned with rows[c].
             self.indexes[c].remove_ids(positions.astype(np.int64))
@@ -93,11 +105,20 @@ class ClusterIndexes:
             self.rows[c] = np.delete(self.rows[c], positions)
             self._refresh(c)
 
+    def _own(self, c: int) -> None:
+        """Copies a mapped cluster into its own IndexFlatL2 before it changes."""
+        mapped = self._mapped[c]
+        if mapped is not None:
+            self.indexes[c].add(mapped[0])
+            self.indexes[c].sync_l2norms()
+            self._mapped[c] = None
+
     def _refresh(self, c: int) -> None:
         """Re-reads cluster c's code and row pointers for the single-query scan."""
-        rows = self.rows[c]
-        self._lists[c] = (self.indexes[c].ntotal, self.indexes[c].codes.data(), swig_ptr(rows),
-                          rows)
+        rows, mapped = self.rows[c], self._mapped[c]
+        codes = self.indexes[c].codes.data() if mapped is None else swig_ptr(
+            mapped[0].view(np.uint8))
+        self._lists[c] = (len(rows) - 1, codes, swig_ptr(rows), rows, mapped)
 
     def search(self, queries: np.ndarray, k: int, nprobe: int) -> tuple[np.ndarray, ...]:
         """(distances (n, k), row numbers (n, k), probed clusters (n, nprobe)) of queries."""
@@ -124,11 +145,15 @@ class ClusterIndexes:
     def _scan(self, groups: Iterable[tuple[int, np.ndarray]], queries: np.ndarray, nprobe: int,
               k: int, distances: np.ndarray, rowids: np.ndarray) -> None:
         for c, pairs in groups:
-            if self.indexes[c].ntotal == 0:
+            if len(self.rows[c]) == 1:
                 distances[pairs] = np.inf
                 rowids[pairs] = -1
                 continue
-            d, i = self.indexes[c].search(queries[pairs // nprobe], k)
+            mapped = self._mapped[c]
+            if mapped is None:
+                d, i = self.indexes[c].search(queries[pairs // nprobe], k)
+            else:
+                d, i = _knn(np.ascontiguousarray(queries[pairs // nprobe]), k, *mapped)
             distances[pairs] = d
             rowids[pairs] = self.rows[c][i]
 
@@ -147,7 +172,7 @@ class ClusterIndexes:
         scanner.set_query(x)
         lists = self._lists
         for c in probe[0].tolist():
-            n, codes, rows, _ = lists[c]
+            n, codes, rows, _, _ = lists[c]
             scanner.scan_codes(n, codes, rows, heap_d, heap_i, k)
         order = np.lexsort((rowids, distances))  # equal distances: lower row number first
         return distances[order][None], rowids[order][None], probe
@@ -192,6 +217,37 @@ class ClusterIndexes:
             built._refresh(c)
             buffers[c] = None  # type: ignore[call-overload]  # free as we go: peak stays ~1x
         return built
+
+    @classmethod
+    def mapped(cls, centroids: np.ndarray, offsets: np.ndarray, rows: np.ndarray,
+               norms: np.ndarray, vectors: np.ndarray) -> ClusterIndexes:
+        """Indexes over a cluster-ordered snapshot (snapshot.py) scanned in place: cluster c
+        is vectors[offsets[c]:offsets[c+1]], its rows rows[offsets[c] + c:offsets[c+1] + c]
+        and then a -1."""
+        built = cls(centroids)
+        if len(offsets) != built.nlist + 1 or vectors.shape[1:] != (built.dim,):
+            raise CollectionError(
+                f"the snapshot has {len(offsets) - 1} clusters of {vectors.shape[1:]} vectors, "
+                f"the collection {built.nlist} of {built.dim}")
+        for c in range(built.nlist):
+            lo, hi = int(offsets[c]), int(offsets[c + 1])
+            built.rows[c] = rows[lo + c : hi + c + 1]
+            if hi > lo:
+                built._mapped[c] = (vectors[lo:hi], norms[lo:hi])
+            built._refresh(c)
+        return built
+
+
+def _knn(queries: np.ndarray, k: int, vectors: np.ndarray,
+         norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IndexFlatL2.search over vectors it does not own: the same Faiss call, with the same
+    cached norms, so the results are identical, padding (-1) included."""
+    n = len(queries)
+    distances = np.empty((n, k), np.float32)
+    labels = np.empty((n, k), np.int64)
+    faiss.knn_L2sqr(swig_ptr(queries), swig_ptr(vectors), vectors.shape[1], n, len(vectors), k,
+                    swig_ptr(distances), swig_ptr(labels), swig_ptr(norms))
+    return distances, labels
 
 
 def _groups(labels: np.ndarray) -> Iterable[tuple[int, np.ndarray]]:

@@ -35,8 +35,8 @@ from lookalike.common.errors import (
     NotFound,
     Unavailable,
 )
+from lookalike.indexer.checks import check_add, check_queries
 from lookalike.indexer.clustering import route
-from lookalike.indexer.collection import check_add, check_queries
 from lookalike.indexer.interface import Description, Hits, Row, check_search
 from lookalike.indexer.manifest import MODEL_DIR, Manifest, read_manifest
 from lookalike.indexer.milvus_folder import (  # noqa: F401 (where callers find them)

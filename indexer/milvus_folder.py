@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.common.errors import AlreadyExists
+from lookalike.indexer.checks import check_rows
 from lookalike.indexer.clustering import make_quantizer, route
-from lookalike.indexer.collection import check_rows
 from lookalike.indexer.create import ModelSource, refuse_existing, write_folder
 from lookalike.indexer.manifest import Manifest
 from lookalike.indexer.milvus_generations import (

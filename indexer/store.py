@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.common.errors import AlreadyExists, CollectionError, NotFound
-from lookalike.indexer import settings
+from lookalike.indexer import changelog, settings
 from lookalike.indexer.disk import refuse_when_full, transaction
 from lookalike.indexer.ids import is_text, number_rows
 from lookalike.indexer.interface import Row
@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS centroids (
     vector  BLOB NOT NULL,
     crc     INTEGER NOT NULL
 );
-""" + settings.SCHEMA
+""" + settings.SCHEMA + changelog.SCHEMA
 
 
 def row_crc(vector: bytes, id: str = "", path: str = "", cluster: int = -1) -> int:
@@ -45,12 +45,20 @@ def row_crc(vector: bytes, id: str = "", path: str = "", cluster: int = -1) -> i
 
 
 class MetadataStore:
-    """Images (id, path, cluster, vector) in SQLite; every write is one fsynced transaction."""
+    """Images (id, path, cluster, vector) in SQLite; every write is one fsynced transaction.
+
+    Every write after the build also appends to the change log (changelog.py) in its own
+    transaction; last_change is the number of the last entry this store wrote.
+    """
+
+    change_window = changelog.WINDOW
 
     def __init__(self, path: str | Path, *, create: bool = False, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
         self._lock = threading.Lock()
+        self._logging = not create  # a new collection's rows are its start, not changes
+        self.last_change = 0
         if not create and (not self.path.exists() or self.path.stat().st_size == 0):
             raise CollectionError(f"{self.path} is missing or empty")
         try:
@@ -84,7 +92,12 @@ class MetadataStore:
 
     def _upgrade(self) -> bool:
         """Adds settings checksums to a collection written before them, once its values pass
-        their rules; a read-only open checks the values and leaves the file as it is."""
+        their rules, and the change log; a read-only open checks the values and leaves the
+        file as it is."""
+        if not self.read_only and not changelog.has_log(self._db):
+            with self._lock, transaction(self._db, self.path):
+                self._db.execute(changelog.SCHEMA)  # one statement: no executescript COMMIT
+            logger.info("%s: added the change log to an older collection", self.path)
         if settings.has_checksums(self._db):
             return True
         settings.read_settings(self._db, self.path, checksummed=False)
@@ -129,7 +142,14 @@ class MetadataStore:
                 )
             except sqlite3.IntegrityError:
                 raise AlreadyExists(self._taken_message([r.id for r in rows])) from None
+            self._log(changelog.ADD, [r.rowid for r in rows], clusters)
             return rows
+
+    def _log(self, op: int, rowids: Sequence[int], clusters: Iterable[int]) -> None:
+        if self._logging and len(rowids):
+            self.last_change = changelog.record(
+                self._db, op, np.asarray(rowids, np.int64),
+                np.fromiter(clusters, np.int64, len(rowids)), self.change_window)
 
     def _next_rowid(self) -> int:
         # AUTOINCREMENT never reuses a deleted row's number, so ids made from it stay unique.
@@ -151,6 +171,7 @@ class MetadataStore:
         with self._lock, transaction(self._db, self.path):
             found = self._rows_by_id(list(ids))
             self._db.executemany("DELETE FROM images WHERE rowid=?", [(r.rowid,) for r in found])
+            self._log(changelog.DELETE, [r.rowid for r in found], (r.cluster for r in found))
             return found
 
     def find(self, ids: Sequence[str]) -> list[Row]:
@@ -201,13 +222,8 @@ class MetadataStore:
                     "ORDER BY rowid LIMIT ?", (last, chunk)).fetchall()
             if not got:
                 return
-            for rowid, row_id, path, cluster, blob, crc in got:
-                if len(blob) != 4 * dim or row_crc(blob, row_id, path, cluster) != crc:
-                    raise CollectionError(f"{self.path} is corrupt: row {rowid} fails its checksum")
             last = got[-1][0]
-            vectors = np.frombuffer(b"".join(r[4] for r in got), np.float32).reshape(-1, dim)
-            yield (np.fromiter((r[0] for r in got), np.int64, len(got)),
-                   np.fromiter((r[3] for r in got), np.int64, len(got)), vectors)
+            yield self._verified(got, dim)
 
     def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every (rowid, cluster, vector), filled chunk by chunk into preallocated arrays."""
@@ -246,6 +262,7 @@ class MetadataStore:
                 zip(map(int, clusters), map(int, rowids), strict=True),
             )
             settings.write_settings(self._db, new_settings)
+            self._log(changelog.RELOAD, [0], [0])
 
     def centroids(self, dim: int) -> np.ndarray:
         with self._lock:
@@ -274,6 +291,43 @@ class MetadataStore:
         finally:
             with self._lock:
                 self._db.execute("COMMIT")
+
+    def data_version(self) -> int:
+        """SQLite's counter of commits by other connections: the cheap "did anyone write?"."""
+        with self._lock:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def changes_since(self, seq: int) -> changelog.Pending:
+        """The change log after entry seq (0 and no log: nothing happened)."""
+        with self._lock:
+            if not self._logging or not changelog.has_log(self._db):
+                return changelog.Pending(seq, False)
+            return changelog.read_since(self._db, seq)
+
+    def last_seq(self) -> int:
+        with self._lock:
+            return changelog.last_seq(self._db) if changelog.has_log(self._db) else 0
+
+    def vectors_of(self, rowids: np.ndarray,
+                   dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rowids, clusters, vectors) of the given rows that exist, in row order, verified."""
+        got: list = []
+        wanted = sorted(int(r) for r in rowids)
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                got += self._db.execute(
+                    "SELECT rowid, id, path, cluster, vector, crc FROM images WHERE rowid IN "
+                    f"({','.join('?' * len(chunk))}) ORDER BY rowid", chunk).fetchall()
+        return self._verified(got, dim)
+
+    def _verified(self, got: list, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        for rowid, row_id, path, cluster, blob, crc in got:
+            if len(blob) != 4 * dim or row_crc(blob, row_id, path, cluster) != crc:
+                raise CollectionError(f"{self.path} is corrupt: row {rowid} fails its checksum")
+        vectors = np.frombuffer(b"".join(r[4] for r in got), np.float32).reshape(-1, dim)
+        return (np.fromiter((r[0] for r in got), np.int64, len(got)),
+                np.fromiter((r[3] for r in got), np.int64, len(got)), vectors)
 
     def count(self) -> int:
         with self._lock:

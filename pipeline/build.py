@@ -20,8 +20,8 @@ from lookalike.encoder.embed import Embedder
 from lookalike.encoder.model import ModelConfig
 from lookalike.encoder.train import TrainConfig
 from lookalike.encoder.whitening import DEFAULT_DIM, apply_whitening, fit_whitening
+from lookalike.indexer.checks import check_rows
 from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
-from lookalike.indexer.collection import check_rows
 from lookalike.indexer.create import refuse_existing, write_collection
 from lookalike.indexer.manifest import Manifest
 from lookalike.pipeline.inputs import Images, Skipped, Vectors, check_unique_ids, read_images
@@ -54,6 +54,7 @@ class BuildConfig:
     # Decode and embed on Ray (pipeline/ray_embed.py). Training (from scratch too) and the
     # whitening fit then see only a random sample of fine_tune_images images, decoded here.
     ray: RayConfig | None = None
+    workers: int | None = None  # processes decoding here (common/pool.py); None: one per core
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,8 @@ def _read_and_train(spec: str | Path, sources: list[Source], config: BuildConfig
                     ) -> tuple[Checkpoint, Images]:
     """sources decoded here, and the model: the one given, else one trained on them."""
     size = model.config.image_size if model else config.model_config.image_size
-    read = read_images(spec, size, progress=progress, require=True, sources=sources)
+    read = read_images(spec, size, progress=progress, require=True, sources=sources,
+                       workers=config.workers)
     lap(stage)
     if model is None:
         model = fine_tune(read.images, config.model_config, config.train_config,

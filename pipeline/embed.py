@@ -23,14 +23,16 @@ class Embedded:
 
 
 def embed_to_file(model: Checkpoint, images_spec: str | Path, out: str | Path, *,
-                  ray: RayConfig | None = None, progress: bool = False) -> Embedded:
+                  ray: RayConfig | None = None, progress: bool = False,
+                  workers: int | None = None) -> Embedded:
     """Writes out as an .npz of vectors (n, d), ids (the manifest's id, else the row as
     written) and the model's fingerprint.
 
     ray: decode and embed on Ray (pipeline/ray_embed.py); the vectors are the same.
+    workers: processes decoding here, without ray (None: one per core).
     """
     if ray is None:
-        got = read_vectors(model, images_spec, progress=progress)
+        got = read_vectors(model, images_spec, progress=progress, workers=workers)
     else:
         got = read_vectors_on_ray(model, read_sources(images_spec), ray, progress=progress)
     vectors = got.vectors

@@ -26,7 +26,8 @@ class Images(NamedTuple):
 
 
 def read_images(spec: str | Path, size: int, *, progress: bool = False,
-                require: bool = False, sources: list[Source] | None = None) -> Images:
+                require: bool = False, sources: list[Source] | None = None,
+                workers: int | None = None) -> Images:
     """Decodes every image of spec (a folder or manifest) at size x size.
 
     Args:
@@ -35,11 +36,13 @@ def read_images(spec: str | Path, size: int, *, progress: bool = False,
         progress: show a progress bar.
         require: raise TrainingError when no image is readable.
         sources: spec's sources, when the caller has already read them.
+        workers: decoder processes (None: one per core).
     """
     from lookalike.encoder.data import load_images
 
     sources = read_sources(spec) if sources is None else sources
-    images, kept, failed = load_images([s.location for s in sources], size, progress=progress)
+    images, kept, failed = load_images([s.location for s in sources], size, progress=progress,
+                                       workers=workers)
     if require and not kept:
         raise TrainingError(f"no readable images in {spec}")
     return Images([sources[i] for i in kept], images,
@@ -56,7 +59,7 @@ class Vectors(NamedTuple):
 
 
 def read_vectors(model: Checkpoint, spec: str | Path, *, progress: bool = False,
-                 sources: list[Source] | None = None) -> Vectors:
+                 sources: list[Source] | None = None, workers: int | None = None) -> Vectors:
     """Decodes and embeds every image of spec here; pipeline/ray_embed.py does it on Ray.
 
     Each image is embedded at its row (encoder/embed.py), so its vector is the same bit for
@@ -64,7 +67,8 @@ def read_vectors(model: Checkpoint, spec: str | Path, *, progress: bool = False,
     """
     from lookalike.encoder.embed import Embedder
 
-    read = read_images(spec, model.config.image_size, progress=progress, sources=sources)
+    read = read_images(spec, model.config.image_size, progress=progress, sources=sources,
+                       workers=workers)
     return Vectors(read.sources, Embedder(model)(read.images, rows=read.rows), read.skipped)
 
 

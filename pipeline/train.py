@@ -24,7 +24,7 @@ class Trained:
 def train_model(
     images_spec: str | Path, out: str | Path, model_config: ModelConfig,
     train_config: TrainConfig, *, from_scratch: bool = False,
-    progress: bool = False,
+    progress: bool = False, workers: int | None = None,
 ) -> Trained:
     """Fine-tunes the base model on the images of a folder or manifest (or trains from
     random weights) and saves it into out.
@@ -32,7 +32,8 @@ def train_model(
     Raises:
         TrainingError: no image is readable.
     """
-    read = read_images(images_spec, model_config.image_size, progress=progress, require=True)
+    read = read_images(images_spec, model_config.image_size, progress=progress, require=True,
+                       workers=workers)
     model = fine_tune(read.images, model_config, train_config, from_scratch=from_scratch,
                       progress=progress)
     fingerprint = checkpoints.save(model, out)

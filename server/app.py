@@ -102,15 +102,17 @@ class LoadStopped(Exception):
 
 def load_engine(collection_dir: str | Path, config: ServerConfig,
                 metrics: Metrics | None = None,
-                stopping: Callable[[], bool] = lambda: False) -> Engine:
+                stopping: Callable[[], bool] = lambda: False, *, shared: bool = False) -> Engine:
     """Opens the collection, loads its model and compiles every batch shape.
 
     stopping is asked between steps (each batch shape's compilation is one); once it says
     yes, loading ends with LoadStopped and the collection is closed again. A thread cannot
     be interrupted inside a compilation, and exiting while one runs aborts the process.
+    shared: open the collection as one of several processes whose parent holds the
+    folder (`lookalike serve --processes N`).
     """
     enable_compilation_cache()
-    collection = open_collection(collection_dir)
+    collection = open_collection(collection_dir, shared=shared)
     try:
         embedder = Embedder(checkpoint.load(Path(collection_dir) / MODEL_DIR))
         side = embedder.image_size
@@ -127,33 +129,37 @@ def load_engine(collection_dir: str | Path, config: ServerConfig,
 
 
 def create_server(
-    collection_dir: str | Path, config: ServerConfig | None = None, *, wait: bool = True
+    collection_dir: str | Path, config: ServerConfig | None = None, *, wait: bool = True,
+    shared: bool = False, reuse_port: bool = False,
 ) -> Running:
     """Starts serving on config.port; health says NOT_SERVING until the model is warm.
 
     With wait=False the model loads in a background thread (see Running.wait_ready), so
-    the port answers health checks from the start.
+    the port answers health checks from the start. shared and reuse_port make this server
+    one worker process of several on one port (server/worker.py): the collection is opened
+    shared, and the port is bound with SO_REUSEPORT, which a lone server leaves off so that
+    a second server on its port is refused.
     """
     config = config or ServerConfig()
     tokens = load_tokens(config.token_file) if config.token_file else None
     credentials = (server_credentials(config.tls_cert, config.tls_key)
                    if config.tls_cert and config.tls_key else None)
-    running = _start(config, tokens, credentials)
+    running = _start(config, tokens, credentials, reuse_port)
     if wait:
-        _load(running, collection_dir, config)
+        _load(running, collection_dir, config, shared)
         try:
             running.wait_ready()
         except BaseException:
             running.stop(0)
             raise
     else:
-        threading.Thread(target=_load, args=(running, collection_dir, config),
+        threading.Thread(target=_load, args=(running, collection_dir, config, shared),
                          name="load-model", daemon=True).start()
     return running
 
 
 def _start(config: ServerConfig, tokens: tuple | None,
-           credentials: grpc.ServerCredentials | None) -> Running:
+           credentials: grpc.ServerCredentials | None, reuse_port: bool = False) -> Running:
     metrics = Metrics()
     executor = call_executor(config.max_concurrent_rpcs)
     # Outermost first: CallLog sees every call, the refused ones included.
@@ -168,7 +174,7 @@ def _start(config: ServerConfig, tokens: tuple | None,
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(reuse_port)),
         ],
     )
     health_servicer = health.HealthServicer()
@@ -222,10 +228,11 @@ def _bind_problem(host: str, port: int) -> str:
     return "it could not be bound"
 
 
-def _load(running: Running, collection_dir: str | Path, config: ServerConfig) -> None:
+def _load(running: Running, collection_dir: str | Path, config: ServerConfig,
+          shared: bool = False) -> None:
     try:
         engine = load_engine(collection_dir, config, running.metrics,
-                             stopping=lambda: running.stopping)
+                             stopping=lambda: running.stopping, shared=shared)
     except LoadStopped:
         logger.info("loading stopped: the server is stopping")
     except BaseException as exc:  # noqa: BLE001 - handed to wait_ready()
@@ -249,12 +256,14 @@ def _load(running: Running, collection_dir: str | Path, config: ServerConfig) ->
 
 def serve(
     collection_dir: str | Path, config: ServerConfig | None = None,
-    ready: Callable[[int], None] | None = None,
+    ready: Callable[[int], None] | None = None, *, shared: bool = False,
+    reuse_port: bool = False,
 ) -> int:
     """Serves until SIGTERM or SIGINT, then stops gracefully and returns 0.
 
     ready, if given, is called with the bound port once the model is warm; a signal while
-    the model loads stops the server without calling it.
+    the model loads stops the server without calling it. shared and reuse_port: see
+    create_server.
 
     Raises:
         InvalidArgument: a setting that cannot work, e.g. an address that cannot be bound.
@@ -263,7 +272,8 @@ def serve(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    running = create_server(collection_dir, config, wait=False)
+    running = create_server(collection_dir, config, wait=False, shared=shared,
+                            reuse_port=reuse_port)
     while not running.loaded.wait(0.1) and not stop.is_set():
         pass
     if stop.is_set():

@@ -14,6 +14,8 @@ class ServerConfig:
     Attributes:
         host: the address to listen on.
         port: the port to listen on; 0 picks a free one.
+        processes: worker processes serving the port (server/supervisor.py); None picks
+            the default (see default_processes); 1 is one process with no supervisor.
         max_k: the most neighbours one query may ask for.
         max_message_bytes: the largest request or response message, in bytes.
         max_pixels: the largest image, in pixels, refused before its pixels are decoded.
@@ -46,6 +48,7 @@ class ServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 50051
+    processes: int | None = None
     max_k: int = 1000
     max_message_bytes: int = 32 * 1024 * 1024
     max_pixels: int = 50_000_000

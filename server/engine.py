@@ -228,12 +228,14 @@ class Engine:
         if isinstance(answer, Exception):
             raise answer
         row = self.collection.add(answer.vector[None], [request.path], [request.id or None])[0]
+        self.metrics.images_changed()
         return pb.AddResponse(tag=request.tag, id=row.id, cluster=row.cluster)
 
     def delete(self, request: pb.DeleteRequest) -> pb.DeleteResponse:
         if not request.ids:
             raise InvalidArgument("no ids given to delete")
         rows, missing = self.collection.delete(list(request.ids))
+        self.metrics.images_changed()
         return pb.DeleteResponse(deleted=len(rows), missing=missing)
 
     def info(self) -> pb.InfoResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,6 +12,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 logger = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                  0.25, 0.5, 1.0, 2.5, 10.0)
@@ -36,8 +39,13 @@ class Metrics:
         self.abandoned = Counter(
             "lookalike_abandoned", "Queries dropped because their caller went away, by stage.",
             ["stage"], registry=self.registry)
+        # Worker processes (server/group_metrics.py) record into files the parent sums; a
+        # gauge computed at scrape time cannot be read that way, so there the image count
+        # is set after each write instead, and the group shows the latest worker's value.
+        self.multiprocess = MULTIPROC_ENV in os.environ
         self.images = Gauge("lookalike_collection_images", "Images in the served collection.",
-                            registry=self.registry)
+                            registry=self.registry, multiprocess_mode="livemostrecent")
+        self._count_images: Callable[[], int] | None = None
         self._http: Any = None
 
     @contextmanager
@@ -48,7 +56,16 @@ class Metrics:
         self.stage_seconds.labels(name).observe(time.perf_counter() - start)
 
     def track_images(self, count: Callable[[], int]) -> None:
-        self.images.set_function(count)
+        if self.multiprocess:
+            self._count_images = count
+            self.images_changed()
+        else:
+            self.images.set_function(count)
+
+    def images_changed(self) -> None:
+        """After a write: the image count again, where it is not read at scrape time."""
+        if self._count_images is not None:
+            self.images.set(self._count_images())
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
         """A sample's current value (0 when absent), for tests and logs."""

@@ -52,7 +52,9 @@ class Option:
     help: str
     minimum: float | None = None
     metavar: str | None = None
-    maximum: float | None = None
+    # A number, or a function of the machine (e.g. its cores) with a note saying which.
+    maximum: float | Callable[[], float] | None = None
+    maximum_note: str = ""
 
     @property
     def env(self) -> str:
@@ -60,12 +62,36 @@ class Option:
 
 
 PORT_MAX = 65535
+PROCESSES_PER_CORE = 4  # more worker processes than this only add memory and contention
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, not the whole machine)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_processes() -> int:
+    """--processes when unset: one worker process per usable core (benchmarks/server_bench.py
+    --processes measured it against one process; see docs/production.md)."""
+    return usable_cores()
+
+
+def _most_processes() -> int:
+    return PROCESSES_PER_CORE * usable_cores()
+
 INT32_MAX = 2**31 - 1  # grpcio's message-size options are C ints
 
 OPTIONS = (
     Option("host", "--host", _address,
            "address to listen on (0.0.0.0 or [::] for every interface)"),
     Option("port", "--port", int, "gRPC port; 0 picks a free one", 0, maximum=PORT_MAX),
+    Option("processes", "--processes", int,
+           "worker processes serving the one port, each with its own copy of the model "
+           "(unset: one per CPU core, see docs/production.md)", 1,
+           maximum=_most_processes, maximum_note=f" ({PROCESSES_PER_CORE} per usable CPU core)"),
     Option("max_k", "--max-k", int, "most neighbours one query may ask for", 1),
     Option("max_message_bytes", "--max-message-bytes", int,
            "largest request or response, in bytes; larger ones get RESOURCE_EXHAUSTED", 1024,
@@ -173,8 +199,9 @@ def _check_range(option: Option, source: str, value: Any) -> None:
     if option.minimum is not None and value < option.minimum:
         raise InvalidArgument(f"{source} must be at least {_num(option.minimum)}, "
                               f"got {_num(value)}")
-    if option.maximum is not None and value > option.maximum:
-        raise InvalidArgument(f"{source} must be at most {_num(option.maximum)}, "
+    maximum = option.maximum() if callable(option.maximum) else option.maximum
+    if maximum is not None and value > maximum:
+        raise InvalidArgument(f"{source} must be at most {_num(maximum)}{option.maximum_note}, "
                               f"got {_num(value)}")
 
 

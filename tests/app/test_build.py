@@ -64,3 +64,13 @@ def test_bad_cluster_counts_are_refused_by_the_parser(bad, capsys):
         main(["build", "x", "--out", "y", "--clusters", bad])
     assert info.value.code == 2
     assert "--clusters" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["build", "x", "--out", "y"], ["train", "x", "--out", "y"],
+                                     ["embed", "m", "x", "--out", "y"]])
+@pytest.mark.parametrize("bad", ["0", "-1", "two", "1.5"])
+def test_bad_worker_counts_are_refused_by_the_parser(command, bad, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--workers", bad])
+    assert info.value.code == 2
+    assert "--workers: must be a whole number of at least 1" in capsys.readouterr().err

@@ -40,8 +40,10 @@ class ServerProcess:
     def __init__(self, collection: Path, port: int = 0) -> None:
         self.collection = collection
         self.process = subprocess.Popen(
+            # One process: the signals these tests send (SIGSTOP, SIGKILL) reach the
+            # server itself, not a parent whose workers answer the calls.
             [sys.executable, "-m", "lookalike.app.cli", "serve", str(collection),
-             "--port", str(port)],
+             "--port", str(port), "--processes", "1"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.process.stdout.readline()  # "lookalike serving on HOST:PORT"
         if "serving on" not in line:

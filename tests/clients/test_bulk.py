@@ -158,3 +158,48 @@ def test_contact_sheet_shows_every_row_with_thumbnails(shared_target, manifest, 
     assert links and all((tmp_path / link).is_file() for link in links)
     # 6 good queries, their neighbours among the 48 images, and readable bad-row queries.
     assert len(list((tmp_path / "sheet_files").iterdir())) == len(links)
+
+
+def test_downsizing_in_worker_processes_writes_what_threads_write(shared_target, manifest,
+                                                                  tmp_path):
+    """300 rows, the bad ones in the middle: --workers 4 over one stream reads and downsizes
+    in 4 processes (lookalike.common.pool), --workers 1 in the stream's threads."""
+    from lookalike.common.pool import pool_size
+
+    rows = manifest.read_text().split()
+    many = tmp_path / "many.txt"
+    lines = [rows[i % 3] if i % 2 else rows[7 + i % 3] for i in range(296)]
+    lines[150:150] = rows[3:7]  # missing, corrupt, unreachable, refused format
+    many.write_text("\n".join(str(manifest.parent / r) if not r.startswith(("/", "http"))
+                              else r for r in lines) + "\n")
+    assert pool_size(300, 4) == 2
+    outs = {w: tmp_path / f"w{w}.jsonl" for w in (1, 4)}
+    for workers, out in outs.items():
+        assert bulk(shared_target, many, out, "--workers", str(workers),
+                    "--concurrency", "1") == 0
+    by_processes, by_threads = (read_rows(outs[w]) for w in (4, 1))
+    assert_same_rows(by_processes, by_threads)
+    errors = [r["error"] for r in by_processes if r["error"]]
+    assert [r["row"] for r in by_processes if r["error"]] == [150, 151, 152, 153]
+    assert errors[0].startswith("NotFound: no such file") and errors[1].startswith(
+        "InvalidImage: ") and "could not fetch" in errors[2] and "PPM" in errors[3]
+
+
+def test_each_stream_has_a_connection_of_its_own(shared_target, image_folder, caplog):
+    """`serve --processes N` spreads connections, not calls, over its workers: three
+    streams must arrive as three peers, or they would all land on one worker."""
+    import logging
+
+    from lookalike.clients import Client
+    from lookalike.clients.bulk import BulkConfig, search_in_order
+    from lookalike.common.sources import Source
+
+    todo = [Source(i, str(p), str(p)) for i, p in enumerate(sorted(image_folder.iterdir())[:9])]
+    caplog.set_level(logging.INFO, logger="lookalike.server.observe")
+    with Client(shared_target) as client:
+        outcomes = list(search_in_order(client, todo, BulkConfig(k=2, concurrency=3,
+                                                                 workers=1)))
+    assert [o.neighbors[0].path for o in outcomes] == [s.location for s in todo]
+    peers = {r.peer for r in caplog.records
+             if getattr(r, "rpc_method", "").endswith("/SearchStream")}
+    assert len(peers) == 3

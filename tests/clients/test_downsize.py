@@ -85,3 +85,23 @@ def test_answers_are_identical_with_and_without_downsizing(shared_target):
             assert [n.id for n in result.neighbors] == [n.id for n in expected.neighbors]
             assert [n.distance for n in result.neighbors] == pytest.approx(
                 [n.distance for n in expected.neighbors], rel=1e-5, abs=1e-6)
+
+
+def test_bytes_a_worker_made_ready_are_sent_as_they_are(tmp_path):
+    """bulk's worker processes return images.Ready: the stream must not decode them again,
+    even where downsizing kept the original (smaller than the 64x64 BMP)."""
+    from lookalike.clients.images import Ready, prepare
+    from lookalike.clients.prefetch import downsized
+    from lookalike.common.fetch import FetchLimits
+
+    tiny = tmp_path / "flat.jpg"
+    Image.new("RGB", (300, 300), "white").save(tiny, quality=20)  # far under 12 KB
+    ready = downsized(str(tiny), 64, FetchLimits())
+    assert isinstance(ready, Ready) and bytes(ready) == tiny.read_bytes()
+    big = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 3), np.uint8)).save(
+        big, "PNG")
+    assert len(prepare(big.getvalue(), 64)) < len(big.getvalue())  # plain bytes: downsized
+    assert prepare(Ready(big.getvalue()), 64) == big.getvalue()  # Ready: as they are
+    assert downsized(str(tmp_path / "missing.jpg"), 64, FetchLimits()) == str(
+        tmp_path / "missing.jpg")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
 from lookalike.common.errors import TrainingError
 from lookalike.encoder import checkpoint
+from lookalike.encoder.device import log_device
 from lookalike.encoder.embed import Embedder
 from lookalike.encoder.model import ModelConfig
 from lookalike.encoder.train import TrainConfig, check_trainable, train
@@ -58,9 +61,13 @@ def test_one_epoch_smoke_run_records_what_it_did(trained):
     assert vectors.shape == (3, 16) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
 
 
-def test_same_seed_same_model_other_seed_other_model(trained, tmp_path):
-    again = train(blobs(), SMALL, TrainConfig(epochs=1, batch_size=16, seed=3))
-    other = train(blobs(), SMALL, TrainConfig(epochs=1, batch_size=16, seed=4))
+def test_same_seed_same_model_other_seed_other_model(trained, tmp_path, caplog):
+    log_device.cache_clear()  # as in a fresh process: the first training says the device
+    with caplog.at_level(logging.INFO, logger="lookalike.encoder.device"):
+        again = train(blobs(), SMALL, TrainConfig(epochs=1, batch_size=16, seed=3))
+        other = train(blobs(), SMALL, TrainConfig(epochs=1, batch_size=16, seed=4))
+    said = [r.getMessage() for r in caplog.records if r.name == "lookalike.encoder.device"]
+    assert len(said) == 1 and said[0].startswith("jax ") and ": cpu (" in said[0], said
     prints = [checkpoint.save(m, tmp_path / str(i)) for i, m in enumerate((trained, again, other))]
     assert prints[0] == prints[1] != prints[2]
     assert np.array_equal(Embedder(trained)(blobs(4)), Embedder(again)(blobs(4)))

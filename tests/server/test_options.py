@@ -5,11 +5,20 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lookalike.app.cli import build_parser
 from lookalike.common.errors import InvalidArgument
 from lookalike.server.config import ServerConfig
-from lookalike.server.options import OPTIONS, add_arguments, config_from_args
+from lookalike.server.options import (
+    OPTIONS,
+    PROCESSES_PER_CORE,
+    add_arguments,
+    config_from_args,
+    default_processes,
+    usable_cores,
+)
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -82,3 +91,26 @@ def test_a_host_that_is_no_address_is_refused(host):
     with pytest.raises(SystemExit) as info:
         parse("--host", host)
     assert info.value.code == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=12) | st.integers(-10**12, 10**12).map(str))
+def test_any_process_count_in_the_environment_is_taken_or_refused_by_name(text):
+    most = PROCESSES_PER_CORE * usable_cores()
+    try:
+        number = int(text)
+    except ValueError:
+        number = None
+    if number is not None and 1 <= number <= most:
+        assert config_from_args(parse(), {"LOOKALIKE_PROCESSES": text}).processes == number
+        return
+    with pytest.raises(InvalidArgument, match="LOOKALIKE_PROCESSES") as info:
+        config_from_args(parse(), {"LOOKALIKE_PROCESSES": text})
+    if number is not None and number > most:
+        assert f"at most {most} ({PROCESSES_PER_CORE} per usable CPU core)" in str(info.value)
+
+
+def test_processes_are_unset_by_default_and_the_default_is_one_per_usable_core():
+    assert config_from_args(parse(), environ={}).processes is None
+    assert default_processes() == usable_cores() >= 1
+    assert config_from_args(parse("--processes", "1"), environ={}).processes == 1

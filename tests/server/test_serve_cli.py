@@ -60,17 +60,20 @@ def test_a_port_in_use_exits_2_saying_so(built_collection, busy_port, which):
     assert "Traceback" not in done.stderr and "serving on" not in done.stdout
 
 
-def test_sigterm_while_the_model_loads_exits_0_without_serving(built_collection, tmp_path):
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_sigterm_while_the_model_loads_exits_0_without_serving(built_collection, tmp_path,
+                                                               processes):
     # An empty compilation cache makes loading take seconds, so the signal lands during it.
     environ = {**os.environ, "LOOKALIKE_JAX_CACHE": str(tmp_path / "jax-cache")}
-    process = subprocess.Popen(serve_command(built_collection, "--port", "0"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=environ)
+    process = subprocess.Popen(
+        serve_command(built_collection, "--port", "0", "--processes", processes),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ)
     try:
         seen = []
         for line in process.stderr:  # type: ignore[union-attr]
             seen.append(line)
-            if "loading the model" in line:
+            # A worker's own line, with two: the parent's says so before any worker loads.
+            if "loading the model" in line and (processes == "1" or "[worker" in line):
                 break
         assert seen and "loading the model" in seen[-1], "".join(seen)
         process.send_signal(signal.SIGTERM)
@@ -85,3 +88,5 @@ def test_sigterm_while_the_model_loads_exits_0_without_serving(built_collection,
     assert "Traceback" not in err
     assert "stopping before the model finished loading" in err
     assert "loading stopped" in err and "the collection is closed" in err
+    if processes == "2":
+        assert "stopping before every worker was ready" in err
