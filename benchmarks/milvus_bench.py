@@ -75,6 +75,17 @@ def write_both(work: Path, images: int, address: MilvusAddress) -> tuple[Path, P
     return work / "local", work / "milvus", timings
 
 
+def milvus_uri(stack: ExitStack, given: str | None, tick_ms: int) -> str:
+    """HOST:PORT of the Milvus given, or of an embedded 2.3.5 started for the run (its
+    proxy.timeTickInterval set to tick_ms), stopped when stack closes."""
+    if given is not None:
+        return given
+    from tests.milvus_server import milvus_server
+
+    server = stack.enter_context(milvus_server({"proxy.timeTickInterval": tick_ms}))
+    return f"127.0.0.1:{server.listen_port}"
+
+
 def alternated(targets: dict[str, str], jpeg: bytes, calls: int) -> dict[str, dict]:
     """Sequential Search to each target in turn, call by call."""
     request = pb.SearchRequest(image=jpeg, k=K)
@@ -121,13 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     jpeg = query_jpeg()
     with ExitStack() as stack:
-        uri = args.milvus
-        if uri is None:
-            from tests.milvus_server import milvus_server
-
-            server = stack.enter_context(milvus_server({"proxy.timeTickInterval":
-                                                        args.tick_ms}))
-            uri = f"127.0.0.1:{server.listen_port}"
+        uri = milvus_uri(stack, args.milvus, args.tick_ms)
         name = f"bench{os.getpid()}"
         address = MilvusAddress.parse(f"milvus://{uri}/{name}?consistency={args.consistency}")
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="milvus-bench-")))

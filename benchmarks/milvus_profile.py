@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from milvus_bench import NPROBE, write_both  # noqa: E402
+from milvus_bench import NPROBE, milvus_uri, write_both  # noqa: E402
 from server_bench import K  # noqa: E402
 
 from lookalike.indexer.clustering import route  # noqa: E402
@@ -65,13 +65,7 @@ def main() -> None:
     parser.add_argument("--milvus", help="HOST:PORT of a running Milvus (default: start one)")
     args = parser.parse_args()
     with ExitStack() as stack:
-        uri = args.milvus
-        if uri is None:
-            from tests.milvus_server import milvus_server
-
-            server = stack.enter_context(milvus_server({"proxy.timeTickInterval":
-                                                        args.tick_ms}))
-            uri = f"127.0.0.1:{server.listen_port}"
+        uri = milvus_uri(stack, args.milvus, args.tick_ms)
         address = MilvusAddress.parse(f"milvus://{uri}/profile{os.getpid()}")
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="milvus-prof-")))
         local_dir, milvus_dir, timings = write_both(work, args.images, address)

@@ -7,7 +7,6 @@ startup failures use their own.
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import socket
 import subprocess
@@ -29,6 +28,7 @@ from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
 
 from .conftest import encode, photo
 from .group import Group, channels_per_worker, one_per_worker, serve_command
+from .test_lifecycle import open_stream
 from .test_observability import sample
 
 SEARCH = "/lookalike.v1.Lookalike/Search"
@@ -284,19 +284,6 @@ def test_a_worker_that_cannot_start_stops_the_group_with_its_message(collection_
     Collection.open(collection_copy).close()  # the group let go of the folder
 
 
-def open_stream(stub: pb_grpc.LookalikeStub, data: bytes):
-    outbox: queue.Queue = queue.Queue()
-    answers = stub.SearchStream(iter(outbox.get, None), timeout=120)
-
-    def ask(tag: str) -> pb.SearchStreamResponse:
-        outbox.put(pb.SearchStreamRequest(tag=tag, request=pb.SearchRequest(image=data, k=1)))
-        return next(answers)
-
-    def close() -> list:
-        outbox.put(None)
-        return list(answers)
-
-    return ask, close
 
 
 def test_sigterm_drains_every_worker_and_exits_0(collection_copy):
