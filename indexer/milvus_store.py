@@ -33,7 +33,7 @@ import copy
 import logging
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -223,20 +223,20 @@ class MilvusVectors:
     def insert(self, ids: Sequence[str], paths: Sequence[str], clusters: np.ndarray,
                vectors: np.ndarray) -> None:
         """Stores rows; on return Milvus has acknowledged them (written to its log)."""
-        rows = [{"id": i, "path": p, "cluster": int(c), "vector": v.tolist()}
-                for i, p, c, v in zip(ids, paths, clusters, vectors, strict=True)]
-        with milvus_errors(self.address):
-            for start in range(0, len(rows), INSERT_BATCH):
-                self.client.insert(self.name, rows[start:start + INSERT_BATCH])
+        self._write(self.client.insert, ids, paths, clusters, vectors)
 
     def upsert(self, ids: Sequence[str], paths: Sequence[str], clusters: np.ndarray,
                vectors: np.ndarray) -> None:
         """Stores rows, replacing any of the same ids (a write redone on a new generation)."""
+        self._write(self.client.upsert, ids, paths, clusters, vectors)
+
+    def _write(self, method: Callable[..., Any], ids: Sequence[str], paths: Sequence[str],
+               clusters: np.ndarray, vectors: np.ndarray) -> None:
         rows = [{"id": i, "path": p, "cluster": int(c), "vector": v.tolist()}
                 for i, p, c, v in zip(ids, paths, clusters, vectors, strict=True)]
         with milvus_errors(self.address):
             for start in range(0, len(rows), INSERT_BATCH):
-                self.client.upsert(self.name, rows[start:start + INSERT_BATCH])
+                method(self.name, rows[start:start + INSERT_BATCH])
 
     def delete(self, ids: Sequence[str]) -> None:
         # A filter quoted by us, not delete(ids=...): pymilvus quotes those with bare single
