@@ -4,6 +4,7 @@ Usage:
   python benchmarks/quality_data.py                  # once: fetch the Debian packages
   python benchmarks/retrieval_quality.py [--sets mnist,icons,clipart,neardup]
         [--plain-ae-epochs 15 | 0] [--from-scratch] [--head flatten] [--whiten-dim 0]
+        [--whiten-power 0.5]
         [--out result.json]
 
 For each set: `build_collection` with the default BuildConfig (what `lookalike build`
@@ -52,7 +53,7 @@ from lookalike.encoder.data import decode_image  # noqa: E402
 from lookalike.encoder.embed import Embedder  # noqa: E402
 from lookalike.encoder.model import ModelConfig  # noqa: E402
 from lookalike.encoder.train import TrainConfig  # noqa: E402
-from lookalike.encoder.whitening import DEFAULT_DIM  # noqa: E402
+from lookalike.encoder.whitening import DEFAULT_DIM, DEFAULT_POWER  # noqa: E402
 from lookalike.indexer.collection import Collection  # noqa: E402
 from lookalike.pipeline.build import BuildConfig, build_collection  # noqa: E402
 
@@ -179,7 +180,8 @@ def run_labelled(name: str, config: BuildConfig, ae_epochs: int) -> dict:
     return result
 
 
-def run_neardup(config: BuildConfig, count: int = 1000) -> dict:
+def neardup_set(count: int = 1000) -> tuple[list[bytes], np.ndarray, dict[str, list[bytes]]]:
+    """The gallery's files, their decoded 64px images, and each query column's files."""
     paths, _ = quality_data.clipart_set()
     rng = np.random.default_rng(3)
     chosen = rng.choice(len(paths), count * 2, replace=False)
@@ -188,6 +190,11 @@ def run_neardup(config: BuildConfig, count: int = 1000) -> dict:
     flat = [Image.fromarray(decode_image(b, 256)) for b in files]  # alpha on white, as searched
     columns = {"edited": [edited_copy(img, rng, flip=False) for img in flat],
                "mirrored": [edited_copy(img, rng, flip=True) for img in flat]}
+    return files, images, columns
+
+
+def run_neardup(config: BuildConfig, count: int = 1000) -> dict:
+    files, images, columns = neardup_set(count)
     found, _, facts = product(files, list(columns.values()), config)
     result: dict = {"gallery": count, **facts}
     gallery = baselines(images, files, 0)
@@ -213,11 +220,14 @@ def main() -> None:
                         help="flatten, with --from-scratch --whiten-dim 0: the build before "
                         "the base model")
     parser.add_argument("--whiten-dim", type=int, default=DEFAULT_DIM)
+    parser.add_argument("--whiten-power", type=float, default=DEFAULT_POWER,
+                        help="0.5: full whitening, the default before session 8")
     parser.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     config = BuildConfig(from_scratch=args.from_scratch, whiten_dim=args.whiten_dim,
+                         whiten_power=args.whiten_power,
                          model_config=ModelConfig(head=args.head),
                          train_config=TrainConfig(epochs=args.epochs))
     result: dict = {"config": {k: v for k, v in vars(args).items() if k != "out"}}

@@ -19,7 +19,12 @@ from lookalike.encoder.checkpoint import Checkpoint
 from lookalike.encoder.embed import Embedder
 from lookalike.encoder.model import ModelConfig
 from lookalike.encoder.train import TrainConfig
-from lookalike.encoder.whitening import DEFAULT_DIM, apply_whitening, fit_whitening
+from lookalike.encoder.whitening import (
+    DEFAULT_DIM,
+    DEFAULT_POWER,
+    apply_whitening,
+    fit_whitening,
+)
 from lookalike.indexer.checks import check_rows
 from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
 from lookalike.indexer.create import refuse_existing, write_collection
@@ -47,6 +52,7 @@ class BuildConfig:
     from_scratch: bool = False
     fine_tune_images: int = FINE_TUNE_IMAGES
     whiten_dim: int = DEFAULT_DIM  # 0: store the plain L2-normalised bottleneck
+    whiten_power: float = DEFAULT_POWER  # 0.5: full whitening (encoder/whitening.py)
     # None: the images live in the folder (Faiss + SQLite); a milvus://HOST:PORT/NAME
     # address: in that Milvus collection, the folder keeping the model and centroids.
     store: str | None = None
@@ -117,7 +123,8 @@ def _here(spec: str | Path, sources: list[Source], config: BuildConfig,
           model: Checkpoint | None, lap: _Laps, progress: bool) -> tuple[Checkpoint, Vectors]:
     """Every image decoded and embedded in this process; training samples them itself."""
     model, read = _read_and_train(spec, sources, config, model, lap, progress, "decode")
-    model, vectors = _embed(model, read.images, read.rows, config.whiten_dim)
+    model, vectors = _embed(model, read.images, read.rows, config.whiten_dim,
+                            config.whiten_power)
     lap("embed")
     return model, Vectors(read.sources, vectors, read.skipped)
 
@@ -134,7 +141,7 @@ def _on_ray(spec: str | Path, sources: list[Source], config: BuildConfig,
         model, read = _read_and_train(spec, sample, config, model, lap, progress, "sample")
         if config.whiten_dim and not model.config.whiten_dim:
             vectors = Embedder(model)(read.images, rows=read.rows)
-            model = fit_whitening(model, vectors, config.whiten_dim)
+            model = fit_whitening(model, vectors, config.whiten_dim, config.whiten_power)
             lap("whiten")
         got = ray_embed.read_vectors(model, sources, config.ray, progress=progress)
     if not got.sources:
@@ -167,8 +174,8 @@ def _sample(sources: list[Source], count: int, seed: int) -> list[Source]:
     return [sources[i] for i in np.sort(chosen)]
 
 
-def _embed(model: Checkpoint, images: np.ndarray, rows: np.ndarray, whiten_dim: int
-           ) -> tuple[Checkpoint, np.ndarray]:
+def _embed(model: Checkpoint, images: np.ndarray, rows: np.ndarray, whiten_dim: int,
+           whiten_power: float) -> tuple[Checkpoint, np.ndarray]:
     """The model to store (whitened on these images where asked) and what it embeds them to.
 
     One pass through the encoder: the whitening is a linear map and a renormalisation of
@@ -176,7 +183,7 @@ def _embed(model: Checkpoint, images: np.ndarray, rows: np.ndarray, whiten_dim: 
     """
     vectors = Embedder(model)(images, rows=rows)
     if whiten_dim and not model.config.whiten_dim:
-        model = fit_whitening(model, vectors, whiten_dim)
+        model = fit_whitening(model, vectors, whiten_dim, whiten_power)
         if model.config.whiten_dim:
             vectors = apply_whitening(model, vectors)
     return model, vectors

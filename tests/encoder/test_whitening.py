@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from flax import nnx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lookalike.encoder import checkpoint
 from lookalike.encoder.checkpoint import Checkpoint
 from lookalike.encoder.embed import Embedder
 from lookalike.encoder.model import Autoencoder, ModelConfig
-from lookalike.encoder.whitening import apply_whitening, fit_whitening
+from lookalike.encoder.whitening import DEFAULT_POWER, apply_whitening, fit_whitening
 
 SMALL = ModelConfig(image_size=32, widths=(16, 32), embed_dim=16, decoder_widths=(16,))
 
@@ -26,9 +29,9 @@ def plain() -> Checkpoint:
 
 def test_whitened_embeddings_are_decorrelated_on_the_collection():
     base, x = plain(), images(200)
-    whitened = fit_whitening(base, Embedder(base)(x), dim=8)
+    whitened = fit_whitening(base, Embedder(base)(x), dim=8, power=0.5)
     assert whitened.config.whiten_dim == 8 and whitened.config.output_dim == 8
-    assert whitened.meta["whitening"] == {"dim": 8, "fitted_on": 200}
+    assert whitened.meta["whitening"] == {"dim": 8, "power": 0.5, "fitted_on": 200}
     enc = whitened.model.encoder
     z = Embedder(base)(x)
     projected = (z - np.asarray(enc.whiten_mean[...])) @ np.asarray(enc.whiten_matrix[...])
@@ -37,6 +40,39 @@ def test_whitened_embeddings_are_decorrelated_on_the_collection():
     out = Embedder(whitened)(x)
     assert out.shape == (200, 8)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+@settings(max_examples=15, deadline=None)
+@given(power=st.floats(0.0, 0.5), seed=st.integers(0, 2**16))
+def test_partial_whitening_damps_strong_directions_without_reordering_them(power, seed):
+    """Power p divides each principal direction by its variance**p: the projected
+    variances are the collection's own raised to 1 - 2p, still uncorrelated and in the
+    same order, so 0.5 evens them out and the default 0.25 only narrows their range."""
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(400, 16)) * np.geomspace(3.0, 0.1, 16)  # a steep spectrum
+    base = plain()
+    whitened = fit_whitening(base, vectors.astype(np.float32), dim=8, power=power)
+    enc = whitened.model.encoder
+    projected = (vectors - np.asarray(enc.whiten_mean[...])) @ np.asarray(enc.whiten_matrix[...])
+    cov = np.cov(projected, rowvar=False)
+    variances = np.sort(np.linalg.eigvalsh(np.cov(vectors, rowvar=False)))[::-1][:8]
+    # (eps, 1e-4 of the largest variance, is added to each before the power)
+    np.testing.assert_allclose(np.diag(cov), variances ** (1 - 2 * power), rtol=1e-2)
+    np.testing.assert_allclose(cov - np.diag(np.diag(cov)), 0.0, atol=1e-3 * cov.max())
+    assert whitened.meta["whitening"]["power"] == power
+
+
+def test_default_whitening_is_partial():
+    base, x = plain(), images(200)
+    whitened = fit_whitening(base, Embedder(base)(x), dim=8)
+    assert whitened.meta["whitening"]["power"] == DEFAULT_POWER == 0.25
+
+
+@pytest.mark.parametrize("power", [-0.1, 0.6, float("nan")])
+def test_a_whitening_power_outside_0_to_half_is_refused(power):
+    base, x = plain(), images(200)
+    with pytest.raises(ValueError, match="whitening power"):
+        fit_whitening(base, Embedder(base)(x), dim=8, power=power)
 
 
 def test_whitening_keeps_the_trained_weights():
