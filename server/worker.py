@@ -53,9 +53,12 @@ def run_worker(spec: WorkerSpec, report: Connection) -> None:
     having sent the parent why)."""
     # A terminal's Ctrl-C reaches every process of the group; until serve() installs its
     # own handlers, the parent's SIGTERM is how this worker learns to stop, and it stops
-    # at once: it has not opened the collection or listened yet.
+    # at once: it has not listened yet, so nothing is lost. os._exit, not sys.exit: the
+    # SystemExit of sys.exit is raised wherever the main thread is, and inside a callback
+    # (JAX's gc hook, while it imports) Python prints it as an ignored exception's
+    # traceback and the worker runs on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     _die_with_parent(spec.parent_pid)
     _configure_logging(spec)
     from lookalike.common.errors import CollectionLocked, InvalidArgument, LookalikeError
