@@ -58,7 +58,7 @@ def run_worker(spec: WorkerSpec, report: Connection) -> None:
     # (JAX's gc hook, while it imports) Python prints it as an ignored exception's
     # traceback and the worker runs on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGTERM, _stop_now)
     _die_with_parent(spec.parent_pid)
     _configure_logging(spec)
     from lookalike.common.errors import CollectionLocked, InvalidArgument, LookalikeError
@@ -72,6 +72,11 @@ def run_worker(spec: WorkerSpec, report: Connection) -> None:
     except (LookalikeError, OSError) as exc:
         _fail(report, 1, exc)
     sys.exit(code)
+
+
+def _stop_now(signum: int, frame: object) -> None:
+    """SIGTERM before serve() takes over: exit 0 at once, wherever the main thread is."""
+    os._exit(0)
 
 
 def _fail(report: Connection, code: int, exc: BaseException) -> None:
