@@ -10,13 +10,14 @@ pretrained with a sharper softmax (NT-Xent temperature 0.1-0.2) than the fine-tu
 and the suite scored the built collection below the base used as it is (icons recall@10
 0.079 against 0.087, clip art 0.682 against 0.692). This measures, on the same images in one
 run, each fine-tuning setting (FINE_TUNES; "none": the base as it is) followed by no
-whitening, the product's whitening, and partial whitening (each principal direction divided
-by its variance**p, p < 0.5: the spectrum is flattened without raising the weak, noisy
-directions to the strength of the strong ones). Icons: recall@10; clip art and MNIST-5000:
-precision@10; near duplicates (neardup, from the Debian cache of quality_data.py): top-1 and
-recall@10 of the edited and mirrored copies against the gallery, which is what a build
-fine-tunes and whitens on. Exact cosine search, self excluded. The pack comes from
-`pretrain_sweep.py pack`. JSON on stdout, and to --out after every set.
+whitening, full whitening, and partial whitening (each principal direction divided by its
+variance**p, p < 0.5: the spectrum is flattened without raising the weak, noisy directions
+to the strength of the strong ones), all through the build's own fit_whitening. Icons:
+recall@10; clip art and MNIST-5000: precision@10; near duplicates (neardup, from the Debian
+cache of quality_data.py): top-1 and recall@10 of the edited and mirrored copies against
+the gallery, which is what a build fine-tunes and whitens on. Exact cosine search, self
+excluded. The pack comes from `pretrain_sweep.py pack`. JSON on stdout, and to --out after
+every set.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from lookalike.encoder import checkpoint  # noqa: E402
 from lookalike.encoder.data import decode_image  # noqa: E402
 from lookalike.encoder.embed import Embedder  # noqa: E402
 from lookalike.encoder.train import TrainConfig, train  # noqa: E402
-from lookalike.encoder.whitening import fit_whitening  # noqa: E402
+from lookalike.encoder.whitening import apply_whitening, fit_whitening  # noqa: E402
 
 FINE_TUNES: dict[str, dict | None] = {
     "none": None,  # the base as it is
@@ -49,34 +50,27 @@ FINE_TUNES: dict[str, dict | None] = {
     "t02": {"temperature": 0.2},
     "t01_lr5e-4": {"temperature": 0.1, "learning_rate": 5e-4},  # stays nearer the base
 }
-# (power, dimensions); power 0.5 at 96 is the product's whitening, checked against it below
+# (power, dimensions), each through the build's own fit_whitening: 0.5 is full whitening
+# (the default before session 8), 0.25 at 96 today's default
 WHITENINGS = [(0.5, 96), (0.5, 128), (0.375, 96), (0.25, 96), (0.25, 128), (0.125, 128)]
 
 
-def whitener(vectors: np.ndarray, power: float, dim: int, eps: float = 1e-4):
-    """fit_whitening's projection, fitted on vectors, with the variance raised to power
-    (0.5: full whitening): a function of (n, d) vectors to L2-normalised (n, dim) ones."""
-    x = np.asarray(vectors, np.float64)
-    mean = x.mean(0)
-    values, vecs = np.linalg.eigh(np.cov(x - mean, rowvar=False))
-    top = np.argsort(values)[::-1][:dim]
-    matrix = vecs[:, top] / (values[top] + eps * values.max()) ** power
-
-    def apply(v: np.ndarray) -> np.ndarray:
-        out = (np.asarray(v, np.float64) - mean) @ matrix
-        return out / (np.linalg.norm(out, axis=1, keepdims=True) + 1e-12)
-
-    return apply
+def whitened(model: checkpoint.Checkpoint, plain: np.ndarray, power: float, dim: int,
+             *others: np.ndarray) -> list[np.ndarray]:
+    """The build's own whitening (fit_whitening at this power and dim, fitted on plain),
+    applied to plain and to each of others (query vectors)."""
+    fitted = fit_whitening(model, plain, dim, power)
+    if not fitted.config.whiten_dim:
+        raise SystemExit(f"{len(plain)} images are too few to whiten to {dim} dimensions")
+    return [apply_whitening(fitted, v) for v in (plain, *others)]
 
 
 def scores(model: checkpoint.Checkpoint, images: np.ndarray, labels: np.ndarray) -> dict:
     plain = Embedder(model)(images)
     out = {"plain": label_scores(neighbours(plain), labels)}
     for power, dim in WHITENINGS:
-        out[f"p{power}_d{dim}"] = label_scores(
-            neighbours(whitener(plain, power, dim)(plain)), labels)
-    product = Embedder(fit_whitening(model, plain, 96))(images)  # what a build serves
-    out["product"] = label_scores(neighbours(product), labels)
+        (vectors,) = whitened(model, plain, power, dim)
+        out[f"p{power}_d{dim}"] = label_scores(neighbours(vectors), labels)
     return out
 
 
@@ -93,8 +87,8 @@ def dup_scores(model: checkpoint.Checkpoint, gallery: np.ndarray,
         asked = embed(queries)
         out[column] = {"plain": score(search(plain, asked))}
         for power, dim in WHITENINGS:
-            w = whitener(plain, power, dim)
-            out[column][f"p{power}_d{dim}"] = score(search(w(plain), w(asked)))
+            out[column][f"p{power}_d{dim}"] = score(search(*whitened(model, plain, power, dim,
+                                                                     asked)))
     return out
 
 

@@ -65,8 +65,8 @@ def fit_whitening(
     nnx.update(model, nnx.state(checkpoint.model, nnx.Param))
     model.encoder.whiten_mean[...] = jnp.asarray(mean, jnp.float32)
     model.encoder.whiten_matrix[...] = jnp.asarray(matrix, jnp.float32)
-    meta = {**checkpoint.meta, "whitening": {"dim": dim, "power": power,
-                                         "fitted_on": len(vectors)}}
+    meta = {**checkpoint.meta,
+            "whitening": {"dim": dim, "power": power, "fitted_on": len(vectors)}}
     return Checkpoint(model, whitened, meta)
 
 
