@@ -181,9 +181,9 @@ def plain_step(model: PlainAutoencoder, optimizer: nnx.Optimizer, batch: jax.Arr
     return loss
 
 
-def plain_ae_vectors(images: np.ndarray, epochs: int = 15, batch: int = 128,
-                     seed: int = 0) -> np.ndarray:
-    """GUIDE §6's baseline end to end: train on images, return 256-d bottlenecks."""
+def plain_ae_encoder(images: np.ndarray, epochs: int = 15, batch: int = 128,
+                     seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """GUIDE §6's baseline: train on images; returns what maps images to 256-d bottlenecks."""
     model = PlainAutoencoder(nnx.Rngs(seed))
     optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
     data, rng = jnp.asarray(images), np.random.default_rng(seed)
@@ -192,8 +192,18 @@ def plain_ae_vectors(images: np.ndarray, epochs: int = 15, batch: int = 128,
         for start in range(0, len(order) - batch + 1, batch):
             plain_step(model, optimizer, data[order[start:start + batch]])
     encode = nnx.jit(lambda m, x: m.encode(x))
-    out = [np.asarray(encode(model, data[i:i + 256])) for i in range(0, len(images), 256)]
-    return np.concatenate(out)
+
+    def vectors(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.asarray(encode(model, jnp.asarray(x[i:i + 256])))
+                               for i in range(0, len(x), 256)])
+
+    return vectors
+
+
+def plain_ae_vectors(images: np.ndarray, epochs: int = 15, batch: int = 128,
+                     seed: int = 0) -> np.ndarray:
+    """GUIDE §6's baseline end to end: train on images, return their 256-d bottlenecks."""
+    return plain_ae_encoder(images, epochs, batch, seed)(images)
 
 
 def label_scores(found: np.ndarray, labels: np.ndarray) -> dict[str, float]:

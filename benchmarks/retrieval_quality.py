@@ -44,6 +44,7 @@ from _common import (  # noqa: E402
     label_scores,
     mnist,
     pixels,
+    plain_ae_encoder,
     plain_ae_vectors,
     png_bytes,
 )
@@ -193,17 +194,23 @@ def neardup_set(count: int = 1000) -> tuple[list[bytes], np.ndarray, dict[str, l
     return files, images, columns
 
 
-def run_neardup(config: BuildConfig, count: int = 1000) -> dict:
+def run_neardup(config: BuildConfig, ae_epochs: int, count: int = 1000) -> dict:
     files, images, columns = neardup_set(count)
     found, _, facts = product(files, list(columns.values()), config)
     result: dict = {"gallery": count, **facts}
     gallery = baselines(images, files, 0)
     pca = PCA(64, random_state=0).fit(pixels(images))
+    # The plain autoencoder learns the gallery, as a build would, and encodes the queries.
+    plain_ae = plain_ae_encoder(images, ae_epochs) if ae_epochs else None
+    if plain_ae is not None:
+        gallery["plain_ae"] = plain_ae(images)
     for (column, queries), ours in zip(columns.items(), found, strict=True):
         q_images = np.stack([decode_image(b, 64) for b in queries])
         asked = baselines(q_images, queries, 0)
         asked["pca_64"] = pca.transform(pixels(q_images))  # the gallery's projection
         gallery["pca_64"] = pca.transform(pixels(images))
+        if plain_ae is not None:
+            asked["plain_ae"] = plain_ae(q_images)
         result[column] = {"lookalike": dup_scores(ours)}
         for base in gallery:
             result[column][base] = dup_scores(neighbours(gallery[base], asked[base]))
@@ -234,7 +241,7 @@ def main() -> None:
     for name in args.sets.split(","):
         start = time.perf_counter()
         if name == "neardup":
-            result[name] = run_neardup(config)
+            result[name] = run_neardup(config, args.plain_ae_epochs)
         else:
             result[name] = run_labelled(name, config, args.plain_ae_epochs)
         result[name]["seconds"] = round(time.perf_counter() - start, 1)
