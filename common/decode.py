@@ -8,7 +8,7 @@ import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from lookalike.common.errors import ImageTooLarge, InvalidImage
-from lookalike.common.imaging import on_white
+from lookalike.common.imaging import keyed_alpha, on_white
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -30,10 +30,11 @@ def allow_pixels(max_pixels: int) -> None:
 def decode_image(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decodes encoded image bytes into a (size, size, 3) uint8 RGB array.
 
-    EXIF orientation is applied, alpha is composited on white, JPEGs are decoded at
-    reduced scale (draft mode), and only the first frame of an animation is used. Other
-    images are shrunk in their decoded mode before any conversion, so one costs at most
-    about 8 bytes per pixel (its decoded pixels, and one premultiplied copy for alpha).
+    EXIF orientation is applied, alpha (a transparent colour too) is composited on white,
+    JPEGs are decoded at reduced scale (draft mode), and only the first frame of an
+    animation is used. Other images are shrunk in their decoded mode before any
+    conversion, so one costs at most about 8 bytes per pixel (its decoded pixels, and one
+    premultiplied copy for alpha).
 
     Raises:
         InvalidImage: empty, truncated, undecodable, or a format outside the allow-list.
@@ -123,7 +124,9 @@ _EXIF_TRANSPOSE = {
 
 
 def _resizable(image: Image.Image) -> Image.Image:
-    """image in a mode whose resize averages pixels (Pillow resizes "1" and "P" by nearest)."""
+    """image in a mode whose resize averages pixels (Pillow resizes "1" and "P" by nearest),
+    with a transparent colour (tRNS) turned into alpha before resizing blends it into edges."""
+    image = keyed_alpha(image)
     if image.mode == "1":
         return image.convert("L")
     if image.mode in ("P", "PA"):

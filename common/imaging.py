@@ -14,14 +14,29 @@ from lookalike.common.sources import read_image_file
 MAX_PIXELS = 50_000_000
 ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa"})
 SHRINK_MODES = frozenset({"RGB", "L", "RGBA", "LA"})  # resized as they are, then on_white
+KEYED_MODES = frozenset({"L", "RGB"})  # modes whose transparency can be one colour (tRNS)
+
+
+def keyed_alpha(image: Image.Image) -> Image.Image:
+    """image with its transparent colour as alpha (RGBA), where a grey or RGB image marks
+    one (a PNG's tRNS chunk); otherwise image itself.
+
+    Pillow keeps such a colour in image.info, not in the pixels, so without this a
+    transparent background would be seen as that colour (often black) instead of white.
+    """
+    if image.mode in KEYED_MODES and "transparency" in image.info:
+        return image.convert("RGBA")
+    return image
 
 
 def on_white(image: Image.Image) -> Image.Image:
-    """image as RGB, any alpha (RGBA, LA, a palette's transparency) composited on white.
+    """image as RGB, any alpha (RGBA, LA, a palette's or a tRNS colour's transparency)
+    composited on white.
 
     This is what the model sees, so every picture of an image must go through it too:
     a plain convert("RGB") drops the alpha and turns line art on transparency black.
     """
+    image = keyed_alpha(image)
     if image.mode == "P":
         image = image.convert("RGBA")  # applies the palette's transparency, if any
     if image.mode in ALPHA_MODES:
@@ -71,6 +86,7 @@ def _shrunk(image: Image.Image, size: int) -> Image.Image:
     resizes nearest-neighbour ("P", "1"), or whose conversion is not linear, are
     converted first, as on_white would have.
     """
+    image = keyed_alpha(image)  # before resizing blends the transparent colour into edges
     if image.mode == "P":
         image = image.convert("RGBA")  # the palette's transparency, if any, kept as alpha
     elif image.mode == "1":

@@ -12,10 +12,20 @@ from PIL import Image, ImageDraw
 from lookalike.common.decode import decode_image
 from lookalike.common.imaging import on_white, thumbnail
 
+# Grey and RGB images can mark one colour transparent (a PNG's tRNS chunk): a mid grey
+# and a blue here, so a decoder that ignores the mark draws a dark background.
+KEYED = {"L-key": ("L", 100), "RGB-key": ("RGB", (0, 0, 255))}
+
 
 def line_art(mode: str, size: int = 64) -> Image.Image:
-    """A black cross drawn on full transparency (transparent pixels are black too)."""
-    if mode == "P":
+    """A black cross drawn on full transparency (transparent pixels are black too, or the
+    transparent colour of a keyed mode)."""
+    if mode in KEYED:
+        base, key = KEYED[mode]
+        image = Image.new(base, (size, size), key)
+        image.info["transparency"] = key
+        ink = 0 if base == "L" else (0, 0, 0)
+    elif mode == "P":
         image = Image.new("P", (size, size), 0)
         image.putpalette([0, 0, 0] * 256)
         image.info["transparency"] = 0  # index 0 transparent, index 1 opaque black
@@ -29,15 +39,18 @@ def line_art(mode: str, size: int = 64) -> Image.Image:
     return image
 
 
-@pytest.fixture(params=[("RGBA", "PNG"), ("LA", "PNG"), ("P", "PNG"), ("P", "GIF")],
+@pytest.fixture(params=[("RGBA", "PNG"), ("LA", "PNG"), ("P", "PNG"), ("P", "GIF"),
+                        ("L-key", "PNG"), ("RGB-key", "PNG")],
                 ids=lambda p: f"{p[0]}-{p[1]}")
 def transparent_file(request, tmp_path: Path) -> Path:
     mode, fmt = request.param
     path = tmp_path / f"art.{fmt.lower()}"
-    line_art(mode).save(path, format=fmt)
+    art = line_art(mode)
+    art.save(path, format=fmt, **({"transparency": art.info["transparency"]}
+                                  if mode in KEYED else {}))
     with Image.open(path) as saved:  # the file really carries transparency
-        assert saved.mode in ("RGBA", "LA", "P") and (saved.mode != "P"
-                                                     or "transparency" in saved.info)
+        assert saved.mode in ("RGBA", "LA") or "transparency" in saved.info
+        assert saved.mode == KEYED.get(mode, (saved.mode,))[0]
     return path
 
 
