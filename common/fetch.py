@@ -12,7 +12,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from lookalike.common.errors import (
     DeadlineExceeded,
@@ -22,6 +22,9 @@ from lookalike.common.errors import (
 )
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# What stays as it is in a request target; the rest (non-ASCII, spaces, control characters)
+# is percent-encoded as UTF-8, as a browser does. "%" is kept: an escape stays one escape.
+TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
 CHUNK = 64 * 1024
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -106,6 +109,7 @@ def _fetch_once(
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
+        target = quote(target, safe=TARGET_SAFE)
         conn.request("GET", target, headers={"User-Agent": "lookalike", "Accept": "image/*"})
         response = conn.getresponse()
         if response.status in REDIRECTS or response.status >= 400:

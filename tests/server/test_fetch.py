@@ -11,9 +11,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lookalike.common.errors import DeadlineExceeded, InvalidArgument, NotFound, ResourceExhausted
 from lookalike.common.fetch import FetchLimits, fetch_url, host_allowed
@@ -32,6 +34,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         query = parse_qs(parts.query)
         if parts.path == "/img":
             self._send(200, BODY)
+        elif parts.path in ("/caf%C3%A9.png", "/a%20b.png"):  # what a browser sends
+            self._send(200, BODY + unquote(parts.query).encode())
         elif parts.path == "/to":
             self.send_response(302)
             self.send_header("Location", query["url"][0])
@@ -168,6 +172,31 @@ def test_the_time_cap_holds_for_slow_answers_and_slow_bodies(origin, path):
 def test_an_error_status_is_not_found(origin):
     with pytest.raises(NotFound, match="HTTP 404"):
         fetch_url(f"{origin}/missing", LOOPBACK_OK)
+
+
+@pytest.mark.parametrize("path", ["/café.png", "/a b.png", "/caf%C3%A9.png",
+                                  "/café.png?q=ü", "/to?url=/café.png"])
+def test_urls_with_non_ascii_or_spaces_are_fetched_percent_encoded(origin, path):
+    # Encoded as UTF-8 as a browser would; an existing escape is not encoded twice.
+    query = "q=ü".encode() if path.endswith("ü") else b""  # the server echoes it decoded
+    assert fetch_url(origin + path, LOOPBACK_OK) == BODY + query
+
+
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tail=st.text(max_size=30))
+def test_any_text_after_a_url_is_fetched_or_refused_with_a_domain_error(origin, tail):
+    # Whatever a user types after the host (unicode, spaces, control characters, "%", "#",
+    # "?"), the answer is a body or one of the errors the server maps to a status.
+    try:
+        fetch_url(f"{origin}/{tail}", LOOPBACK_OK)
+    except (NotFound, InvalidArgument):
+        pass
+
+
+def test_control_characters_in_a_url_cannot_add_request_headers(origin):
+    with pytest.raises(NotFound, match="HTTP 404"):  # one odd path, not a second header
+        fetch_url(origin + "/img\r\nX-Injected: 1", LOOPBACK_OK)
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://x/",
