@@ -68,7 +68,7 @@ def write_folder(folder: Path, model: ModelSource, manifest: Manifest,
     An existing empty folder (a mount point, say, which cannot be renamed over) gets a work
     folder inside it whose files move up, the manifest last. On any failure (a full disk, a
     bad row) the work folder is removed, so nothing blocks a retry; after a kill -9 only a
-    hidden work folder remains, which a retry ignores.
+    hidden work folder remains, which a retry ignores and removes once it has succeeded.
 
     model is a model folder, copied in, or a function that saves the model straight into
     the work folder's model folder (a build's freshly trained model, with no copy).
@@ -91,9 +91,10 @@ def write_folder(folder: Path, model: ModelSource, manifest: Manifest,
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    if inside:
-        for stale in folder.glob(f"{BUILDING}*"):  # left by a killed build
-            shutil.rmtree(stale, ignore_errors=True)
+    # Work folders of builds killed before they finished (kill -9, a power cut): any other
+    # build into this folder could only fail now that it holds a collection.
+    for stale in base.glob(f"{BUILDING}*" if inside else f".{folder.name}{BUILDING}*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _write_files(work: Path, model: ModelSource, manifest: Manifest,

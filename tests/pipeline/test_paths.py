@@ -71,6 +71,23 @@ def test_a_failed_build_leaves_nothing_that_blocks_a_retry(tmp_path, model):
         assert len(c) == 2
 
 
+@pytest.mark.parametrize("inside", [False, True], ids=["new-folder", "empty-folder"])
+def test_a_killed_builds_work_folder_is_removed_by_the_next_build(tmp_path, model, inside):
+    """kill -9 during a build leaves its hidden work folder; the next build that succeeds
+    into the same --out removes it, and leaves other hidden folders alone."""
+    images = make_images(tmp_path / "images", count=3, size=32)
+    out = tmp_path / "out"
+    killed = (out / ".building-k1l7") if inside else (tmp_path / ".out.building-k1l7")
+    killed.mkdir(parents=True)
+    (killed / "vectors.bin").write_bytes(b"half written")
+    other = tmp_path / ".other.building-x"  # another --out's: not this build's business
+    other.mkdir()
+    build_collection(tmp_path / "images", out, BuildConfig(clusters=2), model=model)
+    assert not killed.exists() and other.exists()
+    with Collection.open(out, read_only=True) as c:
+        assert len(c) == len(images)
+
+
 def test_build_refuses_a_folder_that_is_not_empty(tmp_path, model, image_folder):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "notes.txt").write_text("mine")
