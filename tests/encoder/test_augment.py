@@ -12,7 +12,8 @@ from lookalike.encoder.augment import AugmentConfig, jpeg_copies, view, warp
 from lookalike.encoder.losses import nt_xent
 
 OFF = AugmentConfig(area=(1.0, 1.0), aspect=(1.0, 1.0), flip=0.0, rotate_deg=0.0,
-                    brightness=0.0, contrast=0.0, saturation=0.0, blur=0.0, noise=0.0, jpeg=0.0)
+                    brightness=0.0, contrast=0.0, saturation=0.0, grayscale=0.0, blur=0.0,
+                    noise=0.0, jpeg=0.0)
 
 
 def batch(n: int = 4, size: int = 16) -> np.ndarray:
@@ -70,6 +71,14 @@ def test_colour_jitter_alone_keeps_geometry():
     damaged, clean = view(jax.random.key(3), images, images, colour)
     corr = np.corrcoef(np.asarray(damaged).ravel(), np.asarray(clean).ravel())[0, 1]
     assert 0.8 < corr < 0.9999
+
+
+def test_grey_views_drop_colour_and_keep_geometry():
+    images = jnp.asarray(batch(8))
+    grey = dataclasses.replace(OFF, grayscale=1.0)
+    damaged, clean = view(jax.random.key(3), images, images, grey)
+    assert np.allclose(damaged, np.asarray(clean).mean(-1, keepdims=True), atol=1e-5)
+    assert float(jnp.abs(clean - clean.mean(-1, keepdims=True)).mean()) > 0.1  # colour was there
 
 
 def test_jpeg_copies_are_close_but_not_equal():
