@@ -237,8 +237,7 @@ def hog_training(weight: float) -> Iterator[None]:
 
     import lookalike.encoder.train as training
     import lookalike.encoder.whitening as whitening
-    from lookalike.encoder.augment import view
-    from lookalike.encoder.losses import downscale, nt_xent
+    from lookalike.encoder.losses import downscale, encoded_views, nt_xent
     from lookalike.encoder.model import Autoencoder
 
     class HogAutoencoder(Autoencoder):
@@ -249,16 +248,12 @@ def hog_training(weight: float) -> Iterator[None]:
 
     def objective(model, clean, jpeg, key, augment, recon_weight, contrast_weight,
                   temperature):
-        k1, k2 = jax.random.split(key)
-        in1, target1 = view(k1, clean, jpeg, augment)
-        in2, _ = view(k2, clean, jpeg, augment, target=False)
-        z = model.encoder(jnp.concatenate([in1, in2]))
-        n = clean.shape[0]
-        recon = model.decoder(z[:n])
+        z1, z2, target1 = encoded_views(model, clean, jpeg, key, augment)
+        recon = model.decoder(z1)
         rec = jnp.mean((recon - downscale(target1, recon.shape[1])) ** 2)
         target = hog(target1)
-        rec = rec + weight * jnp.mean((model.hog(z[:n]).reshape(target.shape) - target) ** 2)
-        con = nt_xent(z[:n], z[n:], temperature)
+        rec = rec + weight * jnp.mean((model.hog(z1).reshape(target.shape) - target) ** 2)
+        con = nt_xent(z1, z2, temperature)
         return recon_weight * rec + contrast_weight * con, (rec, con)
 
     saved = training.objective, training.Autoencoder, whitening.Autoencoder

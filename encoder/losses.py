@@ -39,14 +39,24 @@ def objective(
     temperature: float,
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     """Returns (total, (reconstruction MSE, contrastive loss)) on two views of the batch."""
+    z1, z2, target1 = encoded_views(model, clean, jpeg, key, augment)
+    # Only the first view is reconstructed: the second one would double the decoder's
+    # cost for a term that mostly regularises.
+    recon = model.decoder(z1)
+    rec = jnp.mean((recon - downscale(target1, recon.shape[1])) ** 2)
+    con = nt_xent(z1, z2, temperature) if contrast_weight else jnp.zeros(())
+    return recon_weight * rec + contrast_weight * con, (rec, con)
+
+
+def encoded_views(
+    model: Autoencoder, clean: jax.Array, jpeg: jax.Array, key: jax.Array,
+    augment: AugmentConfig,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(z1, z2, target1): two random views of the batch encoded in one pass, and the first
+    view's clean target."""
     k1, k2 = jax.random.split(key)
     in1, target1 = view(k1, clean, jpeg, augment)
     in2, _ = view(k2, clean, jpeg, augment, target=False)
     z = model.encoder(jnp.concatenate([in1, in2]))
     n = clean.shape[0]
-    # Only the first view is reconstructed: the second one would double the decoder's
-    # cost for a term that mostly regularises.
-    recon = model.decoder(z[:n])
-    rec = jnp.mean((recon - downscale(target1, recon.shape[1])) ** 2)
-    con = nt_xent(z[:n], z[n:], temperature) if contrast_weight else jnp.zeros(())
-    return recon_weight * rec + contrast_weight * con, (rec, con)
+    return z[:n], z[n:], target1
