@@ -98,12 +98,12 @@ def expand_lever(vectors: np.ndarray, labels: np.ndarray) -> dict:
     out = {}
     for k in (1, 2, 3, 5):
         for alpha in (0.0, 3.0):
-            database = expanded(vectors, vectors, k, alpha)
-            queries = expanded(vectors, database, k, alpha)
-            out[f"dba_k{k}_a{alpha:g}"] = scored(vectors, database, labels)
-            out[f"qe_k{k}_a{alpha:g}"] = scored(expanded(vectors, vectors, k, alpha), vectors,
-                                                labels)
-            out[f"dba_qe_k{k}_a{alpha:g}"] = scored(queries, database, labels)
+            # One smoothing serves both: as the database (DBA) and as the queries (QE).
+            smoothed = expanded(vectors, vectors, k, alpha)
+            out[f"dba_k{k}_a{alpha:g}"] = scored(vectors, smoothed, labels)
+            out[f"qe_k{k}_a{alpha:g}"] = scored(smoothed, vectors, labels)
+            out[f"dba_qe_k{k}_a{alpha:g}"] = scored(expanded(vectors, smoothed, k, alpha),
+                                                    smoothed, labels)
     return out
 
 
