@@ -46,8 +46,8 @@ def run_demo(
     from lookalike.encoder.train import TrainConfig
     from lookalike.pipeline.build import BuildConfig, build_collection
     from lookalike.present.plot import plot_result
-    from lookalike.server.app import create_server
     from lookalike.server.config import ServerConfig
+    from lookalike.server.grpc_server import create_server
 
     out = Path(out)
     started = time.perf_counter()

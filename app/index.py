@@ -9,7 +9,7 @@ from lookalike.app.flags import add_connection_args, clusters_arg, connect, posi
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from lookalike.pipeline.add import add_from_manifest
+    from lookalike.clients.bulk_add import add_from_manifest
 
     with connect(args) as client:
         result = add_from_manifest(client, args.images, args.ids, progress=True)
@@ -27,9 +27,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_recluster(args: argparse.Namespace) -> int:
-    from lookalike.indexer.milvus_collection import MilvusCollection
     from lookalike.indexer.opener import open_collection
-    from lookalike.indexer.recluster import ReclusterConfig, recluster
+    from lookalike.indexer.recluster import ReclusterConfig
 
     clusters = None if args.clusters is None else 0 if args.clusters == "auto" else int(
         args.clusters)
@@ -37,12 +36,7 @@ def cmd_recluster(args: argparse.Namespace) -> int:
     collection = open_collection(args.collection)
     try:
         collection.lock_exclusive()
-        if isinstance(collection, MilvusCollection):  # served meanwhile: see the module
-            from lookalike.indexer.milvus_recluster import recluster_milvus
-
-            report = recluster_milvus(collection, config, progress=True)
-        else:
-            report = recluster(collection, config)
+        report = collection.recluster(config, progress=True)
     finally:
         collection.close()
     print(f"reclustered {args.collection}: {report.images} images, clusters "

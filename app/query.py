@@ -44,9 +44,11 @@ def cmd_bulk(args: argparse.Namespace) -> int:
               f"in {summary.seconds:.1f}s -> {args.out}"
               + (f" ({summary.skipped} rows were already done)" if summary.skipped else ""))
     if args.contact_sheet:
+        from lookalike.clients.bulk_output import read_rows
         from lookalike.present.contact_sheet import write_contact_sheet
 
-        sheet = write_contact_sheet(args.out, args.contact_sheet, args.manifest)
+        sheet = write_contact_sheet(read_rows(args.out), args.out, args.contact_sheet,
+                                    args.manifest)
         print(f"contact sheet -> {sheet}")
     return 1 if args.fail_on_error and summary.total_errors else 0
 

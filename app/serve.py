@@ -38,7 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         announce = lambda port: print(f"lookalike serving on {config.host}:{port}",  # noqa: E731
                                       flush=True)
         if processes == 1:
-            from lookalike.server.app import serve
+            from lookalike.server.grpc_server import serve
 
             return serve(args.collection, config, ready=announce)
         return _serve_group(args, config, processes, announce)
@@ -48,7 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve_group(args: argparse.Namespace, config, processes: int, announce) -> int:
-    from lookalike.server.supervisor import GroupStartFailed, serve_group
+    from lookalike.server.group.supervisor import GroupStartFailed, serve_group
 
     try:
         return serve_group(args.collection, config, processes, ready=announce,

@@ -14,7 +14,7 @@ import optax
 from flax import nnx
 from PIL import Image, ImageEnhance, ImageFilter
 
-from lookalike.encoder.data import decode_image
+from lookalike.common.decode import decode_image
 
 
 def png_bytes(array: np.ndarray) -> bytes:

@@ -53,8 +53,8 @@ from _common import label_scores  # noqa: E402
 
 from lookalike.encoder import checkpoint  # noqa: E402
 from lookalike.encoder.augment import AugmentConfig  # noqa: E402
-from lookalike.encoder.base import load_base  # noqa: E402
 from lookalike.encoder.embed import Embedder  # noqa: E402
+from lookalike.encoder.pretrained import load_base  # noqa: E402
 from lookalike.encoder.train import TrainConfig, train  # noqa: E402
 from lookalike.encoder.whitening import apply_whitening, fit_whitening  # noqa: E402
 

@@ -37,8 +37,8 @@ from _common import label_scores, png_bytes  # noqa: E402
 from pretrain_base import SIZE  # noqa: E402
 from pretrain_sweep import neighbours  # noqa: E402
 
+from lookalike.common.decode import decode_image  # noqa: E402
 from lookalike.encoder import checkpoint  # noqa: E402
-from lookalike.encoder.data import decode_image  # noqa: E402
 from lookalike.encoder.embed import Embedder  # noqa: E402
 from lookalike.encoder.train import TrainConfig, train  # noqa: E402
 from lookalike.encoder.whitening import apply_whitening, fit_whitening  # noqa: E402
@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
-    from lookalike.encoder.base import load_base
+    from lookalike.encoder.pretrained import load_base
 
     base = checkpoint.load(Path(args.base)) if args.base else load_base()
     data = np.load(args.pack, allow_pickle=False)

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import label_scores  # noqa: E402
 from pretrain_sweep import neighbours  # noqa: E402
 
-from lookalike.encoder.base import load_base  # noqa: E402
 from lookalike.encoder.embed import Embedder  # noqa: E402
+from lookalike.encoder.pretrained import load_base  # noqa: E402
 
 
 def stage_maps(encoder, images: np.ndarray, batch: int = 256) -> list[np.ndarray]:

@@ -26,9 +26,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans, recall_at_k
-from lookalike.indexer.collection import Collection
-from lookalike.indexer.manifest import Manifest
+sys.path.insert(0, str(Path(__file__).parent))
+from testbed import recall_at_k  # noqa: E402
+
+from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans  # noqa: E402
+from lookalike.indexer.local.collection import Collection  # noqa: E402
+from lookalike.indexer.manifest import Manifest  # noqa: E402
 
 DIM = 256
 K = 10
@@ -60,7 +63,7 @@ def save_tiny_model(folder: Path) -> str:
 
 def rss_of_opened(folder: Path) -> dict:
     """Opens the collection in a fresh process and reports its resident memory and open time."""
-    code = ("import json,sys,time,psutil;from lookalike.indexer.collection import Collection;"
+    code = ("import json,sys,time,psutil;from lookalike.indexer.local.collection import Collection;"
             "t=time.perf_counter();c=Collection.open(sys.argv[1]);t=time.perf_counter()-t;"
             "print(json.dumps({'open_s':round(t,2),'rss_gib':round(psutil.Process().memory_info()"
             ".rss/2**30,3),'count':len(c)}))")

@@ -42,10 +42,10 @@ from server_bench import (  # noqa: E402
 )
 
 from lookalike.indexer.clustering import fit_kmeans  # noqa: E402
-from lookalike.indexer.create import write_collection  # noqa: E402
+from lookalike.indexer.local.create import write_collection  # noqa: E402
 from lookalike.indexer.manifest import MODEL_DIR, read_manifest  # noqa: E402
-from lookalike.indexer.milvus_collection import create_milvus_collection  # noqa: E402
-from lookalike.indexer.milvus_store import MilvusAddress  # noqa: E402
+from lookalike.indexer.milvus.folder import create_milvus_collection  # noqa: E402
+from lookalike.indexer.milvus.store import MilvusAddress  # noqa: E402
 from lookalike.proto.v1 import lookalike_pb2 as pb  # noqa: E402
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc  # noqa: E402
 
@@ -80,7 +80,7 @@ def milvus_uri(stack: ExitStack, given: str | None, tick_ms: int) -> str:
     proxy.timeTickInterval set to tick_ms), stopped when stack closes."""
     if given is not None:
         return given
-    from tests.milvus_server import milvus_server
+    from benchmarks.milvus_server import milvus_server
 
     server = stack.enter_context(milvus_server({"proxy.timeTickInterval": tick_ms}))
     return f"127.0.0.1:{server.listen_port}"

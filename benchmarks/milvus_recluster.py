@@ -25,15 +25,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lookalike.indexer.milvus_recluster import recluster_milvus  # noqa: E402
-from lookalike.indexer.opener import open_collection  # noqa: E402
-from lookalike.indexer.recluster import ReclusterConfig, recluster  # noqa: E402
-from tests.indexer.conftest import (  # noqa: E402
+from benchmarks.testbed import (  # noqa: E402
     blob_vectors,
     make_collection,
     milvus_vectors_folder,
     save_model,
 )
+from lookalike.indexer.local.recluster import recluster  # noqa: E402
+from lookalike.indexer.milvus.recluster import recluster_milvus  # noqa: E402
+from lookalike.indexer.opener import open_collection  # noqa: E402
+from lookalike.indexer.recluster import ReclusterConfig  # noqa: E402
 
 
 def adds_during(folder: Path, dim: int, stop: threading.Event, latencies: list[float]) -> None:
@@ -56,13 +57,13 @@ def main() -> None:
     parser.add_argument("--milvus", help="HOST:PORT of a running Milvus (default: start one)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(relativeCreated)8.0f %(message)s")
-    logging.getLogger("lookalike.indexer.milvus_recluster").setLevel(logging.INFO)
+    logging.getLogger("lookalike.indexer.milvus.recluster").setLevel(logging.INFO)
     vectors = blob_vectors(n=args.images, dim=args.dim, centres=args.after, seed=0)
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         uri = args.milvus
         if uri is None:
-            from tests.milvus_server import milvus_server
+            from benchmarks.milvus_server import milvus_server
 
             uri = f"127.0.0.1:{stack.enter_context(milvus_server()).listen_port}"
         (work / "model").mkdir()

@@ -40,8 +40,8 @@ if os.environ.get("SWEEP_DROP_XLA_FLAGS"):  # a jax whose XLA does not know look
 from _common import label_scores, photo_crops, png_bytes  # noqa: E402
 from pretrain_base import PRETRAIN_AUGMENT, SIZE, procedural  # noqa: E402
 
-from lookalike.encoder import base, checkpoint  # noqa: E402
-from lookalike.encoder.data import decode_image  # noqa: E402
+from lookalike.common.decode import decode_image  # noqa: E402
+from lookalike.encoder import checkpoint, pretrained  # noqa: E402
 from lookalike.encoder.embed import Embedder  # noqa: E402
 from lookalike.encoder.model import ModelConfig  # noqa: E402
 from lookalike.encoder.train import TrainConfig, train  # noqa: E402
@@ -160,10 +160,10 @@ def run(args: argparse.Namespace) -> None:
                  jax.devices())
     out = Path(args.out)
     results: dict = {"devices": [str(d) for d in jax.devices()], "budget_s": args.budget}
-    init = base.load_base(args.init) if args.init else None
+    init = pretrained.load_base(args.init) if args.init else None
     for name in args.variants.split(","):
         if not VARIANTS[name]:
-            model = init or base.load_base()
+            model = init or pretrained.load_base()
             model.meta["pretraining"] = {"init": model.fingerprint, "seconds": 0}
         else:
             model = pretrain(images, VARIANTS[name], args.budget, args.seed, init, args.epochs)

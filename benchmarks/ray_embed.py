@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bulk_bench import make_jpegs  # noqa: E402
 
 from lookalike.common.sources import read_sources  # noqa: E402
-from lookalike.encoder.base import load_base  # noqa: E402
+from lookalike.encoder.pretrained import load_base  # noqa: E402
 from lookalike.pipeline import ray_embed  # noqa: E402
 from lookalike.pipeline.inputs import read_vectors  # noqa: E402
 

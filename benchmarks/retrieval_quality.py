@@ -49,13 +49,13 @@ from _common import (  # noqa: E402
     png_bytes,
 )
 
+from lookalike.common.decode import decode_image  # noqa: E402
 from lookalike.encoder import checkpoint as checkpoints  # noqa: E402
-from lookalike.encoder.data import decode_image  # noqa: E402
 from lookalike.encoder.embed import Embedder  # noqa: E402
 from lookalike.encoder.model import ModelConfig  # noqa: E402
 from lookalike.encoder.train import TrainConfig  # noqa: E402
 from lookalike.encoder.whitening import DEFAULT_DIM, DEFAULT_POWER  # noqa: E402
-from lookalike.indexer.collection import Collection  # noqa: E402
+from lookalike.indexer.local.collection import Collection  # noqa: E402
 from lookalike.pipeline.build import BuildConfig, build_collection  # noqa: E402
 
 K = 10

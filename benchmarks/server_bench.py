@@ -58,7 +58,7 @@ def build_collection_once(folder: Path = CACHE) -> Path:
 
     from lookalike.common.errors import LookalikeError
     from lookalike.encoder import checkpoint
-    from lookalike.indexer.collection import Collection
+    from lookalike.indexer.local.collection import Collection
 
     if (folder / "manifest.json").exists():
         try:
@@ -72,7 +72,7 @@ def build_collection_once(folder: Path = CACHE) -> Path:
     from lookalike.pipeline.build import BuildConfig, build_collection
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.conftest import make_images
+    from benchmarks.testbed import make_images
 
     images_dir = folder.parent / "images"
     paths = make_images(images_dir, count=IMAGES, size=64)
@@ -104,8 +104,8 @@ def paired(collection: Path, target: str, echo: str, jpeg: bytes,
     import shutil
     import tempfile
 
-    from lookalike.server.app import load_engine
     from lookalike.server.config import ServerConfig
+    from lookalike.server.grpc_server import load_engine
 
     # The served collection is locked by its server; the in-process engine gets a copy.
     copy = Path(tempfile.mkdtemp()) / "collection"

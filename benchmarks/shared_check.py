@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.indexer.collection import Collection
+from lookalike.indexer.local.collection import Collection
 from lookalike.indexer.manifest import Manifest
 
 DIM = 128

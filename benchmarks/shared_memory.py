@@ -30,7 +30,7 @@ FIELDS = {"Rss": "rss", "Pss": "pss", "Private_Clean": "private", "Private_Dirty
 
 def worker(folder: str) -> None:
     """Opens the collection shared, searches, reports, and waits for stdin to close."""
-    from lookalike.indexer.collection import Collection
+    from lookalike.indexer.local.collection import Collection
 
     clock = time.perf_counter()
     collection = Collection.open(folder, shared=True)
@@ -94,8 +94,8 @@ def main() -> None:
         return
     from shared_check import DIM, build
 
+    from lookalike.indexer.local.snapshot import SNAPSHOT_FILE, write_snapshot
     from lookalike.indexer.lock import FolderLock
-    from lookalike.indexer.snapshot import SNAPSHOT_FILE, write_snapshot
 
     counts = [int(n) for n in args.processes.split(",")]
     with tempfile.TemporaryDirectory(prefix="shared-memory-", dir=os.environ.get("TMPDIR")) as tmp:

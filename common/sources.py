@@ -11,9 +11,12 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from lookalike.common.errors import InvalidArgument, InvalidImage, NotFound
+from lookalike.common.fetch import FetchLimits, fetch_url
 from lookalike.common.paths import local_path
 
 IMAGE_SUFFIXES = frozenset(
@@ -140,3 +143,34 @@ def _jsonl_rows(path: Path, text: str) -> list[tuple[str, str | None]]:
         row_id = record.get("id")
         rows.append((location.strip(), str(row_id) if row_id is not None else None))
     return rows
+
+
+def image_bytes(image: Any, limits: FetchLimits | None = None) -> bytes:
+    """Encoded bytes for image: a path, an http(s) URL, bytes, a PIL image or an array.
+
+    Raises:
+        NotFound: a missing file or an unreachable URL.
+        InvalidArgument: a value of a kind that is not an image.
+    """
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return bytes(image)
+    if isinstance(image, str) and is_url(image):
+        return fetch_url(image, limits or FetchLimits())
+    if isinstance(image, (str, Path)):
+        return read_image_file(image)
+    if isinstance(image, np.ndarray):
+        from PIL import Image
+
+        if image.dtype != np.uint8 or image.ndim not in (2, 3):
+            raise InvalidArgument(
+                f"an array image must be uint8 (h, w) or (h, w, 3|4), got {image.dtype} "
+                f"{image.shape}"
+            )
+        image = Image.fromarray(image)
+    if hasattr(image, "save") and hasattr(image, "mode"):
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
+    raise InvalidArgument(
+        f"cannot search by a {type(image).__name__}; give a path, URL, bytes, PIL image or array"
+    )

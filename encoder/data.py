@@ -9,13 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.common.decode import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, decode_image
+from lookalike.common.decode import DEFAULT_MAX_PIXELS, decode_image
 from lookalike.common.errors import ImageTooLarge, InvalidImage, NotFound
 from lookalike.common.pool import default_workers, ordered_map
 from lookalike.common.sources import read_image_file
-
-__all__ = ["ALLOWED_FORMATS", "DEFAULT_MAX_PIXELS", "decode_image", "load_image", "load_images",
-           "try_load_image"]
 
 logger = logging.getLogger(__name__)
 

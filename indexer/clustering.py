@@ -142,10 +142,3 @@ def imbalance(sizes: Sequence[int]) -> float:
     """The largest cluster over the mean size: 1.0 is perfectly even."""
     mean = sum(sizes) / len(sizes) if sizes else 0.0
     return float(max(sizes) / mean) if mean else 0.0
-
-
-def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    """Mean fraction of the true top-k ids found, per query; -1 entries never match."""
-    hits = [len(set(f[f >= 0]) & set(t[t >= 0])) / max(1, (t >= 0).sum())
-            for f, t in zip(found, truth, strict=True)]
-    return float(np.mean(hits))

@@ -10,6 +10,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import numpy as np
 
 from lookalike.common.errors import InvalidArgument
+from lookalike.indexer.recluster import ReclusterConfig, ReclusterReport
 
 NO_ROWS: Mapping[int, Row] = MappingProxyType({})
 
@@ -122,6 +123,18 @@ class CollectionLike(Protocol):
 
     def cluster_sizes(self) -> list[int]:
         """The number of stored images in each cluster, by cluster number."""
+        ...
+
+    def recluster(self, config: ReclusterConfig | None = None,
+                  progress: bool = False) -> ReclusterReport:
+        """Fits new centroids to every stored vector and switches the collection to them, the
+        way its store does it safely (one SQLite transaction; a new Milvus generation behind
+        an alias, while servers go on). Searches go on meanwhile.
+
+        Raises:
+            Unavailable: opened read-only.
+            InvalidArgument: the collection is empty.
+        """
         ...
 
     def close(self) -> None:

@@ -25,12 +25,13 @@ def open_collection(folder: str | Path, read_only: bool = False,
         Unavailable: (local, shared) no process holds the folder's lock.
         Unavailable: (Milvus) the server is unreachable.
     """
-    from lookalike.indexer.milvus_collection import MilvusCollection, is_milvus_folder
+    from lookalike.indexer.milvus.collection import MilvusCollection
+    from lookalike.indexer.milvus.folder import is_milvus_folder
 
     folder = Path(folder)
     manifest = read_manifest(folder)
     if is_milvus_folder(manifest):
         return MilvusCollection(folder, manifest, milvus_token, read_only)
-    from lookalike.indexer.collection import Collection
+    from lookalike.indexer.local.collection import Collection
 
     return Collection.open(folder, read_only, shared)

@@ -14,10 +14,10 @@ from lookalike.common.errors import TrainingError
 from lookalike.common.paths import as_found
 from lookalike.common.sources import Source, read_sources
 from lookalike.encoder import checkpoint as checkpoints
-from lookalike.encoder.base import FINE_TUNE_IMAGES, fine_tune
 from lookalike.encoder.checkpoint import Checkpoint
 from lookalike.encoder.embed import Embedder
 from lookalike.encoder.model import ModelConfig
+from lookalike.encoder.pretrained import FINE_TUNE_IMAGES, fine_tune
 from lookalike.encoder.train import TrainConfig
 from lookalike.encoder.whitening import (
     DEFAULT_DIM,
@@ -27,13 +27,14 @@ from lookalike.encoder.whitening import (
 )
 from lookalike.indexer.checks import check_rows
 from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
-from lookalike.indexer.create import refuse_existing, write_collection
+from lookalike.indexer.folder import refuse_existing
+from lookalike.indexer.local.create import write_collection
 from lookalike.indexer.manifest import Manifest
 from lookalike.pipeline.inputs import Images, Skipped, Vectors, check_unique_ids, read_images
 from lookalike.pipeline.ray_embed import RayConfig
 
 if TYPE_CHECKING:
-    from lookalike.indexer.milvus_store import MilvusAddress
+    from lookalike.indexer.milvus.store import MilvusAddress
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ def _milvus_address(store: str | None) -> MilvusAddress | None:
     """The parsed Milvus address, checked before any work is done (None: a local store)."""
     if store is None:
         return None
-    from lookalike.indexer.milvus_store import MilvusAddress
+    from lookalike.indexer.milvus.store import MilvusAddress
 
     return MilvusAddress.parse(store)
 
@@ -210,7 +211,7 @@ def _write(out: Path, model: Checkpoint, vectors: np.ndarray, sources: list,
     if address is None:
         write_collection(out, save, manifest, vectors, paths, ids, centroids, nprobe)
     else:
-        from lookalike.indexer.milvus_collection import create_milvus_collection
+        from lookalike.indexer.milvus.folder import create_milvus_collection
 
         create_milvus_collection(out, save, manifest, vectors, paths, ids, centroids, nprobe,
                                  address, token)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lookalike.encoder import checkpoint as checkpoints
-from lookalike.encoder.base import fine_tune
 from lookalike.encoder.model import ModelConfig
+from lookalike.encoder.pretrained import fine_tune
 from lookalike.encoder.train import TrainConfig
 from lookalike.pipeline.inputs import Skipped, read_images
 

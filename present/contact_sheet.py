@@ -13,11 +13,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from lookalike.clients.bulk_output import read_rows
 from lookalike.common.sources import read_sources
 from lookalike.present.html import write_page
 from lookalike.present.plot import distance_text
-from lookalike.present.thumbs import thumbnail
+from lookalike.present.thumbs import thumbnail_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ class Thumbs:
         return self._links[location]
 
     def _write(self, location: str) -> str | None:
-        picture = thumbnail(location, THUMB_PX) if location else None
+        picture = thumbnail_or_none(location, THUMB_PX) if location else None
         if picture is None:
             return None
         # surrogatepass: a non-UTF-8 file name (surrogate escapes) still has a stable name
@@ -80,18 +79,18 @@ def _row_html(row: dict[str, Any], location: str, thumbs: Thumbs) -> str:
     return f"<tr><td>{query}</td><td>{cells}</td></tr>"
 
 
-def write_contact_sheet(results: str | Path, page: str | Path,
+def write_contact_sheet(rows: list[dict[str, Any]], results: str | Path, page: str | Path,
                         manifest: str | Path | None = None) -> Path:
     """Writes page (HTML) showing every row of a bulk output with its neighbours.
 
     Args:
-        results: a bulk output (.jsonl or .csv).
+        rows: the bulk output's rows, as clients.bulk_output.read_rows reads them.
+        results: the bulk output they were read from, for the page's title.
         page: the HTML file to write; thumbnails go to `<page stem>_files/` beside it.
         manifest: the bulk manifest, to read query images relative to it; by default a
             row's query is read as written.
     """
     page = Path(page)
-    rows = read_rows(results)
     locations = ({s.row: s.location for s in read_sources(manifest)} if manifest else {})
     thumbs = Thumbs(page.parent / f"{page.stem}_files")
     errors = sum(r["error"] is not None for r in rows)

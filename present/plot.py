@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from lookalike.clients.results import SearchResult
-from lookalike.present.thumbs import thumbnail
+from lookalike.present.thumbs import thumbnail_or_none
 
 logger = logging.getLogger(__name__)
 
 THUMB = 160
+
+
+class Answer(Protocol):
+    """What plot_result draws: the SDK's SearchResult, or anything shaped like it (present/
+    sits below clients/, so it names no SDK type)."""
+
+    cluster: int
+    neighbors: Sequence[Any]  # each with id, path, distance and cluster
+    query: object
 
 
 def distance_text(distance: float) -> str:
@@ -22,12 +31,12 @@ def distance_text(distance: float) -> str:
 
 
 def _pixels(image: Any) -> np.ndarray | None:
-    picture = thumbnail(image, THUMB)
+    picture = thumbnail_or_none(image, THUMB)
     return None if picture is None else np.asarray(picture)
 
 
 def plot_result(
-    result: SearchResult, out: str | Path, query: Any = None, title: str | None = None,
+    result: Answer, out: str | Path, query: Any = None, title: str | None = None,
     labels: dict[str, str] | None = None, columns: int = 6,
 ) -> Path:
     """Draws the query beside its neighbours as a grid and writes a PNG.

@@ -16,7 +16,7 @@ from lookalike.common.paths import local_path
 from lookalike.present.html import write_page
 
 if TYPE_CHECKING:  # the indexer (Faiss) and scikit-learn load when a report is written
-    from lookalike.indexer.collection import Collection
+    from lookalike.indexer.local.collection import Collection
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageOps  # noqa: E402
 
-from lookalike.present.thumbs import thumbnail  # noqa: E402
+from lookalike.present.thumbs import thumbnail_or_none  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def sizes_plot(sizes: list[int], out: Path) -> None:
 def tile(path: str, size: int = THUMB) -> Image.Image:
     """The thumbnail of the image at path padded to size x size on white; a crossed grey
     placeholder if it is unreadable here (remote images are not fetched for reports)."""
-    picture = thumbnail(path, size, fetch=False)
+    picture = thumbnail_or_none(path, size, fetch=False)
     if picture is not None:
         return ImageOps.pad(picture, (size, size), color=(255, 255, 255))
     placeholder = Image.new("RGB", (size, size), (200, 200, 200))

@@ -7,15 +7,14 @@ from typing import Any
 
 from PIL import Image
 
-from lookalike.clients.images import image_bytes
 from lookalike.common import imaging
 from lookalike.common.errors import LookalikeError
-from lookalike.common.sources import is_url
+from lookalike.common.sources import image_bytes, is_url
 
 logger = logging.getLogger(__name__)
 
 
-def thumbnail(image: Any, size: int, *, fetch: bool = True) -> Image.Image | None:
+def thumbnail_or_none(image: Any, size: int, *, fetch: bool = True) -> Image.Image | None:
     """common.imaging's thumbnail (EXIF applied, alpha on white, as the decoder does) of a
     path, URL, bytes, PIL image or array, its longer side at most size.
 

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 
 from lookalike.common.errors import ResourceExhausted
-from lookalike.server.interceptors import refusing_handler
+from lookalike.server.handlers import refusing_handler
 
 # Threads beyond the limit, so a refusal never waits behind admitted calls for a thread.
 REFUSAL_THREADS = 4

@@ -14,7 +14,7 @@ class ServerConfig:
     Attributes:
         host: the address to listen on.
         port: the port to listen on; 0 picks a free one.
-        processes: worker processes serving the port (server/supervisor.py); None picks
+        processes: worker processes serving the port (server/group/supervisor.py); None picks
             the default (see default_processes); 1 is one process with no supervisor.
         max_k: the most neighbours one query may ask for.
         max_message_bytes: the largest request or response message, in bytes.

@@ -39,7 +39,7 @@ class Metrics:
         self.abandoned = Counter(
             "lookalike_abandoned", "Queries dropped because their caller went away, by stage.",
             ["stage"], registry=self.registry)
-        # Worker processes (server/group_metrics.py) record into files the parent sums; a
+        # Worker processes (server/group/metrics.py) record into files the parent sums; a
         # gauge computed at scrape time cannot be read that way, so there the image count
         # is set after each write instead, and the group shows the latest worker's value.
         self.multiprocess = MULTIPROC_ENV in os.environ

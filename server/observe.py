@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 
 from lookalike.server.errors import caller_ended
-from lookalike.server.interceptors import handler_like, inner_behavior
+from lookalike.server.handlers import handler_like, inner_behavior
 from lookalike.server.metrics import Metrics
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import grpc
 
 from lookalike.common.errors import InvalidArgument
 from lookalike.server.errors import abort
-from lookalike.server.interceptors import MAKERS, inner_behavior
+from lookalike.server.handlers import MAKERS, inner_behavior
 
 Parse = Callable[[bytes], Any]
 

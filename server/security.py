@@ -18,7 +18,7 @@ from lookalike.common.errors import (
     Unauthenticated,
 )
 from lookalike.proto.v1 import lookalike_pb2 as pb
-from lookalike.server.interceptors import refusing_handler
+from lookalike.server.handlers import refusing_handler
 
 logger = logging.getLogger(__name__)
 

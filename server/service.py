@@ -13,7 +13,7 @@ from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
 from lookalike.server.engine import Alive, Engine
 from lookalike.server.errors import handle_errors, handle_stream_errors, row_error
-from lookalike.server.ordered_map import ordered_map
+from lookalike.server.in_order import ordered_map
 
 logger = logging.getLogger(__name__)
 

@@ -4,29 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
-
-def make_images(folder: Path, count: int = 48, size: int = 96, seed: int = 0) -> list[Path]:
-    """Distinct images: coloured backgrounds with random shapes, as PNG and JPEG."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        image = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(0, 255, 3)))
-        draw = ImageDraw.Draw(image)
-        for _ in range(4):
-            x0, y0 = rng.integers(0, size - 20, 2)
-            w, h = rng.integers(10, size // 2, 2)
-            colour = tuple(int(v) for v in rng.integers(0, 255, 3))
-            box = (int(x0), int(y0), int(x0 + w), int(y0 + h))
-            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=colour)
-        path = folder / f"img_{i:03d}.{'png' if i % 2 else 'jpg'}"
-        image.save(path)
-        paths.append(path)
-    return paths
+from benchmarks.testbed import make_images
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +39,8 @@ def collection_copy(built_collection: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def served(collection_copy: Path):
     """The private collection served on a free loopback port; yields (running, target)."""
-    from lookalike.server.app import create_server
     from lookalike.server.config import ServerConfig
+    from lookalike.server.grpc_server import create_server
 
     running = create_server(collection_copy, ServerConfig(port=0))
     try:
@@ -73,7 +53,7 @@ def served(collection_copy: Path):
 def milvus():
     """The real Milvus server of this pytest run (one per machine at a time: its embedded
     etcd's peer port is fixed), started the first time a test asks for it."""
-    from tests.milvus_server import milvus_server
+    from benchmarks.milvus_server import milvus_server
 
     with milvus_server() as server:
         yield server

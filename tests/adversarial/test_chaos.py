@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.testbed import blob_vectors, make_collection
 from lookalike.common.errors import CollectionLocked
-from lookalike.indexer.collection import Collection
-from tests.indexer.conftest import blob_vectors, make_collection, session_model
+from lookalike.indexer.local.collection import Collection
+from tests.indexer.conftest import session_model
 from tests.tmpfs import fill_disk, small_tmpfs
 
 LONG = os.environ.get("LOOKALIKE_CHAOS_LONG") == "1"
@@ -37,8 +38,9 @@ WORKER = """
 import os, sys
 import numpy as np
 from lookalike.common.errors import AlreadyExists, StorageFull
-from lookalike.indexer.collection import Collection
-from lookalike.indexer.recluster import ReclusterConfig, recluster
+from lookalike.indexer.local.collection import Collection
+from lookalike.indexer.local.recluster import recluster
+from lookalike.indexer.recluster import ReclusterConfig
 
 folder, seed, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 c = Collection.open(folder)
@@ -179,7 +181,7 @@ def test_a_full_disk_refuses_writes_and_a_kill_then_loses_nothing(model_dir: Pat
 
 HOLDER = """
 import sys, time
-from lookalike.indexer.collection import Collection
+from lookalike.indexer.local.collection import Collection
 c = Collection.open(sys.argv[1])
 print("OPEN", flush=True)
 time.sleep(600)

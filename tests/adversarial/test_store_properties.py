@@ -18,13 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+from benchmarks.testbed import blob_vectors, make_collection, make_images
 from lookalike.common.errors import AlreadyExists, InvalidArgument, NotFound
 from lookalike.common.paths import local_path, stored_path
-from lookalike.indexer.collection import Collection
 from lookalike.indexer.ids import MAX_ID_CHARS
+from lookalike.indexer.local.collection import Collection
 from lookalike.pipeline.build import BuildConfig, build_collection
-from tests.conftest import make_images
-from tests.indexer.conftest import blob_vectors, make_collection, session_model
+from tests.indexer.conftest import session_model
 
 # Fixed examples in CI (no flaky runs); fresh ones on every local run.
 FAST = settings(max_examples=12, deadline=None, derandomize=bool(os.environ.get("CI")),
@@ -177,8 +177,8 @@ def test_random_file_names_through_build(names: list[bytes], model, png: bytes) 
 
 @pytest.fixture(scope="module")
 def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
-    from lookalike.server.app import create_server
     from lookalike.server.config import ServerConfig
+    from lookalike.server.grpc_server import create_server
 
     folder = tmp_path_factory.mktemp("served") / "c"
     make_collection(folder, tiny_model, blob_vectors(n=20), k=2).close()

@@ -1,4 +1,3 @@
 """The `lookalike` command's tests run against the same servers as the SDK's and the indexer's."""
 
 from tests.clients.conftest import server_process, shared_target  # noqa: F401
-from tests.indexer.conftest import model_dir  # noqa: F401

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lookalike.app.cli import main
-from lookalike.indexer.collection import Collection
+from lookalike.indexer.local.collection import Collection
 
 
 def test_train_then_embed_then_build_with_that_model(tmp_path, image_folder, capsys):

@@ -2,16 +2,15 @@
 
 import pytest
 
+from benchmarks.testbed import blob_vectors, make_collection, make_images
 from lookalike.app.cli import main
 from lookalike.clients.client import Client
-from tests.conftest import make_images
-from tests.indexer.conftest import blob_vectors, make_collection
 
 
 @pytest.fixture
 def target(tmp_path, model_dir):
-    from lookalike.server.app import create_server
     from lookalike.server.config import ServerConfig
+    from lookalike.server.grpc_server import create_server
 
     make_collection(tmp_path / "c", model_dir, blob_vectors(n=50), k=2).close()
     running = create_server(tmp_path / "c", ServerConfig(port=0))
@@ -84,7 +83,7 @@ def test_add_keeps_link_paths_and_non_utf8_names(target, tmp_path, capsys):
     import shutil
 
     from lookalike.common.paths import local_path
-    from lookalike.indexer.collection import Collection
+    from lookalike.indexer.local.collection import Collection
 
     folder = tmp_path / "new"
     real = make_images(folder / "real", count=1, size=32)[0]

@@ -23,8 +23,8 @@ from lookalike.clients import AsyncClient, Client
 def shared_target(built_collection: Path, tmp_path_factory: pytest.TempPathFactory
                   ) -> Iterator[str]:
     """A server over a private copy of the small collection, for tests that only read."""
-    from lookalike.server.app import create_server
     from lookalike.server.config import ServerConfig
+    from lookalike.server.grpc_server import create_server
 
     folder = Path(shutil.copytree(built_collection, tmp_path_factory.mktemp("ro") / "c"))
     running = create_server(folder, ServerConfig(port=0))

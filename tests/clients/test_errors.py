@@ -20,8 +20,8 @@ from lookalike.common.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from lookalike.server.app import create_server
 from lookalike.server.config import ServerConfig
+from lookalike.server.grpc_server import create_server
 
 
 @pytest.fixture

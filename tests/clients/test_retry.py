@@ -11,8 +11,8 @@ import pytest
 from lookalike.clients import RetryPolicy
 from lookalike.clients.messages import add_is_idempotent
 from lookalike.common.errors import Unavailable
-from lookalike.server.app import create_server
 from lookalike.server.config import ServerConfig
+from lookalike.server.grpc_server import create_server
 
 PATIENT = RetryPolicy(attempts=12, initial_backoff_s=0.1, max_backoff_s=0.5)
 

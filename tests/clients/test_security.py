@@ -11,8 +11,8 @@ from lookalike.app.cli import main
 from lookalike.clients import Client
 from lookalike.clients.retry import NO_RETRY
 from lookalike.common.errors import PermissionDenied, Unauthenticated, Unavailable
-from lookalike.server.app import create_server
 from lookalike.server.config import ServerConfig
+from lookalike.server.grpc_server import create_server
 
 
 @pytest.fixture(scope="module")

@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lookalike.indexer.collection import Collection
+from benchmarks.testbed import DIM, blob_vectors, make_collection, save_model
+from lookalike.indexer.local.collection import Collection
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
-from tests.indexer.conftest import DIM, blob_vectors, make_collection, save_model
 
 SERVER_KILLS = 4
 LIGHT_KILLS = 20
@@ -34,7 +34,7 @@ LIGHT_KILLS = 20
 ADDER = """
 import sys
 import numpy as np
-from lookalike.indexer.collection import Collection
+from lookalike.indexer.local.collection import Collection
 c = Collection.open(sys.argv[1])
 rng = np.random.default_rng(int(sys.argv[2]))
 for n in range(int(sys.argv[2]), int(sys.argv[2]) + 10_000):

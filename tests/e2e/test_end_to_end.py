@@ -96,7 +96,7 @@ def test_bad_stream_rows_answer_alone_and_the_stream_goes_on(served, image_folde
 
 
 def test_add_then_delete_over_grpc(served, tmp_path):
-    from tests.conftest import make_images
+    from benchmarks.testbed import make_images
 
     _, target = served
     new = make_images(tmp_path / "new", count=2, seed=99)

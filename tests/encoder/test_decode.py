@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lookalike.common.decode import decode_image
 from lookalike.common.errors import ImageTooLarge, InvalidImage
-from lookalike.encoder.data import decode_image, load_images
+from lookalike.encoder.data import load_images
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:

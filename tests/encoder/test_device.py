@@ -14,9 +14,9 @@ import numpy as np
 from PIL import Image
 
 from lookalike.encoder import checkpoint
-from lookalike.encoder.base import load_base
 from lookalike.encoder.device import device_line, log_device
 from lookalike.encoder.embed import Embedder
+from lookalike.encoder.pretrained import load_base
 
 
 class Device(NamedTuple):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lookalike.encoder.base import load_base
 from lookalike.encoder.embed import Embedder
+from lookalike.encoder.pretrained import load_base
 
 
 @pytest.fixture(scope="module")

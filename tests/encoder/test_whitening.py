@@ -113,7 +113,7 @@ def test_models_saved_before_the_pooled_head_still_load_as_flatten(tmp_path):
 def test_whitening_vectors_in_numpy_gives_what_the_whitened_model_embeds():
     """A build embeds once and whitens the vectors in numpy: they must be what the
     whitened model (float32, on the device, renormalised) embeds the same images to."""
-    from lookalike.encoder.base import load_base
+    from lookalike.encoder.pretrained import load_base
 
     for model, dim in ((plain(), 8), (load_base(), 32)):
         size = model.config.image_size

@@ -5,9 +5,9 @@ then a real full tmpfs (where this machine lets us mount one)."""
 import numpy as np
 import pytest
 
+from benchmarks.testbed import blob_vectors, make_collection
 from lookalike.common.errors import StorageFull
-from lookalike.indexer.collection import Collection
-from tests.indexer.conftest import blob_vectors, make_collection
+from lookalike.indexer.local.collection import Collection
 from tests.tmpfs import fill_disk, small_tmpfs
 
 

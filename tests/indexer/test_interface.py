@@ -5,10 +5,10 @@ import inspect
 import pytest
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.collection import Collection
 from lookalike.indexer.interface import CollectionLike, Description, check_search
+from lookalike.indexer.local.collection import Collection
 
-METHODS = ["search", "add", "delete", "lookup", "describe", "cluster_sizes", "close"]
+METHODS = ["search", "add", "delete", "lookup", "describe", "cluster_sizes", "recluster", "close"]
 
 
 def protocol_methods() -> list[str]:

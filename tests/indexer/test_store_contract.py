@@ -2,7 +2,7 @@
 
 Each test gets a fresh collection of the same 300 random vectors in 6 clusters, written
 the way a build writes it, in the store the parameter names. The Milvus one lives in a
-real Milvus server (tests/milvus_server.py).
+real Milvus server (benchmarks/milvus_server.py).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lookalike.common.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
-from lookalike.indexer.create import write_collection
 from lookalike.indexer.interface import CollectionLike
+from lookalike.indexer.local.create import write_collection
 from lookalike.indexer.manifest import MODEL_DIR, Manifest, read_manifest
-from lookalike.indexer.milvus_collection import MilvusCollection, create_milvus_collection
-from lookalike.indexer.milvus_store import MilvusAddress
+from lookalike.indexer.milvus.collection import MilvusCollection
+from lookalike.indexer.milvus.folder import create_milvus_collection
+from lookalike.indexer.milvus.store import MilvusAddress
 from lookalike.indexer.opener import open_collection
 
 N, NLIST, NPROBE = 300, 6, 2

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from lookalike.encoder import checkpoint
-from lookalike.encoder.base import BASE_DIR, load_base
 from lookalike.encoder.data import load_image
 from lookalike.encoder.embed import Embedder
+from lookalike.encoder.pretrained import BASE_DIR, load_base
 from lookalike.encoder.train import TrainConfig
-from lookalike.indexer.collection import Collection
+from lookalike.indexer.local.collection import Collection
 from lookalike.pipeline.build import BuildConfig, build_collection
 
 ONE_EPOCH = TrainConfig(epochs=1, batch_size=16)

@@ -4,10 +4,10 @@ import os
 
 import pytest
 
+from benchmarks.testbed import make_images
 from lookalike.common.errors import StorageFull
-from lookalike.indexer.collection import Collection
+from lookalike.indexer.local.collection import Collection
 from lookalike.pipeline.build import BuildConfig, build_collection
-from tests.conftest import make_images
 from tests.tmpfs import fill_disk, small_tmpfs
 
 

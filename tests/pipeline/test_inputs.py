@@ -2,9 +2,9 @@
 
 import pytest
 
+from benchmarks.testbed import make_images
 from lookalike.common.errors import InvalidArgument, TrainingError
 from lookalike.pipeline.inputs import check_unique_ids, read_images
-from tests.conftest import make_images
 
 
 def test_unreadable_rows_are_skipped_with_their_query_and_reason(tmp_path):

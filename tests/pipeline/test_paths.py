@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.testbed import make_images
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.collection import Collection
+from lookalike.indexer.local.collection import Collection
 from lookalike.pipeline.build import BuildConfig, build_collection
-from tests.conftest import make_images
 
 NAMES = [b"caf\xe9.png", b"\xff\xfe broken.jpg", b"line\nbreak.png", "ünïcode ✓.png".encode(),
          b"plain.png"]

@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.testbed import make_images
 from lookalike.common.errors import InvalidArgument, Unavailable
 from lookalike.common.sources import Source, read_sources
 from lookalike.encoder import checkpoint
-from lookalike.encoder.base import load_base
-from lookalike.indexer.collection import Collection
+from lookalike.encoder.pretrained import load_base
+from lookalike.indexer.local.collection import Collection
 from lookalike.pipeline import ray_embed
 from lookalike.pipeline.build import BuildConfig, build_collection
 from lookalike.pipeline.inputs import read_vectors
 from lookalike.pipeline.ray_embed import RayConfig
-from tests.conftest import make_images
 
 pytest.importorskip("ray.data")
 pytestmark = pytest.mark.timeout(300)

@@ -1,4 +1,3 @@
 """Present fixtures: the indexer's tiny model folder, and images drawn on transparency."""
 
 from tests.common.test_imaging import transparent_file  # noqa: F401
-from tests.indexer.conftest import model_dir  # noqa: F401

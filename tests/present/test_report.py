@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.testbed import blob_vectors, make_collection, make_images
 from lookalike.app.cli import main
 from lookalike.present.report import ReportConfig, write_report
-from tests.conftest import make_images
-from tests.indexer.conftest import blob_vectors, make_collection
 
 
 @pytest.fixture

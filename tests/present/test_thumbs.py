@@ -7,12 +7,12 @@ from PIL import Image
 
 from lookalike.present.contact_sheet import Thumbs
 from lookalike.present.report_plots import montage, tile
-from lookalike.present.thumbs import thumbnail
+from lookalike.present.thumbs import thumbnail_or_none
 from tests.common.test_imaging import assert_white_with_black_lines
 
 
 def thumbnail_pixels(image) -> np.ndarray:
-    return np.asarray(thumbnail(image, 160))
+    return np.asarray(thumbnail_or_none(image, 160))
 
 
 def test_plot_thumbnails_are_alpha_on_white(transparent_file):
@@ -38,6 +38,6 @@ def test_report_montage_tiles_are_alpha_on_white(transparent_file, tmp_path):
 
 
 def test_unreadable_images_and_unfetched_urls_have_no_thumbnail(tmp_path):
-    assert thumbnail(str(tmp_path / "gone.png"), 64) is None
-    assert thumbnail(b"not an image", 64) is None
-    assert thumbnail("https://example.invalid/x.png", 64, fetch=False) is None
+    assert thumbnail_or_none(str(tmp_path / "gone.png"), 64) is None
+    assert thumbnail_or_none(b"not an image", 64) is None
+    assert thumbnail_or_none("https://example.invalid/x.png", 64, fetch=False) is None

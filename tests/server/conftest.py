@@ -17,8 +17,8 @@ from PIL import Image
 
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
-from lookalike.server.app import Running, create_server
 from lookalike.server.config import ServerConfig
+from lookalike.server.grpc_server import Running, create_server
 
 
 def encode(image: Image.Image, fmt: str, **params: object) -> bytes:

@@ -13,8 +13,8 @@ from lookalike.clients.client import Client
 from lookalike.common.errors import StorageFull
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
-from lookalike.server.app import create_server
 from lookalike.server.config import ServerConfig
+from lookalike.server.grpc_server import create_server
 from tests.tmpfs import fill_disk, small_tmpfs
 
 from .conftest import encode, photo

@@ -9,8 +9,8 @@ import pytest
 
 from lookalike.encoder import checkpoint
 from lookalike.encoder.embed import Embedder
-from lookalike.indexer.collection import Collection
 from lookalike.indexer.interface import CollectionLike
+from lookalike.indexer.local.collection import Collection
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.server.config import ServerConfig
 from lookalike.server.engine import Engine

@@ -14,8 +14,8 @@ from lookalike.common.errors import Unavailable
 from lookalike.encoder import checkpoint
 from lookalike.indexer.manifest import MODEL_DIR
 from lookalike.pipeline.build import BuildConfig, build_collection
-from lookalike.server.app import create_server
 from lookalike.server.config import ServerConfig
+from lookalike.server.grpc_server import create_server
 
 
 @pytest.mark.timeout(300)

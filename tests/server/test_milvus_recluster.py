@@ -11,21 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.testbed import blob_vectors, make_collection, milvus_vectors_folder, vector_ids
 from lookalike.clients import Client
 from lookalike.clients.retry import RetryPolicy
 from lookalike.common.errors import LookalikeError
-from lookalike.indexer.milvus_recluster import recluster_milvus
+from lookalike.indexer.local.recluster import recluster
+from lookalike.indexer.milvus.recluster import recluster_milvus
 from lookalike.indexer.opener import open_collection
-from lookalike.indexer.recluster import ReclusterConfig, recluster
-from lookalike.server.app import create_server
+from lookalike.indexer.recluster import ReclusterConfig
 from lookalike.server.config import ServerConfig
-from tests.indexer.conftest import (
-    blob_vectors,
-    make_collection,
-    milvus_vectors_folder,
-    session_model,
-    vector_ids,
-)
+from lookalike.server.grpc_server import create_server
+from tests.indexer.conftest import session_model
 
 
 @pytest.mark.timeout(240)

@@ -20,8 +20,8 @@ from lookalike.encoder import checkpoint
 from lookalike.indexer.manifest import MODEL_DIR
 from lookalike.indexer.opener import open_collection
 from lookalike.pipeline.build import BuildConfig, build_collection
-from lookalike.server.app import create_server
 from lookalike.server.config import ServerConfig
+from lookalike.server.grpc_server import create_server
 
 _names = itertools.count()
 

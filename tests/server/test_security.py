@@ -15,8 +15,8 @@ from lookalike.clients.errors import from_rpc_error
 from lookalike.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
-from lookalike.server.app import create_server
 from lookalike.server.config import ServerConfig
+from lookalike.server.grpc_server import create_server
 from lookalike.server.security import load_tokens, scope_of
 
 from .conftest import encode, photo, running_server

@@ -141,7 +141,7 @@ def test_info_describes_model_sizes_clusters_and_versions(stub, shared_server):
     assert info.format_version and info.software_version
     assert info.imbalance >= 1.0
     # The session's collection was fine-tuned from the shipped base model, and says so.
-    from lookalike.encoder.base import load_base
+    from lookalike.encoder.pretrained import load_base
 
     assert info.base_model == load_base().fingerprint
 

@@ -12,7 +12,7 @@ from flax import nnx
 from lookalike.common.errors import CollectionError
 from lookalike.encoder import checkpoint
 from lookalike.encoder.embed import Embedder
-from lookalike.indexer.collection import Collection
+from lookalike.indexer.local.collection import Collection
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.server.config import ServerConfig
 from lookalike.server.engine import MAX_QUERY_NORM, Engine

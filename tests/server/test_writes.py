@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from lookalike.indexer.collection import Collection
+from lookalike.indexer.local.collection import Collection
 from lookalike.proto.v1 import lookalike_pb2 as pb
 
 from .conftest import encode, photo

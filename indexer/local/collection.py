@@ -1,0 +1,377 @@
+"""A collection: SQLite as the durable truth, per-cluster Faiss flat indexes in memory."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from lookalike.common.errors import CollectionError, InvalidArgument, NotFound, Unavailable
+from lookalike.indexer.checks import check_add, check_queries, check_rows, drop_missing
+from lookalike.indexer.clustering import route
+from lookalike.indexer.interface import NO_ROWS, Description, Hits, Row, check_search
+from lookalike.indexer.local.cluster_indexes import ClusterIndexes
+from lookalike.indexer.local.create import write_collection
+from lookalike.indexer.local.rwlock import ReadWriteLock
+from lookalike.indexer.local.snapshot import load_mapped
+from lookalike.indexer.local.store import MetadataStore
+from lookalike.indexer.lock import FolderLock, GroupWriteLock, require_holder
+from lookalike.indexer.manifest import DATABASE_FILE, MODEL_DIR, Manifest, read_manifest
+from lookalike.indexer.recluster import ReclusterConfig, ReclusterReport
+
+logger = logging.getLogger(__name__)
+
+RECHECK_S = 1.0  # (shared) how often follow() asks SQLite whether anything changed unannounced
+
+
+class Collection:
+    """Search, add and delete over one collection folder: the Faiss + SQLite CollectionLike.
+
+    Searches share a readers-writer lock, so they run in parallel; adds, deletes and
+    reclustering are serialized by a writer mutex, and stop searches only for the moment
+    they change the in-memory indexes (never during the fsync of their SQLite commit).
+
+    One process at a time opens a folder for writing (FolderLock); read-only opens take no
+    lock and see the collection as it was when they opened it.
+
+    Shared opens (a server group's workers, while its parent holds the FolderLock) all write
+    the folder: each write holds the group's write lock, appends to the change log in its
+    own transaction and publishes its last entry's number before it returns; every call
+    first compares that number with its own (see follow()), applying the log if behind. A
+    write acknowledged by any process is therefore seen by the next call on every process.
+    A shared open maps the group's vector snapshot when it is current (snapshot.py).
+    """
+
+    def __init__(self, folder: Path, manifest: Manifest, store: MetadataStore,
+                 lock: FolderLock | None = None, group: GroupWriteLock | None = None) -> None:
+        self.folder = folder
+        self.manifest = manifest
+        self.store = store
+        self.dim = manifest.embedding_dim
+        self.read_only = lock is None and group is None
+        self.shared = group is not None
+        self._rw = ReadWriteLock()
+        self._writer = threading.RLock()
+        # Held while the in-memory indexes and _seq change: by a writer applying its own
+        # write, and by a search catching up, which must never wait for _writer (held by a
+        # thread queued for the group's lock behind another process's reclustering).
+        self._apply = threading.Lock()
+        self._lock = lock
+        self._group = group
+        self._depth = 0  # nested writing() holds in this process: the group lock is taken once
+        self._seq = 0  # the last change-log entry the in-memory indexes reflect
+        self._version = -1  # data_version when they were last brought up to date
+        self._recheck_at = 0.0  # when follow() next asks SQLite itself, not only the group
+        self.reload()
+
+    @classmethod
+    def create(
+        cls, folder: str | Path, model_dir: str | Path, manifest: Manifest,
+        vectors: np.ndarray, paths: list[str], ids: list[str | None], centroids: np.ndarray,
+        default_nprobe: int = 1,
+    ) -> Collection:
+        """Writes a new collection folder (refusing to overwrite one) and opens it."""
+        folder = Path(folder)
+        paths = check_rows(paths, ids)
+        write_collection(folder, model_dir, manifest, vectors, paths, ids, centroids,
+                         default_nprobe)
+        return cls.open(folder)
+
+    @classmethod
+    def open(cls, folder: str | Path, read_only: bool = False,
+             shared: bool = False) -> Collection:
+        """Opens a collection to serve and change it, or only to read it.
+
+        shared: one of several processes of a server group that all write the folder while
+            the group's parent holds its FolderLock (see the class docstring).
+
+        Raises:
+            CollectionLocked: (neither read_only nor shared) another process has it open for
+                writing.
+            Unavailable: (shared) no process holds the folder's lock.
+            InvalidArgument: both read_only and shared.
+            CollectionError, CollectionMismatch, NotFound: see read_manifest.
+        """
+        if read_only and shared:
+            raise InvalidArgument("a collection is opened read-only or shared, not both")
+        folder = Path(folder)
+        manifest = read_manifest(folder)
+        if shared:
+            require_holder(folder)
+        lock = None if read_only or shared else FolderLock(folder)
+        group = GroupWriteLock(folder) if shared else None
+        try:
+            store = MetadataStore(folder / DATABASE_FILE, read_only=read_only)
+        except BaseException:
+            cls._abandon(None, lock, group)
+            raise
+        try:
+            return cls(folder, manifest, store, lock, group)
+        except (sqlite3.DatabaseError, CollectionError) as exc:
+            cls._abandon(store, lock, group)
+            if str(store.path) in str(exc):
+                raise
+            raise CollectionError(f"{store.path} is corrupt: {exc}") from None
+        except BaseException:
+            cls._abandon(store, lock, group)
+            raise
+
+    @staticmethod
+    def _abandon(store: MetadataStore | None, lock: FolderLock | None,
+                 group: GroupWriteLock | None) -> None:
+        for part in (store, lock, group):
+            if part is not None:
+                part.close()
+
+    @property
+    def model_dir(self) -> Path:
+        return self.folder / MODEL_DIR
+
+    def reload(self) -> None:
+        """Rebuilds the in-memory indexes from SQLite, the durable truth, and swaps them in."""
+        with self._writer, self._apply:
+            self._load()
+
+    def _load(self) -> None:
+        """reload(), holding _apply."""
+        version = self.store.data_version()  # before the read: a later commit is seen
+        # Shared: the group's mapped snapshot (and the log after it) when it is current.
+        loaded = None if self._group is None else load_mapped(self.folder, self.store, self.dim)
+        if loaded is not None:
+            indexes, nprobe, seq = loaded
+        else:
+            with self.store.snapshot():
+                seq = self.store.last_seq()
+                centroids = self.store.centroids(self.dim)
+                nprobe = int(self.store.settings()["default_nprobe"])
+                indexes = ClusterIndexes.load(centroids, self.store.cluster_counts(),
+                                              self.store.iter_vectors(self.dim))
+        with self._rw.write():
+            self._clusters, self.default_nprobe = indexes, nprobe
+        self._seq, self._version = seq, version
+        logger.info("opened %s: %d images in %d clusters (%d mapped)", self.folder,
+                sum(indexes.sizes()), indexes.nlist, indexes.mapped_rows())
+
+    def follow(self) -> None:
+        """(shared) Applies what other processes committed since this one last looked.
+
+        The per-call check reads the entry number the group's writers publish (a memory
+        load); only when it is ahead are the change-log entries read, with the added rows'
+        vectors, in one read transaction. A write committed but never published (its
+        process was killed between the two, so it was never acknowledged either) is found
+        by the deeper check, SQLite's PRAGMA data_version, at most RECHECK_S later.
+        """
+        group = self._group
+        if group is None or (group.published() <= self._seq
+                             and time.monotonic() < self._recheck_at):
+            return
+        with self._apply:  # not _writer: a search never waits for another process's write
+            self._recheck_at = time.monotonic() + RECHECK_S
+            version = self.store.data_version()
+            # Another thread may have caught up meanwhile.
+            if group.published() > self._seq or version != self._version:
+                self._catch_up(version)
+
+    def _catch_up(self, version: int) -> None:
+        """Applies the log after _seq (holding _apply), or reloads when it says so."""
+        with self.store.snapshot():
+            pending = self.store.changes_since(self._seq)
+            if not pending.reload and len(pending.added):
+                rowids, clusters, vectors = self.store.vectors_of(pending.added, self.dim)
+                if len(rowids) != len(pending.added):
+                    logger.warning("%s: logged rows are missing; reloading", self.folder)
+                    pending = pending._replace(reload=True)
+        if pending.reload:
+            self._load()
+            return
+        if not pending.empty:
+            with self._rw.write():
+                if len(pending.deleted):
+                    self._clusters.remove(pending.deleted_clusters, pending.deleted)
+                if len(pending.added):
+                    self._clusters.add(clusters, vectors, rowids)
+        self._seq, self._version = pending.last, version
+
+    def replace_clustering(self, centroids: np.ndarray, rowids: np.ndarray,
+                           clusters: np.ndarray, default_nprobe: int) -> None:
+        """Swaps in new centroids, every row's cluster and the default nprobe in one SQLite
+        transaction, then rebuilds the in-memory indexes from it.
+
+        Raises:
+            Unavailable: the collection was opened read-only.
+        """
+        self.lock_exclusive()
+        with self.writing():
+            self.store.set_clustering(centroids, rowids, clusters,
+                                      {"default_nprobe": str(default_nprobe)})
+            self.reload()
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every stored (rowid, cluster, vector), in row order; hold writing() for a stable
+        view."""
+        return self.store.all_vectors(self.dim)
+
+    def rows(self) -> list[Row]:
+        """Every stored row (no vectors), in row order."""
+        return self.store.rows()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Holds off other adds, deletes and reclusterings (searches go on); shared, in every
+        process of the group, and with this process brought up to date first."""
+        with self._writer:
+            if self._group is None:
+                yield
+                return
+            outer = self._depth == 0
+            if outer:
+                self._group.acquire()
+            self._depth += 1
+            try:
+                if outer:
+                    with self._apply:
+                        self._catch_up(self.store.data_version())
+                yield
+            finally:
+                self._depth -= 1
+                if outer:
+                    try:
+                        self._group.publish(self.store.last_seq())
+                    finally:
+                        self._group.release()
+
+    def _apply_own(self, written: int, change: Callable[[], None]) -> None:
+        """Makes this process's own committed write (`written` log entries) searchable.
+
+        Shared: when the write does not directly follow what this process has applied, it
+        catches up from the log instead, its own entries included.
+        """
+        with self._apply:
+            if self._group is not None:
+                if self.store.last_change - written != self._seq:
+                    self._catch_up(self.store.data_version())
+                    return
+                self._seq = self.store.last_change
+            with self._rw.write():
+                change()
+
+    def recluster(self, config: ReclusterConfig | None = None,
+                  progress: bool = False) -> ReclusterReport:
+        """See CollectionLike.recluster: one SQLite transaction (local/recluster.py)."""
+        from lookalike.indexer.local.recluster import recluster
+
+        return recluster(self, config)
+
+    def lock_exclusive(self) -> None:
+        """Checks that this process alone may change the folder, as reclustering needs.
+
+        A writable open already holds the folder's lock (other writers are refused at open).
+
+        Raises:
+            Unavailable: the collection was opened read-only.
+        """
+        if self.read_only:
+            raise Unavailable(f"{self.folder} was opened read-only; it cannot be changed")
+
+    @property
+    def centroids(self) -> np.ndarray:
+        return self._clusters.centroids
+
+    @property
+    def nlist(self) -> int:
+        return self._clusters.nlist
+
+    def __len__(self) -> int:
+        self.follow()
+        return sum(self._clusters.sizes())
+
+    def cluster_sizes(self) -> list[int]:
+        self.follow()
+        with self._rw.read():
+            return self._clusters.sizes()
+
+    def search(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> Hits:
+        """The k nearest stored images of each query, scanning its nprobe nearest clusters,
+        with their rows: the scan and the rows' read share one hold of the read lock."""
+        return self._search(queries, k, nprobe, with_rows=True)
+
+    def scan(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> Hits:
+        """search() without reading rows (Hits.rows stays empty): the vector scan alone, as
+        benchmarks/index_bench.py compares it with Faiss's IndexIVFFlat."""
+        return self._search(queries, k, nprobe, with_rows=False)
+
+    def _search(self, queries: np.ndarray, k: int, nprobe: int | None, with_rows: bool) -> Hits:
+        queries = check_queries(queries, self.dim)
+        check_search(k, nprobe)
+        self.follow()
+        rows = NO_ROWS
+        self._rw.acquire_read()
+        try:
+            clusters = self._clusters
+            distances, rowids, probe = clusters.search(
+                queries, k, min(nprobe or self.default_nprobe, clusters.nlist))
+            if with_rows:
+                rows = self.store.describe(rowids.ravel().tolist())
+        finally:
+            self._rw.release_read()
+        if with_rows:
+            distances, rowids = drop_missing(distances, rowids, rows)
+        return Hits(distances, rowids, probe[:, 0].copy(), rows)
+
+    def lookup(self, id: str) -> tuple[Row, np.ndarray]:
+        """A stored image's metadata and vector; NotFound if the id is unknown."""
+        self.follow()
+        rows = self.store.find([id])
+        if not rows:
+            raise NotFound(f"no image with id {id!r} in the collection")
+        return rows[0], self.store.vector(rows[0].rowid, self.dim)
+
+    def describe(self) -> Description:
+        """The model fingerprint, embedding dimension, format version and default nprobe."""
+        self.follow()
+        return Description(self.manifest.model_fingerprint, self.dim,
+                           str(self.manifest.format_version), self.default_nprobe)
+
+    def add(self, vectors: np.ndarray, paths: list[str], ids: list[str | None]) -> list[Row]:
+        """Stores vectors durably (one transaction), then makes them searchable."""
+        vectors, paths = check_add(vectors, paths, ids, self.dim)
+        self.lock_exclusive()
+        with self.writing():
+            clusters = route(vectors, self._clusters.quantizer)[:, 0]
+            rows = self.store.insert(ids, paths, clusters, vectors)
+            rowids = np.array([r.rowid for r in rows], np.int64)
+            if rows:
+                self._apply_own(len(rows), lambda: self._clusters.add(clusters, vectors, rowids))
+        return rows
+
+    def delete(self, ids: list[str]) -> tuple[list[Row], list[str]]:
+        """Deletes ids durably and from search; returns (deleted rows, missing ids)."""
+        self.lock_exclusive()
+        with self.writing():
+            rows = self.store.delete(ids)
+            if rows:
+                clusters = np.array([r.cluster for r in rows], np.int64)
+                rowids = np.array([r.rowid for r in rows], np.int64)
+                self._apply_own(len(rows), lambda: self._clusters.remove(clusters, rowids))
+        found = {r.id for r in rows}
+        return rows, [i for i in ids if i not in found]
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        if self._group is not None:
+            self._group.close()

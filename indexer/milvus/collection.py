@@ -1,0 +1,300 @@
+"""A collection whose images live in Milvus: the folder keeps the model, centroids and address.
+
+The second implementation of the collection interface (indexer/interface.py), beside the
+Faiss-plus-SQLite one. The folder holds what every server needs to route and embed (the
+model, our KMeans centroids, the default nprobe) and names the Milvus collection; the images
+themselves (id, vector, path, cluster) live in Milvus, which keeps them durable and shares
+them among any number of stateless servers. See indexer/milvus/store.py for the Milvus side.
+
+Differences from the local store, by design:
+- ids given to images added without one are random (g + 32 hex digits): several servers
+  write one collection, so there is no shared sequence to number them from;
+- row numbers (Row.rowid, Hits.rowids) are per answer, only to pair hits with their rows;
+- the clustering in use (centroids, nlist, default nprobe) is Milvus's current generation
+  (indexer/milvus/generations.py), re-read at most every REFRESH_S seconds and at once when
+  a recluster drops the generation a server was using; the folder's centroids.npy and
+  milvus.json are those of the build, used only for a collection built before generations.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from lookalike.common.errors import (
+    AlreadyExists,
+    CollectionError,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from lookalike.indexer.checks import check_add, check_queries
+from lookalike.indexer.clustering import route
+from lookalike.indexer.interface import Description, Hits, Row, check_search
+from lookalike.indexer.manifest import MODEL_DIR, Manifest, read_manifest
+from lookalike.indexer.milvus.folder import CENTROIDS_FILE, MILVUS_FILE, milvus_token
+from lookalike.indexer.milvus.generations import (
+    Generation,
+    current_name,
+    fenced_until,
+    read_generation,
+)
+from lookalike.indexer.milvus.store import (
+    MAX_PATH,
+    GenerationGone,
+    MilvusAddress,
+    MilvusVectors,
+    generated_ids,
+)
+from lookalike.indexer.recluster import ReclusterConfig, ReclusterReport
+
+logger = logging.getLogger(__name__)
+
+SIZES_TTL = 2.0  # seconds Info's per-cluster counts (one Milvus count per cluster) are kept
+REFRESH_S = 2.0  # a server re-reads which generation is current at most this often
+WAIT_POLL_S = 0.05  # how often a write waiting out a recluster's fence looks again
+T = TypeVar("T")
+
+
+class MilvusCollection:
+    """Search, add and delete over a collection whose images live in Milvus.
+
+    Stateless beyond the folder's fixed files: every read goes to Milvus, so an add or delete
+    acknowledged by any server is seen by every server's next search (Strong consistency).
+    A recluster running meanwhile is followed: see _settle. Thread-safe.
+    """
+
+    def __init__(self, folder: Path, manifest: Manifest, token: str | None = None,
+                 read_only: bool = False) -> None:
+        self.folder, self.manifest, self.read_only = folder, manifest, read_only
+        self.dim = manifest.embedding_dim
+        try:
+            settings = json.loads((folder / MILVUS_FILE).read_text())
+            self.address = MilvusAddress.parse(settings["address"])
+            self.built_nprobe = int(settings["default_nprobe"])
+            self.built_centroids = np.load(folder / CENTROIDS_FILE, allow_pickle=False)
+        except (OSError, ValueError, KeyError, InvalidArgument) as exc:
+            raise CollectionError(f"{folder / MILVUS_FILE} is unreadable: {exc}") from None
+        if self.built_centroids.ndim != 2 or self.built_centroids.shape[1] != self.dim:
+            raise CollectionError(f"{folder / CENTROIDS_FILE} does not hold {self.dim}-d "
+                                  "centroids")
+        self._sizes: tuple[str, float, list[int]] = ("", -np.inf, [])
+        self._lock = threading.Lock()
+        self.vectors = MilvusVectors(self.address, self.dim, milvus_token(token))
+        try:
+            self._generation = self._read_generation()
+            self.vectors.at(self._generation.name).load()
+        except BaseException:
+            self.vectors.close()
+            raise
+        self._checked = time.monotonic()
+        logger.info("opened %s: images in %s (%s), %d clusters", folder, self.address,
+                    self._generation.name, self.nlist)
+
+    @classmethod
+    def open(cls, folder: str | Path, read_only: bool = False,
+             token: str | None = None) -> MilvusCollection:
+        folder = Path(folder)
+        return cls(folder, read_manifest(folder), token, read_only)
+
+    # -- the current generation ----------------------------------------------------------
+    def _read_generation(self) -> Generation:
+        return read_generation(self.vectors, self.built_centroids, self.built_nprobe)
+
+    def generation(self, force: bool = False) -> Generation:
+        """The current clustering, re-read from Milvus if older than REFRESH_S (or force)."""
+        with self._lock:
+            if force or time.monotonic() - self._checked > REFRESH_S:
+                found = current_name(self.vectors)
+                if found is None or found[0] != self._generation.name:
+                    self._generation = self._read_generation()
+                    logger.info("%s: now on %s", self.folder, self._generation.name)
+                self._checked = time.monotonic()
+            return self._generation
+
+    def _on_current(self, work: Callable[[Generation], T]) -> T:
+        """work on the current generation; once more on the next if a recluster dropped it."""
+        try:
+            return work(self.generation())
+        except GenerationGone:
+            return work(self.generation(force=True))
+
+    def _settle(self, wrote: Generation, redo: Callable[[Generation], None]) -> None:
+        """After a write to wrote: makes sure it reaches the generation that stays current.
+
+        A recluster fences the current generation while it copies the last writes into the
+        new one, then switches. A write that sees no fence landed before the copy, which
+        carries it over; one that sees the fence waits for the switch (or the fence's end)
+        and is redone on the new generation, idempotently.
+        """
+        while True:
+            found = current_name(self.vectors)
+            if found is not None and found[0] == wrote.name:
+                if fenced_until(found[1]) <= time.time():
+                    return
+                time.sleep(WAIT_POLL_S)
+                continue
+            wrote = self.generation(force=True)
+            logger.info("a recluster switched to %s during a write: redone there", wrote.name)
+            redo(wrote)
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise Unavailable(f"{self.folder} was opened read-only; it cannot be changed")
+
+    @property
+    def model_dir(self) -> Path:
+        return self.folder / MODEL_DIR
+
+    @property
+    def centroids(self) -> np.ndarray:
+        return self.generation().centroids
+
+    @property
+    def default_nprobe(self) -> int:
+        return self.generation().default_nprobe
+
+    @property
+    def nlist(self) -> int:
+        return self.generation().nlist
+
+    # -- reads -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._on_current(lambda g: self.vectors.at(g.name).count())
+
+    def cluster_sizes(self) -> list[int]:
+        """Images per cluster, at most SIZES_TTL seconds old (one Milvus count per cluster)."""
+        def count(g: Generation) -> list[int]:
+            name, when, sizes = self._sizes
+            if name != g.name or time.monotonic() - when > SIZES_TTL:
+                sizes = self.vectors.at(g.name).cluster_counts(g.nlist)
+                self._sizes = (g.name, time.monotonic(), sizes)
+            return list(sizes)
+
+        return self._on_current(count)
+
+    def describe(self) -> Description:
+        return Description(self.manifest.model_fingerprint, self.dim,
+                           str(self.manifest.format_version), self.default_nprobe,
+                           str(self.address))
+
+    def rows(self) -> list[Row]:
+        """Every stored row (no vectors); row numbers are positions in this answer."""
+        found = self._on_current(lambda g: [
+            r for page in self.vectors.at(g.name).iter_rows(vectors=False) for r in page])
+        return [Row(n, r["id"], r["path"], int(r["cluster"])) for n, r in enumerate(found)]
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row numbers, clusters, vectors) of every stored image, for reports."""
+        found = self._on_current(lambda g: [
+            r for page in self.vectors.at(g.name).iter_rows() for r in page])
+        vectors = np.asarray([r["vector"] for r in found], np.float32).reshape(-1, self.dim)
+        return (np.arange(len(found), dtype=np.int64),
+                np.asarray([r["cluster"] for r in found], np.int64), vectors)
+
+    def search(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> Hits:
+        """The k nearest stored images of each query within its nprobe nearest clusters."""
+        queries = check_queries(queries, self.dim)
+        check_search(k, nprobe)
+
+        def scan(g: Generation) -> tuple[np.ndarray, np.ndarray, list]:
+            probes = route(queries, g.quantizer, min(nprobe or g.default_nprobe, g.nlist))
+            return (probes, *self.vectors.at(g.name).search(queries, probes, k))
+
+        probes, distances, found = self._on_current(scan)
+        rowids = np.full((len(queries), k), -1, np.int64)
+        rows: dict[int, Row] = {}
+        for i, hits in enumerate(found):
+            for j, hit in enumerate(hits):
+                rowid = i * k + j
+                rowids[i, j] = rowid
+                rows[rowid] = Row(rowid, hit["id"], hit["path"], int(hit["cluster"]))
+        return Hits(distances, rowids, probes[:, 0].copy(), rows)
+
+    def lookup(self, id: str) -> tuple[Row, np.ndarray]:
+        found = self._on_current(lambda g: self.vectors.at(g.name).find([id], vectors=True))
+        if not found:
+            raise NotFound(f"no image with id {id!r} in the collection")
+        row = found[0]
+        return (Row(-1, row["id"], row["path"], int(row["cluster"])),
+                np.asarray(row["vector"], np.float32))
+
+    # -- writes ------------------------------------------------------------------------
+    def add(self, vectors: np.ndarray, paths: list[str], ids: Sequence[str | None]) -> list[Row]:
+        """Stores the images in Milvus; on return they are durable and searchable everywhere.
+
+        A given id already stored is refused (AlreadyExists) and nothing is stored. Two
+        servers adding the same new id at the same moment can both succeed: Milvus does not
+        enforce primary keys (docs/scale-out.md).
+        """
+        self._writable()
+        vectors, paths = check_add(vectors, paths, list(ids), self.dim)
+        long = next((p for p in paths if len(p.encode()) > MAX_PATH), None)
+        if long is not None:
+            raise InvalidArgument(f"a path of {len(long.encode())} bytes is over Milvus's "
+                                  f"{MAX_PATH}-byte limit")
+        given = [i for i in ids if i is not None]
+        if len(set(given)) < len(given):
+            raise AlreadyExists("an id is given twice in one add")
+        taken = self._on_current(lambda g: self.vectors.at(g.name).find(given)) if given else []
+        if taken:
+            raise AlreadyExists(f"the id {taken[0]['id']!r:.80} is already in the collection")
+        fresh = iter(generated_ids(len(ids) - len(given)))
+        final = [i if i is not None else next(fresh) for i in ids]
+        clusters: list[np.ndarray] = []
+
+        def write(g: Generation, redone: bool = False) -> Generation:
+            clusters[:] = [route(vectors, g.quantizer)[:, 0]]
+            store = self.vectors.at(g.name)
+            (store.upsert if redone else store.insert)(final, paths, clusters[0], vectors)
+            return g
+
+        self._settle(self._on_current(write), lambda g: write(g, redone=True))
+        self._sizes = ("", -np.inf, [])
+        return [Row(-1, i, p, int(c)) for i, p, c in zip(final, paths, clusters[0], strict=True)]
+
+    def delete(self, ids: Sequence[str]) -> tuple[list[Row], list[str]]:
+        """Deletes the stored ones among ids; returns (deleted rows, missing ids)."""
+        self._writable()
+
+        def remove(g: Generation) -> tuple[Generation, list[dict]]:
+            found = self.vectors.at(g.name).find(list(ids))
+            if found:
+                self.vectors.at(g.name).delete([r["id"] for r in found])
+            return g, found
+
+        wrote, found = self._on_current(remove)
+        if found:
+            self._settle(wrote, lambda g: self.vectors.at(g.name).delete([r["id"] for r in found]))
+            self._sizes = ("", -np.inf, [])
+        rows = [Row(-1, r["id"], r["path"], int(r["cluster"])) for r in found]
+        present = {r.id for r in rows}
+        return rows, [i for i in ids if i not in present]
+
+    def recluster(self, config: ReclusterConfig | None = None,
+                  progress: bool = False) -> ReclusterReport:
+        """See CollectionLike.recluster: a new generation behind the alias (recluster.py)."""
+        from lookalike.indexer.milvus.recluster import recluster_milvus
+
+        return recluster_milvus(self, config, progress=progress)
+
+    def lock_exclusive(self) -> None:
+        """Refuses a read-only open; reclusters of one Milvus collection exclude each other
+        in Milvus itself (indexer/milvus/recluster.py)."""
+        self._writable()
+
+    def __enter__(self) -> MilvusCollection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.vectors.close()

@@ -1,0 +1,326 @@
+"""A collection's images in a Milvus collection: the seed's clusters as Milvus's partition key.
+
+One Milvus collection per lookalike collection, with four fields: `id` (VARCHAR primary
+key), `vector` (FLOAT_VECTOR, squared-L2 metric like the local Faiss store), `path` and
+`cluster` (INT64, our KMeans cluster, the **partition key**). A query is routed by our own
+centroids, as in the local store; Milvus then searches with `cluster in [the nprobe nearest
+clusters]`, and the partition key prunes the other partitions: route to nprobe clusters,
+scan them, merge, executed by Milvus. Each partition holds a FLAT index: an exact scan
+within the probed clusters, so at nprobe = nlist the answers equal the local store's.
+
+Milvus hashes partition-key values into at most `num_partitions` partitions (capped here at
+1,024), so with more clusters than that a partition holds several clusters; the filter keeps
+results exact either way.
+
+Reads use Strong consistency by default: an insert or delete acknowledged to any client is
+seen by every later search from any server, which is what several stateless lookalike
+servers sharing one collection need. It costs a wait for Milvus's time tick on each read
+(`proxy.timeTickInterval`, 200 ms by default; about 20 ms at 10 ms, measured on the
+embedded 2.3.5 server here). `consistency=bounded` in the store address trades that for
+Milvus's bounded staleness (`common.gracefulTime`).
+
+Every pymilvus error leaves this module as a lookalike error: unreachable or failing Milvus
+as Unavailable (the SDK retries it), a refused request as InvalidArgument, a collection that
+is gone (an old clustering generation dropped by a recluster) as GenerationGone.
+
+Rows with a negative cluster are not images: a generation keeps its centroids in its own
+collection as such rows (indexer/milvus/generations.py), so every read here skips them.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from lookalike.common.errors import AlreadyExists, InvalidArgument, LookalikeError, Unavailable
+
+logger = logging.getLogger(__name__)
+
+SCHEME = "milvus"
+MAX_PARTITIONS = 1024
+MAX_ID = 4096  # as the local store's id check
+MAX_PATH = 65535  # Milvus's VARCHAR limit
+CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session"}
+INSERT_BATCH = 2000
+REQUEST_THREADS = 16  # Milvus requests of one batched search in flight at once
+
+
+IMAGES = "cluster >= 0"  # the filter that leaves out a generation's centroid rows
+GONE_CODE = 100  # Milvus 2.3's "collection not found"
+
+
+class GenerationGone(Unavailable):
+    """The Milvus collection asked for no longer exists: a recluster switched to a new one."""
+
+
+@dataclass(frozen=True)
+class MilvusAddress:
+    """Where a collection's images live: `milvus://HOST:PORT/NAME[?consistency=strong]`.
+
+    `milvus+tls://` connects over TLS. The token is never part of the address (it would be
+    written into the collection folder): it comes from a flag or $LOOKALIKE_MILVUS_TOKEN.
+    """
+
+    uri: str  # what pymilvus connects to: http(s)://HOST:PORT
+    name: str
+    consistency: str = "Strong"
+
+    @classmethod
+    def parse(cls, text: str) -> MilvusAddress:
+        parts = urlsplit(text)
+        if parts.scheme not in (SCHEME, SCHEME + "+tls"):
+            raise InvalidArgument(f"{text!r} is not a Milvus address: use milvus://HOST:PORT/NAME")
+        name = parts.path.strip("/")
+        if not parts.hostname or not name:
+            raise InvalidArgument(f"{text!r} needs a host and a collection name: "
+                                  "milvus://HOST:PORT/NAME")
+        if parts.username or parts.password:
+            raise InvalidArgument("put the Milvus token in $LOOKALIKE_MILVUS_TOKEN or "
+                                  "--milvus-token, not in the address (it is saved on disk)")
+        if not (name[0].isalpha() or name[0] == "_") or not all(
+                c.isalnum() or c == "_" for c in name) or len(name) > 255:
+            raise InvalidArgument(f"Milvus collection names are letters, digits and '_', "
+                                  f"starting with a letter: {name!r}")
+        query = parse_qs(parts.query)
+        level = query.pop("consistency", ["strong"])[-1].lower()
+        if level not in CONSISTENCY or query:
+            raise InvalidArgument(f"unknown option in {text!r}: the one option is "
+                                  f"consistency={'|'.join(CONSISTENCY)}")
+        scheme = "https" if parts.scheme.endswith("+tls") else "http"
+        port = parts.port or 19530
+        return cls(f"{scheme}://{parts.hostname}:{port}", name, CONSISTENCY[level])
+
+    def __str__(self) -> str:
+        scheme = SCHEME + ("+tls" if self.uri.startswith("https") else "")
+        level = "" if self.consistency == "Strong" else f"?consistency={self.consistency.lower()}"
+        return f"{scheme}://{self.uri.split('://', 1)[1]}/{self.name}{level}"
+
+
+@contextmanager
+def milvus_errors(address: MilvusAddress) -> Iterator[None]:
+    """Turns pymilvus's and the network's errors into lookalike's."""
+    from pymilvus.exceptions import MilvusException, ParamError
+
+    try:
+        yield
+    except LookalikeError:
+        raise
+    except ParamError as exc:
+        raise InvalidArgument(f"Milvus refused the request: {exc.message}") from None
+    except MilvusException as exc:
+        if exc.code == GONE_CODE or "collection not found" in str(exc.message):
+            raise GenerationGone(f"Milvus at {address.uri} has no such collection: "
+                                 f"{exc.message}") from None
+        raise Unavailable(f"Milvus at {address.uri} failed: {exc.message} "
+                          f"(code {exc.code})") from None
+    except (OSError, TimeoutError) as exc:
+        raise Unavailable(f"Milvus at {address.uri} is unreachable: {exc}") from None
+
+
+_requests: ThreadPoolExecutor | None = None
+_requests_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One pool for the Milvus requests of batched searches (they wait on the network)."""
+    global _requests
+    with _requests_lock:
+        if _requests is None:
+            _requests = ThreadPoolExecutor(REQUEST_THREADS, "lookalike-milvus")
+        return _requests
+
+
+def generated_ids(n: int) -> list[str]:
+    """Ids for images added without one. Several servers write one Milvus collection, so
+    no shared counter: random 128-bit ids, hex, with a prefix no user id check refuses."""
+    return [f"g{uuid.uuid4().hex}" for _ in range(n)]
+
+
+def _quoted(values: Sequence[str]) -> str:
+    """A Milvus expression list of string literals. JSON's string escapes (\\", \\\\, \\n,
+    \\uXXXX) are the C escapes Milvus's expression grammar reads, so any text stays data."""
+    import json
+
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+class MilvusVectors:
+    """The Milvus side of a collection: insert, delete, find, search within clusters, count.
+
+    Thread-safe (pymilvus's client is); each call is one or a few Milvus requests. It works
+    on the Milvus collection `name` (the address's name at first); at(name) gives a view of
+    another one over the same connection.
+    """
+
+    def __init__(self, address: MilvusAddress, dim: int, token: str = "",
+                 timeout: float = 30.0) -> None:
+        from pymilvus import MilvusClient
+
+        self.address, self.dim, self.timeout = address, dim, timeout
+        self.name = address.name
+        self._view = False
+        self._closed = threading.Event()
+        with milvus_errors(address):
+            self.client = MilvusClient(uri=address.uri, token=token, timeout=timeout)
+
+    def at(self, name: str) -> MilvusVectors:
+        """The same connection, working on the Milvus collection (or alias) name."""
+        view = copy.copy(self)
+        view.name, view._view = name, True
+        return view
+
+    # -- creation ----------------------------------------------------------------------
+    def exists(self) -> bool:
+        with milvus_errors(self.address):
+            return bool(self.client.has_collection(self.name))
+
+    def create(self, nlist: int, description: str = "") -> None:
+        """Creates the Milvus collection (refusing an existing one) and loads it."""
+        from pymilvus import DataType, MilvusClient
+
+        if self.exists():
+            raise AlreadyExists(f"Milvus at {self.address.uri} already has a collection "
+                                f"{self.name!r}; choose another name or drop it")
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False,
+                                            description=description)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=MAX_ID * 4)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        schema.add_field("path", DataType.VARCHAR, max_length=MAX_PATH)
+        schema.add_field("cluster", DataType.INT64, is_partition_key=True)
+        index = self.client.prepare_index_params()
+        index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
+        with milvus_errors(self.address):
+            self.client.create_collection(
+                self.name, schema=schema, index_params=index,
+                num_partitions=int(min(max(nlist, 1), MAX_PARTITIONS)),
+                consistency_level=self.address.consistency)
+            self.client.load_collection(self.name)
+
+    def load(self) -> None:
+        with milvus_errors(self.address):
+            if not self.client.has_collection(self.name):
+                from lookalike.common.errors import CollectionError
+
+                raise CollectionError(f"Milvus at {self.address.uri} has no collection "
+                                      f"{self.name!r}")
+            self.client.load_collection(self.name)
+
+    def drop(self) -> None:
+        with milvus_errors(self.address):
+            self.client.drop_collection(self.name)
+
+    # -- writes ------------------------------------------------------------------------
+    def insert(self, ids: Sequence[str], paths: Sequence[str], clusters: np.ndarray,
+               vectors: np.ndarray) -> None:
+        """Stores rows; on return Milvus has acknowledged them (written to its log)."""
+        self._write(self.client.insert, ids, paths, clusters, vectors)
+
+    def upsert(self, ids: Sequence[str], paths: Sequence[str], clusters: np.ndarray,
+               vectors: np.ndarray) -> None:
+        """Stores rows, replacing any of the same ids (a write redone on a new generation)."""
+        self._write(self.client.upsert, ids, paths, clusters, vectors)
+
+    def _write(self, method: Callable[..., Any], ids: Sequence[str], paths: Sequence[str],
+               clusters: np.ndarray, vectors: np.ndarray) -> None:
+        rows = [{"id": i, "path": p, "cluster": int(c), "vector": v.tolist()}
+                for i, p, c, v in zip(ids, paths, clusters, vectors, strict=True)]
+        with milvus_errors(self.address):
+            for start in range(0, len(rows), INSERT_BATCH):
+                method(self.name, rows[start:start + INSERT_BATCH])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        # A filter quoted by us, not delete(ids=...): pymilvus quotes those with bare single
+        # quotes, so an id holding one broke the expression (found by a property test).
+        with milvus_errors(self.address):
+            for start in range(0, len(ids), INSERT_BATCH):
+                self.client.delete(self.name,
+                                   filter=f"id in {_quoted(ids[start:start + INSERT_BATCH])}")
+
+    def flush(self) -> None:
+        with milvus_errors(self.address):
+            self.client.flush(self.name)
+
+    # -- reads -------------------------------------------------------------------------
+    def find(self, ids: Sequence[str], vectors: bool = False) -> list[dict[str, Any]]:
+        """The stored rows among ids (id, path, cluster[, vector]), in no set order."""
+        fields = ["id", "path", "cluster"] + (["vector"] if vectors else [])
+        found: list[dict[str, Any]] = []
+        with milvus_errors(self.address):
+            for start in range(0, len(ids), 1000):
+                found += self.client.query(
+                    self.name, filter=f"{IMAGES} and id in {_quoted(ids[start:start + 1000])}",
+                    output_fields=fields, consistency_level=self.address.consistency)
+        return found
+
+    def search(self, queries: np.ndarray, probes: np.ndarray, k: int
+               ) -> tuple[np.ndarray, list[list[dict[str, Any]]]]:
+        """Each query's k nearest rows within its probed clusters (n, nprobe).
+
+        Returns (n, k) squared-L2 distances (inf where fewer than k rows) and, per query,
+        its hits' rows nearest first. Queries that probe the same clusters go to Milvus
+        together as one request.
+        """
+        n = len(queries)
+        distances = np.full((n, k), np.inf, np.float32)
+        rows: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, probe in enumerate(np.sort(probes, axis=1)):
+            groups.setdefault(tuple(int(c) for c in probe), []).append(i)
+
+        def one(clusters: tuple[int, ...], members: list[int]) -> None:
+            found = self.client.search(
+                self.name, data=[queries[i].tolist() for i in members], limit=k,
+                filter=f"cluster in {list(clusters)}", output_fields=["path", "cluster"],
+                search_params={"metric_type": "L2"},
+                consistency_level=self.address.consistency)
+            for i, hits in zip(members, found, strict=True):
+                for j, hit in enumerate(hits):
+                    distances[i, j] = hit["distance"]
+                    rows[i].append({"id": hit["id"], **hit["entity"]})
+
+        with milvus_errors(self.address):
+            if len(groups) == 1:
+                one(*next(iter(groups.items())))
+            else:  # a batch of queries with different probes: its requests side by side
+                for future in [_pool().submit(one, c, m) for c, m in groups.items()]:
+                    future.result()
+        return distances, rows
+
+    def count(self, cluster: int | None = None) -> int:
+        where = IMAGES if cluster is None else f"cluster == {int(cluster)}"
+        with milvus_errors(self.address):
+            got = self.client.query(self.name, filter=where,
+                                    output_fields=["count(*)"],
+                                    consistency_level=self.address.consistency)
+        return int(got[0]["count(*)"])
+
+    def cluster_counts(self, nlist: int) -> list[int]:
+        return [self.count(c) for c in range(nlist)]
+
+    def iter_rows(self, vectors: bool = True, batch: int = 2000) -> Iterator[list[dict]]:
+        """Every stored row, in batches (for reports and reclustering)."""
+        fields = ["id", "path", "cluster"] + (["vector"] if vectors else [])
+        with milvus_errors(self.address):
+            it = self.client.query_iterator(self.name, batch_size=batch, filter=IMAGES,
+                                            output_fields=fields,
+                                            consistency_level=self.address.consistency)
+            try:
+                while page := it.next():
+                    yield page
+            finally:
+                it.close()
+
+    def close(self) -> None:
+        if not self._view and not self._closed.is_set():
+            self._closed.set()
+            self.client.close()
