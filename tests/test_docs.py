@@ -1,4 +1,4 @@
-"""Every repository path and lookalike module that README.md and docs/ name exists."""
+"""Every repository path and module that README.md, BENCHMARKS.md and docs/ name exists."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ["README.md"] + sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))
+DOCS = ["README.md", "BENCHMARKS.md"] + sorted(
+    p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md")
+)
 
 # Named in the docs with a slash, but not files of this repository: what a command writes,
 # what a user passes, a gRPC method, an address range. Add to it only what is clearly not a
@@ -36,7 +38,7 @@ NOT_MODULES = {"lookalike.v1", "lookalike.v1.Lookalike"}
 CHECKED_BARE_SUFFIXES = (".md", ".py", ".toml", ".proto", ".sh")
 
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
-CODE_SPAN = re.compile(r"`([^`\n]+)`")
+CODE_SPAN = re.compile(r"`((?:[^`\n]|\n(?!\n))+)`")  # may wrap a line, not a paragraph
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 PATHLIKE = re.compile(r"[\w.\-/]+")
 DOTTED = re.compile(r"lookalike(\.\w+)+")
@@ -163,8 +165,8 @@ def test_the_check_catches_what_it_is_for(tmp_path: Path) -> None:
     assert module_problem("lookalike.encoder.no_such_module") is not None
     assert module_problem("lookalike.common.paths.no_such_function") is not None
     assert code_tokens(
-        "see `encoder/base/` and\n```\npython benchmarks/x.py --out r.json\n```\n"
-    ) == ["python", "benchmarks/x.py", "--out", "r.json", "encoder/base/"]
+        "see `encoder/base/` and `a\nb/c.py`\n```\npython benchmarks/x.py --out r.json\n```\n"
+    ) == ["python", "benchmarks/x.py", "--out", "r.json", "encoder/base/", "a", "b/c.py"]
     assert not is_checked_path("demo-output/query_N.png")
     assert not is_checked_path("results.jsonl")
     assert is_checked_path("benchmarks/x.py") and is_checked_path("BENCHMARKS.md")
