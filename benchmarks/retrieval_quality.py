@@ -228,7 +228,7 @@ def main() -> None:
                         "the base model")
     parser.add_argument("--whiten-dim", type=int, default=DEFAULT_DIM)
     parser.add_argument("--whiten-power", type=float, default=DEFAULT_POWER,
-                        help="0.5: full whitening, the default before session 8")
+                        help="0.5: full whitening, the earlier default")
     parser.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()

@@ -2,7 +2,7 @@
 
 Pillow releases the GIL while it decodes and resizes, but opening a file, parsing its
 headers and EXIF, and building the array hold it. 4 threads decoded 512x512 JPEGs 1.7x
-faster than one on 2 cores (BENCHMARKS.md, "Encoder"), which puts the GIL-held part near a
+faster than one on 2 cores (BENCHMARKS.md, "Decode"), which puts the GIL-held part near a
 fifth: threads would then top out near 4-5x on 16 cores, processes near 16x.
 """
 

@@ -29,7 +29,8 @@ class AugmentConfig:
     # Probability of dropping colour altogether: 0.2, as the base model was pretrained.
     # Through the build, clip-art topic precision@10 0.696 against 0.685 with 0, edited
     # near-duplicate recall@10 0.637 against 0.620, icons even, mirrored copies 0.03 lower;
-    # grey images (MNIST) see the same views. BENCHMARKS.md, session 9.
+    # grey images (MNIST) see the same views. benchmarks/retrieval_quality.py, base 7870ffd9:
+    # benchmarks/results/retrieval_quality_7870ffd9_grey02.json against ..._p025.json.
     grayscale: float = 0.2
     blur: float = 0.3  # probability of a 3x3 Gaussian blur of random strength
     noise: float = 0.03  # std of the Gaussian noise on the encoder's input (denoising)

@@ -32,7 +32,7 @@ class ModelConfig:
     # "pooled": the bottleneck reads average-pooled features of every stage (the whole map
     # of the first, a 2x2 grid of the others), so a shape found a few pixels away or in
     # another colour still lands near; "flatten": the bottom map flattened (models saved
-    # before pooling existed; see BENCHMARKS.md, "Retrieval quality suite").
+    # before pooling existed; benchmarks/retrieval_quality.py --head flatten scores it).
     head: str = "pooled"
     # >0: the embedding is the bottleneck PCA-whitened to this many dimensions, with the
     # whitening fitted on the collection at build time (encoder.whitening).

@@ -2,8 +2,8 @@
 
 The weights live beside this module as plain files (encoder/base/), so a build needs no
 download. How they were made, on which corpus and with which command, is in their
-model.json ("meta" -> "pretraining") and in BENCHMARKS.md; benchmarks/pretrain_base.py
-reproduces them.
+model.json ("meta" -> "pretraining"); benchmarks/pretrain_base.py and pretrain_sweep.py
+reproduce them, and BENCHMARKS.md ("Retrieval quality suite") gives their scores.
 """
 
 from __future__ import annotations

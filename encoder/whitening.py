@@ -7,7 +7,7 @@ cosine similarity between images of one kind.
 
 The whitening is partial by default: each principal direction is divided by its variance
 to the power 0.25 rather than 0.5, so strong directions are damped but the weak, noisy ones
-are not raised to their strength. With the session-7 base (benchmarks/build_recipe.py, in
+are not raised to their strength. With base 3b4e6cf0 (benchmarks/build_recipe.py, in
 process) power 0.25 beat full whitening on every set: MNIST-5000 precision@10 0.954 against
 0.924, icons recall@10 0.084 against 0.081, mirrored near-duplicate top-1 0.309 against
 0.257.

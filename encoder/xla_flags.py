@@ -18,8 +18,8 @@ from packaging.version import InvalidVersion, Version
 logger = logging.getLogger(__name__)
 
 # XLA CPU's YNNPACK fusions made our training step 17% slower and batched embedding 35%
-# slower on 2 cores (jax 0.10.2; BENCHMARKS.md, "Encoder"); with them off, convolutions
-# and their gradients take XLA's own Eigen paths.
+# slower on 2 cores (jax 0.10.2; benchmarks/encoder_speed.py, BENCHMARKS.md "Encoder speed");
+# with them off, convolutions and their gradients take XLA's own Eigen paths.
 YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="
 # The jaxlib releases known to take YNN_OFF, first and last. jaxlib 0.8.0 and older abort
 # on it: the flag first appears in 0.8.1 (checked here: jax 0.8.0 aborts on it and 0.8.1
