@@ -6,7 +6,7 @@
     .venv/bin/python -m tests.adversarial.test_chaos --long      # the same
 
 tests/e2e/test_crash.py already kills adds alone (a real server and a light process) and
-tests/indexer/test_recluster.py kills a recluster alone; here one process mixes adds (with
+tests/indexer/local/test_recluster.py kills a recluster alone; here one process mixes adds (with
 generated, numeric and named ids), deletes and reclusters and is killed anywhere in them.
 After every kill: every acknowledged add is there, no acknowledged delete comes back, only
 the one operation in flight may go either way, and the indexes match SQLite.
