@@ -21,7 +21,9 @@ from lookalike.clients.messages import (
     check_query,
     collection_info,
     delete_request,
+    delete_result,
     input_size,
+    parsed,
     prepare_all,
     search_request,
     search_result,
@@ -157,7 +159,7 @@ class AsyncClient:
             try:
                 async for answer in self._stub.Add(iter(requests), metadata=self._metadata,
                                                    timeout=self._timeout(timeout)):
-                    plan.answer(answer)
+                    plan.answer(answer, self.target)
                 break
             except grpc.RpcError as err:
                 await asyncio.sleep(retry_delay(err, delays, retryable=is_retryable(err),
@@ -172,8 +174,7 @@ class AsyncClient:
         attempt whose answer was lost are then reported as missing.
         """
         request = delete_request(ids)
-        response = await self._unary(self._stub.Delete, request, timeout, "delete")
-        return response.deleted, list(response.missing)
+        return delete_result(await self._unary(self._stub.Delete, request, timeout, "delete"))
 
     async def info(self, timeout: float | None = None) -> CollectionInfo:
         """What is served: model, input size, counts, clusters, versions."""
@@ -206,8 +207,8 @@ class AsyncClient:
         delays = self.config.retry.delays()
         while True:
             try:
-                return await rpc(request, timeout=self._timeout(timeout),
-                                 metadata=self._metadata)
+                return parsed(await rpc(request, timeout=self._timeout(timeout),
+                                        metadata=self._metadata), self.target)
             except grpc.RpcError as err:
                 await asyncio.sleep(retry_delay(err, delays, retryable=is_retryable(err),
                                                 target=self.target, what=what))

@@ -23,7 +23,9 @@ from lookalike.clients.messages import (
     check_query,
     collection_info,
     delete_request,
+    delete_result,
     input_size,
+    parsed,
     prepare_all,
     search_request,
     search_result,
@@ -158,7 +160,7 @@ class Client:
             try:
                 for answer in self._stub.Add(iter(requests), metadata=self._metadata,
                                                    timeout=self._timeout(timeout)):
-                    plan.answer(answer)
+                    plan.answer(answer, self.target)
                 break
             except grpc.RpcError as err:
                 time.sleep(retry_delay(err, delays, retryable=is_retryable(err),
@@ -173,8 +175,7 @@ class Client:
         attempt whose answer was lost are then reported as missing.
         """
         request = delete_request(ids)
-        response = self._unary(self._stub.Delete, request, timeout, "delete")
-        return response.deleted, list(response.missing)
+        return delete_result(self._unary(self._stub.Delete, request, timeout, "delete"))
 
     def info(self, timeout: float | None = None) -> CollectionInfo:
         """What is served: model, input size, counts, clusters, versions."""
@@ -207,8 +208,8 @@ class Client:
         delays = self.config.retry.delays()
         while True:
             try:
-                return rpc(request, timeout=self._timeout(timeout),
-                                 metadata=self._metadata)
+                return parsed(rpc(request, timeout=self._timeout(timeout),
+                                        metadata=self._metadata), self.target)
             except grpc.RpcError as err:
                 time.sleep(retry_delay(err, delays, retryable=is_retryable(err),
                                                 target=self.target, what=what))

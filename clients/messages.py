@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from google.protobuf.message import Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 from grpc_health.v1 import health_pb2
 
 from lookalike.clients.errors import BadAnswer, from_row_error
@@ -92,7 +94,44 @@ def delete_request(ids: Iterable[str]) -> pb.DeleteRequest:
     return pb.DeleteRequest(ids=ids)
 
 
+def delete_result(response: pb.DeleteResponse) -> tuple[int, list[str]]:
+    checked(response, "the server's delete answer")
+    return response.deleted, list(response.missing)
+
+
+def parsed(answer: Any, target: str) -> Any:
+    """answer, unless grpc could not parse its bytes: grpc.aio then gives None where grpc
+    raises INTERNAL (which clients/errors.py maps to the same BadAnswer)."""
+    if answer is None:
+        raise BadAnswer(f"the answer from {target} is not a lookalike.v1 message")
+    return answer
+
+
+def wrong_types(message: Message) -> list[str]:
+    """The fields the contract knows that arrived with another wire type, here or nested.
+
+    protobuf keeps such a field as an unknown one and reads it as unset, so a neighbour
+    list of the wrong type would come out as no neighbours. Unknown field numbers (a newer
+    server's fields) are not wrong.
+    """
+    known = message.DESCRIPTOR.fields_by_number
+    wrong = [known[f.field_number].name for f in UnknownFieldSet(message)
+             if f.field_number in known]
+    for field, value in message.ListFields():
+        if field.message_type is not None:
+            for item in value if field.is_repeated else [value]:
+                wrong += wrong_types(item)
+    return wrong
+
+
+def checked(message: Message, what: str) -> None:
+    """Raises BadAnswer when the answer has fields of the wrong type (wrong_types)."""
+    if wrong := wrong_types(message):
+        raise BadAnswer(f"{what} has fields of the wrong type: {', '.join(sorted(set(wrong)))}")
+
+
 def search_result(response: pb.SearchResponse, query: object = None) -> SearchResult:
+    checked(response, "the server's search answer")
     return SearchResult(
         cluster=response.cluster,
         neighbors=[Neighbor(n.id, n.path, n.distance, n.cluster) for n in response.neighbors],
@@ -109,10 +148,14 @@ def row_outcome(prepared: Prepared, response: pb.SearchStreamResponse
     if not response.HasField("response"):
         return BadAnswer(f"the server's answer for row {prepared.row} holds neither a result "
                          "nor an error")
-    return search_result(response.response, query=prepared.query)
+    try:
+        return search_result(response.response, query=prepared.query)
+    except BadAnswer as exc:
+        return exc
 
 
 def collection_info(r: pb.InfoResponse) -> CollectionInfo:
+    checked(r, "the server's info answer")
     return CollectionInfo(
         r.model_fingerprint, r.model_config_json, r.embedding_dim, r.input_size, r.count,
         r.clusters, list(r.cluster_sizes), r.default_nprobe, r.format_version,
@@ -192,8 +235,8 @@ class AddPlan:
         return [pb.AddRequest(tag=str(p.row), image=p.data, path=self.paths[p.row],
                               id=self.ids[p.row] or "") for p in todo]
 
-    def answer(self, item: pb.AddResponse) -> None:
-        row = self._sent.get(item.tag)
+    def answer(self, item: pb.AddResponse, target: str) -> None:
+        row = self._sent.get(parsed(item, target).tag)
         if row is None:  # the rows it may have meant are reported as unanswered
             logger.warning("ignored an Add answer with the unknown tag %s", shown(item.tag))
             return
@@ -201,6 +244,9 @@ class AddPlan:
             self.outcomes[row] = BadAnswer(f"the server answered image {row} twice")
         elif item.HasField("error"):
             self.outcomes[row] = from_row_error(item.error)
+        elif wrong := wrong_types(item):
+            self.outcomes[row] = BadAnswer(f"the server's answer for image {row} has fields "
+                                           f"of the wrong type: {', '.join(sorted(wrong))}")
         elif not item.id:
             self.outcomes[row] = BadAnswer(
                 f"the server's answer for image {row} holds neither an id nor an error")

@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 
 from lookalike.clients.errors import BadAnswer
-from lookalike.clients.messages import row_outcome, search_request, shown
+from lookalike.clients.messages import parsed, row_outcome, search_request, shown
 from lookalike.clients.prefetch import Prepared
 from lookalike.clients.results import SearchResult
 from lookalike.clients.retry import RetryPolicy, retry_delay, stream_lost
@@ -125,9 +125,10 @@ class Window:
 
         Raises:
             BadAnswer: an answer whose tag names no row in flight (unknown, empty, or a row
-                already answered): which row it meant cannot be known, so the call ends.
+                already answered), or that did not parse: which row it meant cannot be
+                known, so the call ends.
         """
-        entry = self._pending.pop(response.tag, None)
+        entry = self._pending.pop(parsed(response, self.target).tag, None)
         if entry is None:
             raise BadAnswer(f"the server at {self.target} answered row tag "
                             f"{shown(response.tag)}, which is not in flight")
