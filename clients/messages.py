@@ -23,6 +23,7 @@ from lookalike.clients.prefetch import Prepared, prepare_row
 from lookalike.clients.results import Added, CollectionInfo, Neighbor, SearchResult
 from lookalike.common.errors import InvalidArgument, LookalikeError
 from lookalike.common.fetch import FetchLimits
+from lookalike.common.paths import stored_path
 from lookalike.proto.v1 import lookalike_pb2 as pb
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def text(value: object, what: str) -> str:
     except UnicodeEncodeError as exc:
         raise InvalidArgument(
             f"{what} {shown(value)} is not valid UTF-8 text ({exc.reason} at character "
-            f"{exc.start}); nothing was sent") from None
+            f"{exc.start})") from None
     return value
 
 
@@ -185,6 +186,18 @@ def prepare_all(images: list[Any], size: int | None, limits: FetchLimits) -> lis
     return [prepare_row(n, image, size, limits) for n, image in enumerate(images)]
 
 
+def default_path(image: Any, n: int) -> str:
+    """The path stored for image n when the caller gives none: a str image's own, as text
+    the wire can carry (a non-UTF-8 file name as a file:// URI, common/paths.py)."""
+    if not isinstance(image, str):
+        return ""
+    try:
+        return stored_path(image)
+    except InvalidArgument:
+        text(image, f"the path of image {n}")  # says why, naming the image
+        raise
+
+
 class AddPlan:
     """One add call's rows: what to send, and each row's outcome as answers come.
 
@@ -198,22 +211,23 @@ class AddPlan:
         """Raises InvalidArgument when ids or paths are not one per image."""
         count = len(images)
         self.ids = list(ids) if ids is not None else [None] * count
-        self.paths = list(paths) if paths is not None else [
-            str(i) if isinstance(i, str) else "" for i in images]
-        for name, values in (("ids", self.ids), ("paths", self.paths)):
-            if len(values) != count:
+        given = list(paths) if paths is not None else None
+        for name, values in (("ids", self.ids), ("paths", given)):
+            if values is not None and len(values) != count:
                 raise InvalidArgument(f"got {count} images but {len(values)} {name}")
         self.count = count
         self.outcomes: dict[int, Added | LookalikeError] = {}
-        self._ready: list[Prepared] = []
-        self._sent: dict[str, int] = {}  # this attempt's rows by tag
-        for n in range(count):
+        self.paths = [""] * count
+        for n, image in enumerate(images):
             try:
                 if self.ids[n] is not None:
                     text(self.ids[n], f"the id of image {n}")
-                text(self.paths[n], f"the path of image {n}")
+                self.paths[n] = (text(given[n], f"the path of image {n}") if given is not None
+                                 else default_path(image, n))
             except InvalidArgument as exc:
                 self.outcomes[n] = exc
+        self._ready: list[Prepared] = []
+        self._sent: dict[str, int] = {}  # this attempt's rows by tag
 
     @property
     def idempotent(self) -> bool:
