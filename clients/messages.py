@@ -9,6 +9,7 @@ bare Python exception. Free of I/O: Client and AsyncClient share it.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -115,14 +116,23 @@ def wrong_types(message: Message) -> list[str]:
     list of the wrong type would come out as no neighbours. Unknown field numbers (a newer
     server's fields) are not wrong.
     """
-    known = message.DESCRIPTOR.fields_by_number
-    wrong = [known[f.field_number].name for f in UnknownFieldSet(message)
-             if f.field_number in known]
-    for field, value in message.ListFields():
-        if field.message_type is not None:
-            for item in value if field.is_repeated else [value]:
+    descriptor = message.DESCRIPTOR
+    wrong = [descriptor.fields_by_number[f.field_number].name for f in UnknownFieldSet(message)
+             if f.field_number in descriptor.fields_by_number]
+    for name, repeated in _nested(descriptor):
+        if repeated:
+            for item in getattr(message, name):
                 wrong += wrong_types(item)
+        elif message.HasField(name):
+            wrong += wrong_types(getattr(message, name))
     return wrong
+
+
+@functools.cache
+def _nested(descriptor: Any) -> tuple[tuple[str, bool], ...]:
+    """The message-typed fields of a message type: (name, repeated)."""
+    return tuple((f.name, f.is_repeated) for f in descriptor.fields
+                 if f.message_type is not None)
 
 
 def checked(message: Message, what: str) -> None:
