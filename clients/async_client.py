@@ -31,7 +31,7 @@ from lookalike.clients.messages import (
 )
 from lookalike.clients.prefetch import prepare_row
 from lookalike.clients.results import Added, CollectionInfo, SearchResult
-from lookalike.clients.retry import NO_RETRY, is_retryable, retry_delay
+from lookalike.clients.retry import NO_RETRY, is_retryable, retry_delay, stream_lost
 from lookalike.clients.window import Window
 from lookalike.common.errors import LookalikeError
 from lookalike.proto.v1 import lookalike_pb2 as pb
@@ -161,8 +161,8 @@ class AsyncClient:
                                                    timeout=self._timeout(timeout)):
                     plan.answer(answer, self.target)
                 break
-            except grpc.RpcError as err:
-                await asyncio.sleep(retry_delay(err, delays, retryable=is_retryable(err),
+            except grpc.RpcError as err:  # a write into a broken stream is INTERNAL in aio
+                await asyncio.sleep(retry_delay(err, delays, retryable=stream_lost(err),
                                                 target=self.target, what="add"))
         return plan.results()
 
