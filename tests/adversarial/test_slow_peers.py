@@ -2,8 +2,10 @@
 fetches (the SDK's search, the server's --fetch-hosts, bulk URL rows).
 
 A drip never holds a caller past the fetch deadline (tests/common/test_fetch_deadline.py
-has each phase and a property over drip schedules), and a bulk row that waits does not
-hold back the rows after it (issue 24, case 2).
+has each phase, a tighter bound on redirect chains and a property over drip schedules),
+and a bulk row that waits does not hold back the rows after it (issue 24, case 2). The
+status-line, header and chunk-size drips and the bulk row failed before that fix; a
+dripped Content-Length body and the short chain stay here as guards of the same class.
 """
 
 from __future__ import annotations
