@@ -1,3 +1,3 @@
-"""Present fixtures: images drawn on transparency (the tiny model folder comes from tests/conftest.py)."""
+"""Present fixtures: images drawn on transparency (the tiny model is tests/conftest.py's)."""
 
 from tests.common.test_imaging import transparent_file  # noqa: F401
