@@ -77,6 +77,9 @@ class Engine:
         self.config = config
         allow_pixels(config.max_pixels)  # a --max-pixels above Pillow's own guard still works
         self.metrics = metrics or Metrics()
+        # Read once while loading, before serving: a Milvus-mode collection counts its
+        # clusters on the first read only, and keeps them up from there without a call.
+        collection.cluster_sizes()
         self.metrics.track_images(lambda: sum(self.collection.cluster_sizes()))
         costs = time_buckets(embedder, BATCH_SIZES, embedder.image_size)
         self.plan = ChunkPlan(costs, config.max_batch)
