@@ -123,25 +123,34 @@ def _current(folder: Path, store: MetadataStore, dim: int) -> bool:
 
 def _fill(store: MetadataStore, mm: mmap.mmap, dim: int, nlist: int, n: int,
           counts: dict[int, int]) -> None:
+    """Fills the mapping from SQLite; on return or raise no view of the mapping is left.
+
+    A view alive when the mapping closes makes mmap.close() raise BufferError, which then
+    replaces the error on its way out (a row failing its checksum, say): the traceback
+    keeps this frame, so its locals, alive. Hence the views live in this frame alone.
+    """
     offsets, rows, norms, vectors = _views(mm, dim, nlist, n)
-    sizes = np.array([counts.get(c, 0) for c in range(nlist)], np.int64)
-    if any(not 0 <= c < nlist for c in counts):
-        raise CollectionError(f"{store.path}: rows name clusters outside 0..{nlist - 1}")
-    offsets[0], offsets[1:] = 0, np.cumsum(sizes)
-    fill = offsets[:-1].copy()
-    for rowids, clusters, chunk in store.iter_vectors(dim):
-        for c, take in _groups(clusters):
-            start, stop = fill[c], fill[c] + len(take)
-            if stop > offsets[c + 1]:
-                raise CollectionError(f"{store.path}: cluster {c} changed while being read")
-            vectors[start:stop] = chunk[take]
-            rows[start + c : stop + c] = rowids[take]
-            fill[c] = stop
-    if not np.array_equal(fill, offsets[1:]):
-        raise CollectionError(f"{store.path}: the rows changed while being read")
-    rows[offsets[1:] + np.arange(nlist)] = -1
-    if n:  # the same norms IndexFlatL2.sync_l2norms computes, so scans match it exactly
-        faiss.fvec_norms_L2sqr(faiss.swig_ptr(norms), faiss.swig_ptr(vectors), dim, n)
+    try:
+        sizes = np.array([counts.get(c, 0) for c in range(nlist)], np.int64)
+        if any(not 0 <= c < nlist for c in counts):
+            raise CollectionError(f"{store.path}: rows name clusters outside 0..{nlist - 1}")
+        offsets[0], offsets[1:] = 0, np.cumsum(sizes)
+        fill = offsets[:-1].copy()
+        for rowids, clusters, chunk in store.iter_vectors(dim):
+            for c, take in _groups(clusters):
+                start, stop = fill[c], fill[c] + len(take)
+                if stop > offsets[c + 1]:
+                    raise CollectionError(f"{store.path}: cluster {c} changed while being read")
+                vectors[start:stop] = chunk[take]
+                rows[start + c : stop + c] = rowids[take]
+                fill[c] = stop
+        if not np.array_equal(fill, offsets[1:]):
+            raise CollectionError(f"{store.path}: the rows changed while being read")
+        rows[offsets[1:] + np.arange(nlist)] = -1
+        if n:  # the same norms IndexFlatL2.sync_l2norms computes, so scans match it exactly
+            faiss.fvec_norms_L2sqr(faiss.swig_ptr(norms), faiss.swig_ptr(vectors), dim, n)
+    finally:
+        del offsets, rows, norms, vectors
 
 
 def open_snapshot(folder: Path, dim: int, quiet: bool = False) -> Snapshot | None:
