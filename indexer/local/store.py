@@ -83,10 +83,9 @@ class MetadataStore:
             raise CollectionError(
                 f"{self.path} is not a readable lookalike database: {exc}") from None
         try:
-            with corrupt_named(self.path):
-                self._checksummed = self._upgrade() if not create else True
-                if not create:
-                    self.settings()
+            self._checksummed = self._upgrade() if not create else True
+            if not create:
+                self.settings()
         except BaseException:
             self._db.close()
             raise
