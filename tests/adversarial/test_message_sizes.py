@@ -96,7 +96,9 @@ def test_a_search_stream_row_by_id_of_any_size(stub, row_id):
 
 
 @SIZES
-@given(row_id=IDS, path=st.text(st.characters(codec="utf-8"), max_size=30))
+@given(row_id=IDS, path=st.one_of(st.text(st.characters(codec="utf-8"), max_size=30),
+                                  st.builds(lambda c, n: c * n, st.sampled_from(WIDE),
+                                            st.integers(1, 20_000))))
 @example(row_id="😀" * MAX_ID_CHARS, path="p")
 @example(row_id="😀" * (MAX_ID_CHARS + 1), path="p")
 def test_adding_an_id_of_any_size_twice(stub, row_id, path):
