@@ -20,6 +20,7 @@ from lookalike.common.errors import CollectionError, DeadlineExceeded, InvalidAr
 from lookalike.common.fetch import fetch_url
 from lookalike.encoder.embed import BATCH_SIZES, Embedder
 from lookalike.indexer.clustering import imbalance
+from lookalike.indexer.ids import check_ids
 from lookalike.indexer.interface import NO_ROWS, CollectionLike, Row, check_search
 from lookalike.indexer.manifest import software_version
 from lookalike.proto.v1 import lookalike_pb2 as pb
@@ -122,6 +123,7 @@ class Engine:
         if kind == "id":
             if not request.id:
                 raise InvalidArgument("the query id is empty")
+            check_ids([request.id])  # one no add accepts is refused as in an add
             return None, self.collection.lookup(request.id)[1]
         if kind == "vector":
             values = np.asarray(request.vector.values, np.float32)
