@@ -1,0 +1,115 @@
+"""Duplicates of a whole collection: its vectors, the files behind its stored paths, groups.
+
+Store-agnostic: it reads a collection only through all_vectors(), rows(), centroids and
+default_nprobe, which the local and the Milvus collection both have. Files are only read
+(never moved, never fetched from a URL); a file that cannot be read is simply unknown: it
+has no content key and no pixel count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+from PIL import Image
+
+from lookalike.common.decode import DEFAULT_MAX_PIXELS
+from lookalike.common.errors import LookalikeError
+from lookalike.common.sources import is_url, read_image_file
+from lookalike.indexer.duplicates import Group, find_groups, with_exact
+from lookalike.indexer.interface import Row
+
+logger = logging.getLogger(__name__)
+
+
+class FoundGroup(NamedTuple):
+    """A group with the stored rows of its members, in the same order as group.members."""
+
+    group: Group
+    rows: list[Row]
+
+
+class Contents(NamedTuple):
+    """What the files say: byte and pixel hashes (None: unknown) and width * height (0)."""
+
+    byte_keys: list[bytes | None]
+    pixel_keys: list[bytes | None]
+    pixels: np.ndarray
+
+
+def read_contents(paths: Sequence[str], decode: Sequence[bool] | None = None) -> Contents:
+    """Hashes every readable file's bytes and reads its size from its header; decodes and
+    hashes the pixels of those images where decode says so (decoding is the slow part)."""
+    n = len(paths)
+    byte_keys: list[bytes | None] = [None] * n
+    pixel_keys: list[bytes | None] = [None] * n
+    pixels = np.zeros(n, np.int64)
+    for i, path in enumerate(paths):
+        data = _read(path)
+        if data is None:
+            continue
+        byte_keys[i] = hashlib.sha256(data).digest()
+        pixels[i], pixel_keys[i] = _pixels(data, bool(decode is not None and decode[i]))
+    return Contents(byte_keys, pixel_keys, pixels)
+
+
+def _read(path: str) -> bytes | None:
+    if not path or is_url(path):
+        return None
+    try:
+        return read_image_file(path)
+    except LookalikeError as exc:
+        logger.debug("duplicates: %s", exc)
+        return None
+
+
+def _pixels(data: bytes, decode: bool) -> tuple[int, bytes | None]:
+    """(width * height from the header, a hash of the decoded pixels if decode)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if not decode or width * height > DEFAULT_MAX_PIXELS:
+                return width * height, None
+            image.load()
+            flat = image.convert("RGBA")
+            digest = hashlib.sha256(f"{width}x{height}".encode() + flat.tobytes()).digest()
+            return width * height, digest
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        logger.debug("duplicates: unreadable image: %s", exc)
+        return 0, None
+
+
+def collection_groups(collection: Any, threshold: float, nprobe: int | None = None,
+                      read_files: bool = True) -> list[FoundGroup]:
+    """Every group of near-duplicates in a collection, largest first (see find_groups).
+
+    nprobe: clusters searched around each image (None or 0: the collection's default).
+    read_files: hash the files behind stored paths, so identical bytes or pixels are
+        reported as exact and the representative is the image with the most pixels;
+        without it identical vectors count as exact and the most central is chosen.
+    """
+    rowids, clusters, vectors = collection.all_vectors()
+    rows_by_id = {r.rowid: r for r in collection.rows()}
+    # A row deleted between the two reads (a server beside us) is left out.
+    kept = np.array([int(r) in rows_by_id for r in rowids], bool)
+    rowids, clusters, vectors = rowids[kept], clusters[kept], vectors[kept]
+    rows = [rows_by_id[int(r)] for r in rowids]
+    paths = [r.path for r in rows]
+    contents = read_contents(paths) if read_files else None
+    groups = find_groups(vectors, threshold, clusters=clusters, centroids=collection.centroids,
+                         nprobe=nprobe or collection.default_nprobe,
+                         keys=None if contents is None else [contents.byte_keys],
+                         pixels=None if contents is None else contents.pixels)
+    if contents is not None and groups:
+        # Identical pixels under other bytes (a PNG saved twice): decode group members only.
+        members = np.concatenate([g.members for g in groups]).tolist()
+        decoded = read_contents([paths[i] for i in members], [True] * len(members))
+        pixel_keys: list[bytes | None] = [None] * len(rows)
+        for i, key in zip(members, decoded.pixel_keys, strict=True):
+            pixel_keys[i] = key
+        groups = [with_exact(g, [contents.byte_keys, pixel_keys]) for g in groups]
+    return [FoundGroup(g, [rows[i] for i in g.members]) for g in groups]
