@@ -19,12 +19,14 @@ from lookalike.encoder.model import ModelConfig
 from lookalike.encoder.pretrained import FINE_TUNE_IMAGES
 from lookalike.encoder.train import TrainConfig
 from lookalike.encoder.whitening import DEFAULT_DIM, DEFAULT_POWER
+from lookalike.indexer.calibration import Calibration
 from lookalike.indexer.checks import check_rows
 from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
 from lookalike.indexer.folder import refuse_existing
 from lookalike.indexer.local.create import write_collection
 from lookalike.indexer.manifest import Manifest
 from lookalike.pipeline.backends import BuildSteps, backend_for
+from lookalike.pipeline.calibrate import calibrate
 from lookalike.pipeline.inputs import Skipped, check_unique_ids
 from lookalike.pipeline.ray_embed import RayConfig
 
@@ -108,8 +110,10 @@ def build_collection(
     centroids, _ = fit_kmeans(vectors, min(k, len(vectors)), config.seed)
     nprobe = choose_nprobe(vectors, centroids, config.target_recall, seed=config.seed)
     lap("cluster")
+    calibration = calibrate(model, got.sources, vectors) if address is None else None
+    lap("calibrate")
     fingerprint = _write(out, model, vectors, got.sources, centroids, nprobe, address,
-                         config.milvus_token)
+                         config.milvus_token, calibration)
     lap("index")
     return Built(out, fingerprint, len(got.sources), got.skipped, len(centroids), nprobe,
                  lap.seconds)
@@ -126,7 +130,7 @@ def _milvus_address(store: str | None) -> MilvusAddress | None:
 
 def _write(out: Path, model: Checkpoint, vectors: np.ndarray, sources: list,
            centroids: np.ndarray, nprobe: int, address: MilvusAddress | None = None,
-           token: str | None = None) -> str:
+           token: str | None = None, calibration: Calibration | None = None) -> str:
     """Writes the collection, saving the model straight into it; returns its fingerprint."""
     fingerprint = checkpoints.fingerprint(model)
     manifest = Manifest(fingerprint, model.config.output_dim, model.config.image_size)
@@ -134,7 +138,8 @@ def _write(out: Path, model: Checkpoint, vectors: np.ndarray, sources: list,
     paths = check_rows([as_found(s.location) for s in sources], ids)  # see common/paths.py
     save = lambda folder: checkpoints.save(model, folder)  # noqa: E731
     if address is None:
-        write_collection(out, save, manifest, vectors, paths, ids, centroids, nprobe)
+        write_collection(out, save, manifest, vectors, paths, ids, centroids, nprobe,
+                         calibration.to_settings() if calibration else None)
     else:
         from lookalike.indexer.milvus.folder import create_milvus_collection
 

@@ -15,24 +15,28 @@ from lookalike.indexer.manifest import DATABASE_FILE, Manifest
 def write_collection(
     folder: Path, model: ModelSource, manifest: Manifest, vectors: np.ndarray,
     paths: list[str], ids: list[str | None], centroids: np.ndarray, default_nprobe: int,
+    extra_settings: dict[str, str] | None = None,
 ) -> None:
-    """Writes a local collection (model, SQLite) the way write_folder writes any."""
+    """Writes a local collection (model, SQLite) the way write_folder writes any.
+
+    extra_settings: more checksummed settings to store, as the duplicate calibration.
+    """
 
     def write_store(work: Path) -> list[str]:
-        _write_sqlite(work, vectors, paths, ids, centroids, default_nprobe)
+        _write_sqlite(work, vectors, paths, ids, centroids,
+                      {"default_nprobe": str(default_nprobe), **(extra_settings or {})})
         return []  # SQLite checks its own pages; the manifest checksums fixed files only
 
     write_folder(folder, model, manifest, write_store)
 
 
 def _write_sqlite(work: Path, vectors: np.ndarray, paths: list[str], ids: list[str | None],
-                  centroids: np.ndarray, default_nprobe: int) -> None:
+                  centroids: np.ndarray, new_settings: dict[str, str]) -> None:
     store = MetadataStore(work / DATABASE_FILE, create=True)
     try:
         clusters = assign(vectors, centroids)
         rows = store.insert(ids, paths, clusters, vectors)
         rowids = np.array([r.rowid for r in rows], np.int64)
-        store.set_clustering(centroids, rowids, clusters,
-                             {"default_nprobe": str(default_nprobe)})
+        store.set_clustering(centroids, rowids, clusters, new_settings)
     finally:
         store.close()

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from lookalike.common.errors import CollectionError
+from lookalike.indexer.calibration import KEYS as DUPLICATE_KEYS
+from lookalike.indexer.calibration import valid_value
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -28,6 +30,7 @@ def _whole_number(value: str, low: int, high: int) -> bool:
 # What each setting may hold; a value outside it fails the open, whatever its checksum.
 VALID: dict[str, Callable[[str], bool]] = {
     "default_nprobe": lambda v: _whole_number(v, 1, MAX_NPROBE),
+    **{key: valid_value for key in DUPLICATE_KEYS},  # optional: older collections lack them
 }
 REQUIRED = ("default_nprobe",)
 

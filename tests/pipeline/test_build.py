@@ -53,7 +53,7 @@ def test_a_build_returns_facts_and_holds_nothing_open(tmp_path, image_folder, mo
     built = build_collection(image_folder, tmp_path / "c", BuildConfig(clusters=2), model=model)
     assert (built.folder, built.images, built.skipped, built.clusters) == (
         tmp_path / "c", 48, [], 2)
-    assert set(built.seconds) == {"decode", "embed", "cluster", "index"}
+    assert set(built.seconds) == {"decode", "embed", "cluster", "calibrate", "index"}
     with Collection.open(built.folder) as collection:  # writable: the build left no lock
         assert len(collection) == 48
         assert collection.manifest.model_fingerprint == built.model_fingerprint
