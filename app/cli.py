@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import NamedTuple
 
-from lookalike.app import build, demo, index, query, serve
+from lookalike.app import build, demo, duplicates, index, query, serve
 from lookalike.common.errors import LookalikeError
 from lookalike.common.sources import ManifestError
 
@@ -44,6 +44,8 @@ COMMANDS: dict[str, Command] = {
                          "re-run KMeans on a collection's current vectors"),
     "report": Command(index.cmd_report, index.report_flags,
                       "plots and an HTML page about a collection's clusters"),
+    "duplicates": Command(duplicates.cmd_duplicates, duplicates.duplicates_flags,
+                          "find every group of near-duplicate images in a collection"),
     "demo": Command(demo.cmd_demo, demo.demo_flags,
                     "build, serve and query bundled MNIST digits end to end"),
 }

@@ -20,6 +20,7 @@ from PIL import Image
 from lookalike.common.decode import DEFAULT_MAX_PIXELS
 from lookalike.common.errors import LookalikeError
 from lookalike.common.sources import is_url, read_image_file
+from lookalike.indexer.calibration import Calibration
 from lookalike.indexer.duplicates import Group, find_groups, with_exact
 from lookalike.indexer.interface import Row
 
@@ -113,3 +114,24 @@ def collection_groups(collection: Any, threshold: float, nprobe: int | None = No
             pixel_keys[i] = key
         groups = [with_exact(g, [contents.byte_keys, pixel_keys]) for g in groups]
     return [FoundGroup(g, [rows[i] for i in g.members]) for g in groups]
+
+
+def stored_calibration(collection: Any) -> Calibration | None:
+    """The duplicate calibration a build stored in the collection (the local store's
+    settings); None for a collection built before it, and in Milvus mode."""
+    settings = getattr(getattr(collection, "store", None), "settings", None)
+    return Calibration.from_settings(settings()) if callable(settings) else None
+
+
+FIELDS = ("group", "id", "path", "distance", "representative", "exact", "group_size")
+
+
+def group_records(found: list[FoundGroup]) -> list[dict[str, Any]]:
+    """One flat record per member (FIELDS), groups numbered from 1, largest first."""
+    records = []
+    for number, (group, rows) in enumerate(found, 1):
+        for k, row in enumerate(rows):
+            records.append({"group": number, "id": row.id, "path": row.path,
+                            "distance": float(group.distances[k]), "representative": k == 0,
+                            "exact": bool(group.exact[k]), "group_size": len(rows)})
+    return records

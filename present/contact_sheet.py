@@ -59,20 +59,20 @@ class Thumbs:
         return f"{self.folder.name}/{name}"
 
 
-def _figure(link: str | None, caption: str, css: str = "") -> str:
+def figure(link: str | None, caption: str, css: str = "") -> str:
     image = (f'<img src="{html.escape(link)}" loading="lazy" alt="">' if link
              else '<span class="missing">not readable</span>')
     return f'<figure class="{css}">{image}<figcaption>{caption}</figcaption></figure>'
 
 
 def _row_html(row: dict[str, Any], location: str, thumbs: Thumbs) -> str:
-    query = _figure(thumbs.link(location), f"#{row['row']} {html.escape(row['query'])}",
+    query = figure(thumbs.link(location), f"#{row['row']} {html.escape(row['query'])}",
                     "query")
     if row["error"]:
         cells = f'<span class="error">{html.escape(row["error"])}</span>'
     else:
         cells = "".join(
-            _figure(thumbs.link(n["path"]),
+            figure(thumbs.link(n["path"]),
                     f"{html.escape(str(n['id']))}<br>"
                     f"d={distance_text(n['distance'])} c={n['cluster']}")
             for n in row["neighbors"])

@@ -1,0 +1,85 @@
+"""`lookalike duplicates`: every group of near-duplicate images in a collection folder."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+
+from lookalike.app.flags import positive_int
+
+
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    from lookalike.common.atomic import atomic_write_bytes
+    from lookalike.indexer.calibration import resolve
+    from lookalike.indexer.copies import collection_groups, group_records, stored_calibration
+    from lookalike.indexer.opener import open_collection
+
+    preset = "strict" if args.strict else "loose" if args.loose else None
+    collection = open_collection(args.collection, read_only=True)  # beside a running server
+    try:
+        threshold = resolve(stored_calibration(collection), args.threshold, preset)
+        found = collection_groups(collection, threshold, args.nprobe,
+                                  read_files=not args.no_read_files)
+    finally:
+        collection.close()
+    records = group_records(found)
+    if args.out:
+        atomic_write_bytes(args.out, _encode(records, Path(args.out).suffix.lower()))
+    images = sum(len(g.rows) for g in found)
+    exact = sum(bool(g.group.exact.all()) for g in found)
+    print(f"{len(found)} groups ({exact} of exact copies only), {images} images, threshold "
+          f"{threshold:.4g}" + (f" -> {args.out}" if args.out else ""))
+    if not args.out:
+        for r in records:
+            mark = "*" if r["representative"] else " "
+            print(f"{r['group']:5d} {mark} {r['id']:>12}  d={r['distance']:<9.3g}"
+                  f"{' exact' if r['exact'] and not r['representative'] else '      '} "
+                  f"{r['path']}")
+    if args.contact_sheet:
+        from lookalike.present.duplicates_sheet import write_duplicates_sheet
+
+        print(f"contact sheet -> {write_duplicates_sheet(records, args.contact_sheet, threshold)}")
+    return 0
+
+
+def _encode(records: list[dict], suffix: str) -> bytes:
+    from lookalike.indexer.copies import FIELDS
+
+    if suffix == ".csv":
+        text = io.StringIO()
+        writer = csv.DictWriter(text, FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        return text.getvalue().encode("utf-8", "surrogateescape")
+    return "".join(json.dumps(r, ensure_ascii=True) + "\n" for r in records).encode()
+
+
+def _threshold(value: str) -> float:
+    """An argparse type: a number (its meaning is checked against the collection later)."""
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
+
+
+def duplicates_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("collection", help="the collection folder (read only: it may be served)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--threshold", type=_threshold,
+                       help="largest squared distance of a near pair (default: the one the "
+                            "build calibrated)")
+    which.add_argument("--strict", action="store_true",
+                       help="the calibrated strict threshold: fewer, surer groups")
+    which.add_argument("--loose", action="store_true",
+                       help="the calibrated loose threshold: more edited copies found")
+    p.add_argument("--out", help="write the groups as .jsonl (default) or .csv, one row per "
+                                 "member; without it they are printed")
+    p.add_argument("--contact-sheet", metavar="HTML", help="also write a page of the groups")
+    p.add_argument("--nprobe", type=positive_int, default=None,
+                   help="clusters searched around each image (default: the collection's)")
+    p.add_argument("--no-read-files", action="store_true",
+                   help="do not read the image files: identical vectors count as exact, the "
+                        "most central member represents a group")

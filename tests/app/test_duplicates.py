@@ -1,0 +1,88 @@
+"""`lookalike duplicates` on a collection folder: groups out, exact copies flagged, nothing
+changed, a clear error for a threshold that means nothing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks.testbed import make_collection, make_images
+from lookalike.app.cli import main
+from lookalike.indexer.local.collection import Collection
+
+
+@pytest.fixture
+def copies(tmp_path, model_dir):
+    """Eight images: 0 and its byte copy 6, 1 and its pixel copy 7 (other bytes), 2 and a
+    near vector 3 (2 is twice as large, so it represents them), 4 and 5 far from all."""
+    paths = make_images(tmp_path / "images", 6)
+    shutil.copy(paths[0], tmp_path / "images" / "byte_copy.jpg")
+    Image.open(paths[1]).save(tmp_path / "images" / "pixel_copy.png", compress_level=1)
+    Image.open(paths[2]).resize((192, 192)).save(paths[2])
+    paths += [tmp_path / "images" / "byte_copy.jpg", tmp_path / "images" / "pixel_copy.png"]
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(8, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors[6] = vectors[0] + 1e-4  # the embedding's noise: grouped by bytes anyway
+    vectors[7] = vectors[1]
+    vectors[3] = vectors[2] + 0.02
+    folder = tmp_path / "collection"
+    make_collection(folder, model_dir, vectors, k=2, nprobe=2,
+                    paths=[str(p) for p in paths], ids=[f"im{i}" for i in range(8)]).close()
+    return folder
+
+
+def test_groups_are_written_with_exact_flags_and_representatives(copies, tmp_path, capsys):
+    out, sheet = tmp_path / "groups.jsonl", tmp_path / "dups.html"
+    before = {p.name: p.read_bytes() for p in copies.iterdir() if p.is_file()}
+    with Collection.open(copies):  # a writer holds the folder: the command only reads
+        assert main(["duplicates", str(copies), "--threshold", "0.01", "--out", str(out),
+                     "--contact-sheet", str(sheet)]) == 0
+    assert "3 groups" in capsys.readouterr().out
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    groups: dict[int, list] = {}
+    for r in records:
+        groups.setdefault(r["group"], []).append(r)
+    members = {frozenset(r["id"] for r in g) for g in groups.values()}
+    assert members == {frozenset({"im0", "im6"}), frozenset({"im1", "im7"}),
+                       frozenset({"im2", "im3"})}
+    for g in groups.values():
+        rep = [r for r in g if r["representative"]]
+        assert len(rep) == 1 and g[0] is rep[0] and rep[0]["distance"] == 0
+        ids = {r["id"] for r in g}
+        other = next(r for r in g if not r["representative"])
+        assert other["exact"] == (ids != {"im2", "im3"})
+        if ids == {"im2", "im3"}:
+            assert rep[0]["id"] == "im2" and 0 < other["distance"] <= 0.01
+    assert {p.name: p.read_bytes() for p in copies.iterdir() if p.is_file()} == before
+    assert sheet.read_text().count("<tr>") == 3
+
+
+def test_csv_and_a_missing_file_gets_a_placeholder(copies, tmp_path):
+    (tmp_path / "images" / "img_004.jpg").unlink()
+    out, sheet = tmp_path / "groups.csv", tmp_path / "dups.html"
+    assert main(["duplicates", str(copies), "--threshold", "3.9", "--out", str(out),
+                 "--contact-sheet", str(sheet), "--no-read-files"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert rows and set(rows[0]) >= {"group", "id", "path", "distance", "representative",
+                                     "exact"}
+    assert "not readable" in sheet.read_text()
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--threshold", "-1"], "at least 0"), (["--threshold", "nan"], "NaN"),
+    (["--threshold", "10"], "one group"), ([], "--threshold")])
+def test_a_threshold_that_means_nothing_is_a_clear_error(copies, capsys, flags, says):
+    assert main(["duplicates", str(copies), *flags]) == 1
+    assert says in capsys.readouterr().err
+
+
+def test_a_built_collection_uses_its_calibrated_threshold(built_collection, capsys):
+    assert main(["duplicates", str(built_collection)]) == 0
+    assert main(["duplicates", str(built_collection), "--strict"]) == 0
+    assert "groups" in capsys.readouterr().out
