@@ -74,3 +74,53 @@ def test_bad_worker_counts_are_refused_by_the_parser(command, bad, capsys):
         main([*command, "--workers", bad])
     assert info.value.code == 2
     assert "--workers: must be a whole number of at least 1" in capsys.readouterr().err
+
+
+class _Captured(Exception):
+    """Stops the command once it has built its config."""
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """The BuildConfig / TrainConfig that `build` and `train` would run with."""
+    seen = {}
+
+    def build(images, out, config, **_):
+        seen["build"] = config
+        raise _Captured
+
+    def train(images, out, model_config, train_config, **_):
+        seen["train"] = train_config
+        raise _Captured
+
+    monkeypatch.setattr("lookalike.pipeline.build.build_collection", build)
+    monkeypatch.setattr("lookalike.pipeline.train.train_model", train)
+    return seen
+
+
+def test_recipe_flags_reach_the_config_and_default_to_the_recipe(captured):
+    from lookalike.encoder.augment import AugmentConfig
+    from lookalike.encoder.train import TrainConfig
+    from lookalike.pipeline.build import BuildConfig
+
+    with pytest.raises(_Captured):
+        main(["build", "x", "--out", "y"])
+    assert captured["build"] == BuildConfig()  # no flags: exactly the recipe
+    with pytest.raises(_Captured):
+        main(["build", "x", "--out", "y", "--flip", "0.5", "--whiten-power", "0.5"])
+    assert captured["build"].train_config == TrainConfig(augment=AugmentConfig(flip=0.5))
+    assert captured["build"].whiten_power == 0.5
+    with pytest.raises(_Captured):
+        main(["train", "x", "--out", "y", "--flip", "1"])
+    assert captured["train"] == TrainConfig(augment=AugmentConfig(flip=1.0))
+
+
+@pytest.mark.parametrize(("flag", "bad"), [("--flip", "1.5"), ("--flip", "nan"),
+                                           ("--whiten-power", "0.6"), ("--whiten-power", "-1"),
+                                           ("--whiten-power", "half")])
+def test_recipe_flags_are_checked_by_the_parser(flag, bad, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["build", "x", "--out", "y", flag, bad])
+    assert info.value.code == 2
+    assert f"{flag}: must be a number from" in capsys.readouterr().err
+
