@@ -45,7 +45,7 @@ def run_demo(
     from lookalike.clients import Client
     from lookalike.encoder.train import TrainConfig
     from lookalike.pipeline.build import BuildConfig, build_collection
-    from lookalike.present.plot import plot_result
+    from lookalike.present.plot import distance_text, plot_result
     from lookalike.server.config import ServerConfig
     from lookalike.server.grpc_server import create_server
 
@@ -83,7 +83,8 @@ def run_demo(
                       f"{result.cluster}: {same}/{len(neighbors)} neighbours share its label "
                       f"-> {png}")
                 for nb in neighbors:
-                    print(f"        {nb.id:>5}  d={nb.distance:8.3f}  cluster {nb.cluster:<3} "
+                    print(f"        {nb.id:>5}  d={distance_text(nb.distance):>8}  "
+                          f"cluster {nb.cluster:<3} "
                           f"digit {label_of.get(nb.path)}")
     finally:
         running.stop(grace_s=2)
