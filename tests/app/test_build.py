@@ -124,3 +124,41 @@ def test_recipe_flags_are_checked_by_the_parser(flag, bad, capsys):
     assert info.value.code == 2
     assert f"{flag}: must be a number from" in capsys.readouterr().err
 
+
+def claimed_png(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height: enough for Pillow's size checks."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def test_an_over_cap_image_is_one_clear_line_without_pillows_warning(tmp_path, image_folder):
+    """10,000 x 9,000 is over Pillow's own limit (about 89M pixels), which warns, and over
+    lookalike's cap (50M), which refuses it. 300 rows, so decoding runs in worker processes."""
+    import subprocess
+    import sys
+
+    from lookalike.encoder.pretrained import BASE_DIR
+
+    (tmp_path / "huge.png").write_bytes(claimed_png(10_000, 9_000))
+    image = sorted(image_folder.iterdir())[0]
+    manifest = tmp_path / "images.txt"
+    manifest.write_text("huge.png\n" + f"{image}\n" * 300)
+    done = subprocess.run(
+        [sys.executable, "-m", "lookalike.app.cli", "embed", str(BASE_DIR), str(manifest),
+         "--out", str(tmp_path / "v.npz"), "--workers", "2"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "DecompressionBomb" not in done.stderr
+    assert "skipped huge.png: the image is 10000x9000 = 90,000,000 pixels, over the cap" \
+        in done.stderr
+    assert "embedded 300 images" in done.stdout
