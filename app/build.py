@@ -107,7 +107,7 @@ def _training_flags(p: argparse.ArgumentParser) -> None:
                    "copies should find each other")
 
 
-IMAGES_HELP = "a folder, or a .txt/.csv/.jsonl manifest of paths or URLs"
+IMAGES_HELP = "a folder, an image, or a .txt/.csv/.jsonl manifest of paths or URLs"
 
 
 def _workers_flag(p: argparse.ArgumentParser) -> None:

@@ -42,7 +42,7 @@ def test_build_checks_the_output_before_reading_any_image(built_collection, tmp_
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["build", "{missing}", "--out", "{tmp}/c"], "no such folder or manifest"),
+        (["build", "{missing}", "--out", "{tmp}/c"], "no such folder, image or manifest"),
         (["build", "{empty}", "--out", "{tmp}/c"], "no readable images"),
         (["train", "{images}", "--out", "{tmp}/m", "--size", "50"], "--size 50"),
         (["embed", "{tmp}/no-model", "{images}", "--out", "{tmp}/v.npz"], "no model"),
