@@ -20,17 +20,19 @@ from __future__ import annotations
 # A collection fine-tunes the base, so these must match it; another --size trains from scratch.
 IMAGE_SIZE = 64  # the base's input; a 512px JPEG decodes to it in 0.57 ms with draft (GUIDE §6)
 # 4x4 patches -> the first width: full-resolution convs' backward passes dominated training on
-# XLA CPU; with it training runs 3.93x the plain autoencoder (BENCHMARKS.md, "Encoder speed").
+# XLA CPU, and the stem halved the encoder's step (profiled); with the narrow decoder below,
+# training runs 3.93x the plain autoencoder's images/s (BENCHMARKS.md, "Encoder speed").
 STEM = 4
 WIDTHS = (64, 128, 256)  # stride-2 3x3 convs after the stem: the base's; not swept since
 EMBED_DIM = 128  # the bottleneck; the base's (whitening then keeps 96 of it)
 # Narrow, one upsampling per width (32x32 output): full-resolution decoder convs cost 4x the
-# encoder and add nothing to the neighbours; with the stem, the "Encoder speed" figure above.
+# encoder and add nothing to the neighbours; this one cut the decoder's cost about 6x.
 DECODER_WIDTHS = (128, 64, 32)
 NORMALIZE = True  # L2-normalised, so the store's squared L2 ranks by cosine
 # Every stage's average-pooled features (a 2x2 grid of the later ones): a shape a few pixels
 # off still lands near. Flatten + from scratch + no whitening scored icons recall@10 0.058
-# against the current 0.092 (`retrieval_quality.py --from-scratch --head flatten`).
+# against the current 0.092 (`retrieval_quality.py --from-scratch --head flatten
+# --whiten-dim 0`).
 HEAD = "pooled"
 
 # --- Fine-tuning (encoder/train.py TrainConfig, encoder/pretrained.py) ----------------------
@@ -51,8 +53,8 @@ WARMUP_EPOCHS = 0.5  # the warmup of that schedule; not swept
 PATIENCE = 3  # epochs without MIN_DELTA relative improvement before stopping early; not swept
 MIN_DELTA = 0.01
 RECON_WEIGHT = 1.0  # denoising reconstruction of the clean crop
-# NT-Xent between two views, as strong as reconstruction: weight 1.0 / temperature 0.5 gave
-# MNIST precision@10 0.938, weight 0.1 / temperature 0.2 0.872 (from scratch, 4 epochs).
+# NT-Xent between two views, as strong as reconstruction. 1.0 and 0.1 scored alike (MNIST
+# precision@10 0.864 and 0.872 at temperature 0.2, from scratch, 4 epochs); not swept since.
 CONTRAST_WEIGHT = 1.0
 # 0.5 against 0.2 on MNIST (0.94 against 0.86, from scratch). From the base, 0.2 gained icons
 # (0.098 against 0.092) but put MNIST on its 0.95 floor (0.951), 0.1 cost MNIST 0.943
