@@ -23,8 +23,8 @@ IMAGE_SIZE = 64  # the base's input; a 512px JPEG decodes to it in 0.57 ms with 
 # XLA CPU, and the stem halved the encoder's step (profiled); with the narrow decoder below,
 # training runs 3.93x the plain autoencoder's images/s (BENCHMARKS.md, "Encoder speed").
 STEM = 4
-WIDTHS = (64, 128, 256)  # stride-2 3x3 convs after the stem: the base's; not swept since
-EMBED_DIM = 128  # the bottleneck; the base's (whitening then keeps 96 of it)
+WIDTHS = (64, 128, 256)  # stride-2 3x3 convs after the stem: the base's; not swept
+EMBED_DIM = 128  # the bottleneck: the base's (whitening then keeps 96 of it); not swept
 # Narrow, one upsampling per width (32x32 output): full-resolution decoder convs cost 4x the
 # encoder and add nothing to the neighbours; this one cut the decoder's cost about 6x.
 DECODER_WIDTHS = (128, 64, 32)
