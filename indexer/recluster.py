@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lookalike.common import recipe
+
 
 @dataclass(frozen=True)
 class ReclusterConfig:
     clusters: int | None = None  # None: keep the current number; 0: choose by silhouette
     seed: int = 0
-    target_recall: float = 0.95
+    target_recall: float = recipe.TARGET_RECALL
 
 
 @dataclass(frozen=True)
