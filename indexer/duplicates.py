@@ -131,16 +131,36 @@ def near_components(vectors: np.ndarray, threshold: float, clusters: np.ndarray 
     vectors = np.ascontiguousarray(vectors, np.float32)
     # Faiss keeps distances strictly below the radius; "at most" means one ulp above.
     radius = float(np.nextafter(np.float32(max(threshold, SAME)), np.float32(np.inf)))
-    for db, queries in _cluster_scans(vectors, clusters, centroids, nprobe):
-        index = faiss.IndexFlatL2(vectors.shape[1])
-        index.add(vectors[db])
-        step = max(1, MAX_PAIRS // max(1, len(db)))
-        for start in range(0, len(queries), step):
-            chunk = queries[start:start + step]
-            lims, _, found = index.range_search(vectors[chunk], radius)
-            a = np.repeat(chunk, np.diff(lims).astype(np.int64))
-            label = _merge(label, a, db[found])
-    return label
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    held = 0
+    # One thread per range search: a cluster is small, and OpenMP's spinning workers cost
+    # 5x the search itself on a busy machine (measured: 9.3 s against 1.9 s, 20K images).
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        for db, queries in _cluster_scans(vectors, clusters, centroids, nprobe):
+            index = faiss.IndexFlatL2(vectors.shape[1])
+            index.add(vectors[db])
+            step = max(1, MAX_PAIRS // max(1, len(db)))
+            for start in range(0, len(queries), step):
+                chunk = queries[start:start + step]
+                lims, _, found = index.range_search(vectors[chunk], radius)
+                a = np.repeat(chunk, np.diff(lims).astype(np.int64))
+                keep = a != db[found]  # every image finds itself
+                pending.append((a[keep], db[found][keep]))
+                held += int(keep.sum())
+                if held >= MAX_PAIRS:  # union what is held, so memory stays bounded
+                    label, pending, held = _merge_all(label, pending), [], 0
+    finally:
+        faiss.omp_set_num_threads(threads)
+    return _merge_all(label, pending)
+
+
+def _merge_all(label: np.ndarray, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    if not edges:
+        return label
+    return _merge(label, np.concatenate([e[0] for e in edges]),
+                  np.concatenate([e[1] for e in edges]))
 
 
 def _cluster_scans(vectors: np.ndarray, clusters: np.ndarray | None,
