@@ -44,6 +44,7 @@ def write_report(collection: Collection, out: str | Path, config: ReportConfig =
                  labels_csv: str | Path | None = None) -> Written:
     """Writes the plots, sizes and index.html into out; optionally id,path,cluster to labels_csv."""
     from lookalike.indexer.clustering import imbalance
+    from lookalike.indexer.copies import stored_calibration
     from lookalike.present import report_plots as plots
 
     folder = Path(out)
@@ -54,6 +55,9 @@ def write_report(collection: Collection, out: str | Path, config: ReportConfig =
     facts: dict[str, object] = {"images": len(rowids), "clusters": len(sizes),
                                 "imbalance": round(imbalance(sizes), 3),
                                 "default_nprobe": collection.default_nprobe}
+    calibration = stored_calibration(collection)
+    facts["duplicate_threshold"] = ("not calibrated" if calibration is None else
+                                    "{:.4g} (strict {:.4g}, loose {:.4g})".format(*calibration))
     take = np.sort(rng.choice(len(rowids), min(config.tsne_sample, len(rowids)), replace=False))
     facts["tsne_points"] = len(take)
     points = _tsne(vectors[take], config.seed)

@@ -36,6 +36,7 @@ def test_report_writes_every_file_and_the_page_links_them(pictured, tmp_path):
     assert links == {"tsne.png", "k_scores.png", "sizes.png", "montage.png", "sizes.csv",
                      "sizes.json"}
     assert "a random sample of 40 of 60 images" in page
+    assert "duplicate_threshold</b>: not calibrated" in page  # made from vectors, not built
     sizes = json.loads((tmp_path / "report" / "sizes.json").read_text())["sizes"]
     assert sizes == pictured.cluster_sizes() and sum(sizes) == 60
     rows = list(csv.reader((tmp_path / "report" / "sizes.csv").open()))
