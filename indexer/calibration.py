@@ -80,8 +80,8 @@ def resolve(calibration: Calibration | None, threshold: float | None = None,
     if threshold is not None:
         return threshold
     if calibration is None:
-        raise InvalidArgument("this collection has no calibrated duplicate threshold (built "
-                              "before calibration, or in Milvus mode): pass --threshold")
+        raise InvalidArgument("this collection has no calibrated duplicate threshold (it was "
+                              "built before calibration): pass --threshold")
     if preset in (None, "calibrated"):
         return calibration.threshold
     if preset == "strict":

@@ -118,7 +118,10 @@ def collection_groups(collection: Any, threshold: float, nprobe: int | None = No
 
 def stored_calibration(collection: Any) -> Calibration | None:
     """The duplicate calibration a build stored in the collection (the local store's
-    settings); None for a collection built before it, and in Milvus mode."""
+    settings, a Milvus folder's milvus.json); None for a collection built before it."""
+    milvus = getattr(collection, "duplicate_settings", None)
+    if milvus is not None:
+        return Calibration.from_settings(milvus)
     settings = getattr(getattr(collection, "store", None), "settings", None)
     return Calibration.from_settings(settings()) if callable(settings) else None
 

@@ -112,7 +112,7 @@ def build_collection(
     centroids, _ = fit_kmeans(vectors, min(k, len(vectors)), config.seed)
     nprobe = choose_nprobe(vectors, centroids, config.target_recall, seed=config.seed)
     lap("cluster")
-    calibration = calibrate(model, got.sources, vectors) if address is None else None
+    calibration = calibrate(model, got.sources, vectors)
     lap("calibrate")
     fingerprint = _write(out, model, vectors, got.sources, centroids, nprobe, address,
                          config.milvus_token, calibration)
@@ -146,5 +146,5 @@ def _write(out: Path, model: Checkpoint, vectors: np.ndarray, sources: list,
         from lookalike.indexer.milvus.folder import create_milvus_collection
 
         create_milvus_collection(out, save, manifest, vectors, paths, ids, centroids, nprobe,
-                                 address, token)
+                                 address, token, calibration.to_settings() if calibration else None)
     return fingerprint

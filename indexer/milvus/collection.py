@@ -35,6 +35,8 @@ from lookalike.common.errors import (
     NotFound,
     Unavailable,
 )
+from lookalike.indexer.calibration import KEYS as DUPLICATE_KEYS
+from lookalike.indexer.calibration import valid_value
 from lookalike.indexer.checks import check_add, check_queries
 from lookalike.indexer.clustering import route
 from lookalike.indexer.interface import Description, Hits, Row, check_search
@@ -79,6 +81,12 @@ class MilvusCollection:
             settings = json.loads((folder / MILVUS_FILE).read_text())
             self.address = MilvusAddress.parse(settings["address"])
             self.built_nprobe = int(settings["default_nprobe"])
+            # The build's duplicate calibration (indexer/calibration.py), checked like the
+            # local store's settings; the manifest's checksum covers the file.
+            self.duplicate_settings = {k: str(settings[k]) for k in DUPLICATE_KEYS
+                                       if k in settings}
+            if not all(map(valid_value, self.duplicate_settings.values())):
+                raise ValueError(f"a duplicate threshold is invalid: {self.duplicate_settings}")
             self.built_centroids = np.load(folder / CENTROIDS_FILE, allow_pickle=False)
         except (OSError, ValueError, KeyError, InvalidArgument) as exc:
             raise CollectionError(f"{folder / MILVUS_FILE} is unreadable: {exc}") from None

@@ -45,8 +45,11 @@ def create_milvus_collection(
     folder: Path, model: ModelSource, manifest: Manifest, vectors: np.ndarray,
     paths: list[str], ids: Sequence[str | None], centroids: np.ndarray, default_nprobe: int,
     address: MilvusAddress, token: str | None = None,
+    extra_settings: dict[str, str] | None = None,
 ) -> None:
     """Creates generation 0 in Milvus, stores every image in it, then writes the folder.
+
+    extra_settings: more settings for the folder's milvus.json (the duplicate calibration).
 
     The alias NAME is created last, once the generation is whole; the folder appears whole
     or not at all (indexer/folder.py). If anything fails, the Milvus side is dropped again,
@@ -70,7 +73,8 @@ def create_milvus_collection(
             generation.insert(final, check_rows(paths, list(ids)), clusters, vectors)
             switch(store, None, generation.name)
             write_folder(folder, model, manifest,
-                         lambda work: write_files(work, address, centroids, default_nprobe))
+                         lambda work: write_files(work, address, centroids, default_nprobe,
+                                                  extra_settings))
         except BaseException:
             if describe(store, address.name) is not None:
                 with milvus_errors(address):
@@ -91,11 +95,11 @@ def _refuse_taken(store: MilvusVectors) -> None:
 
 
 def write_files(work: Path, address: MilvusAddress, centroids: np.ndarray,
-                 default_nprobe: int) -> list[str]:
+                 default_nprobe: int, extra_settings: dict[str, str] | None = None) -> list[str]:
     """Writes the folder's Milvus files; returns their names for the manifest's checksums."""
     np.save(work / CENTROIDS_FILE, np.ascontiguousarray(centroids, np.float32))
     settings = {"address": str(address), "nlist": len(centroids),
-                "default_nprobe": int(default_nprobe)}
+                "default_nprobe": int(default_nprobe), **(extra_settings or {})}
     (work / MILVUS_FILE).write_text(json.dumps(settings, indent=2))
     for name in (CENTROIDS_FILE, MILVUS_FILE):
         with open(work / name, "rb") as f:
