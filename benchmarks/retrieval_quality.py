@@ -4,7 +4,7 @@ Usage:
   python benchmarks/quality_data.py                  # once: fetch the Debian packages
   python benchmarks/retrieval_quality.py [--sets mnist,icons,clipart,neardup,crossstyle]
         [--plain-ae-epochs 15 | 0] [--from-scratch] [--head flatten] [--whiten-dim 0]
-        [--whiten-power 0.5]
+        [--whiten-power 0.5] [--base DIR]
         [--out result.json]
 
 For each set: `build_collection` with the default BuildConfig (what `lookalike build`
@@ -235,6 +235,17 @@ def run_queries(files: list[bytes], images: np.ndarray, columns: dict[str, list[
     return result
 
 
+def use_base(folder: Path) -> None:
+    """Builds in this process fine-tune the model in folder, as if it were encoder/base."""
+    try:
+        from lookalike.encoder import pretrained as shipped  # the module's name to come
+    except ImportError:
+        from lookalike.encoder import base as shipped
+    if not (folder / checkpoints.CONFIG_FILE).exists():
+        raise SystemExit(f"no model in {folder}")
+    shipped.BASE_DIR = folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="mnist,icons,clipart,neardup,crossstyle")
@@ -248,9 +259,13 @@ def main() -> None:
     parser.add_argument("--whiten-power", type=float, default=DEFAULT_POWER,
                         help="0.5: full whitening, the default before session 8")
     parser.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's")
+    parser.add_argument("--base", help="fine-tune this candidate base model folder instead "
+                        "of encoder/base (a pretraining checkpoint, judged as it would ship)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.base:
+        use_base(Path(args.base))
     config = BuildConfig(from_scratch=args.from_scratch, whiten_dim=args.whiten_dim,
                          whiten_power=args.whiten_power,
                          model_config=ModelConfig(head=args.head),
