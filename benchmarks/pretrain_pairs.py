@@ -92,9 +92,16 @@ def restore(folder: Path, optimizer: nnx.Optimizer) -> dict:
 
 
 def run(args: argparse.Namespace) -> None:
-    out = Path(args.out)
     images, groups, counts = corpus(Path(args.pairs))
     logger.info("corpus %s: %s", images.shape, json.dumps(counts)[:400])
+    pretrain(args, images, groups, counts)
+
+
+def pretrain(args: argparse.Namespace, images: np.ndarray, groups: np.ndarray, counts: dict,
+             ) -> None:
+    """Trains on images (group ids: groups, -1 for none) from args.init, or from
+    args.out/latest with args.resume, saving as the module says."""
+    out = Path(args.out)
     resume = args.resume and (out / "latest" / OPTIMIZER_FILE).exists()
     init = checkpoint.load(out / "latest" if resume else args.init)
     model, lineage = init.model, init.meta.get("pretraining", {})
@@ -145,6 +152,9 @@ def run(args: argparse.Namespace) -> None:
                                      step_key, config, on_device))
             progress["step"] += 1
             progress["views"] += 2 * config.batch_size
+            if args.max_steps and progress["step"] >= args.max_steps:
+                snapshot("latest")
+                return
             if time.perf_counter() - saved > args.every:
                 progress["losses"].append(np.asarray(jax.device_get(losses)).mean(0).round(5)
                                           .tolist())
@@ -167,6 +177,8 @@ def main() -> None:
     parser.add_argument("--init", default=str(BASE), help="the model to continue")
     parser.add_argument("--resume", action="store_true", help="continue OUT/latest")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--max-steps", type=int, default=0,
+                        help="stop (saving latest) once the run has taken this many steps")
     parser.add_argument("--every", type=float, default=300.0, help="seconds between saves")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=5e-4)
