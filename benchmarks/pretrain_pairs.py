@@ -97,76 +97,89 @@ def run(args: argparse.Namespace) -> None:
     pretrain(args, images, groups, counts)
 
 
-def pretrain(args: argparse.Namespace, images: np.ndarray, groups: np.ndarray, counts: dict,
-             ) -> None:
-    """Trains on images (group ids: groups, -1 for none) from args.init, or from
-    args.out/latest with args.resume, saving as the module says."""
-    out = Path(args.out)
-    resume = args.resume and (out / "latest" / OPTIMIZER_FILE).exists()
-    init = checkpoint.load(out / "latest" if resume else args.init)
-    model, lineage = init.model, init.meta.get("pretraining", {})
-    config = TrainConfig(batch_size=args.batch_size, learning_rate=args.lr,
-                         temperature=args.temperature, augment=pretrain_base.PRETRAIN_AUGMENT,
-                         pair_weight=args.pair_weight, pair_share=args.pair_share,
-                         seed=args.seed)
-    optimizer = make_optimizer(model, args.lr, args.warmup)
-    progress = {"step": 0, "epoch": 0, "views": 0, "cpu_s": 0.0, "wall_s": 0.0,
-                "continued_from": {"fingerprint": init.fingerprint, **lineage}, "losses": []}
-    if resume:
-        progress = restore(out / "latest", optimizer)
-        logger.info("resumed at epoch %d step %d (%d views)", progress["epoch"],
-                    progress["step"], progress["views"])
-    data = jnp.asarray(images)
-    jpeg = jnp.asarray(jpeg_copies(images, config.augment.jpeg_quality))
-    on_device = jnp.asarray(device_groups(groups))
-    steps = -(-len(images) // config.batch_size)
-    cpu0, wall0, saved = time.process_time(), time.perf_counter(), time.perf_counter()
-    cpu_before, wall_before = progress["cpu_s"], progress["wall_s"]
-    key = jax.random.key(config.seed)
+class Run:
+    """A run's model, Adam state and progress (step, epoch, views, CPU and wall seconds,
+    losses, lineage), from args.init or, with args.resume, from args.out/latest."""
 
-    def snapshot(name: str) -> None:
+    def __init__(self, args: argparse.Namespace, counts: dict) -> None:
+        self.args, self.counts, self.out = args, counts, Path(args.out)
+        resume = args.resume and (self.out / "latest" / OPTIMIZER_FILE).exists()
+        init = checkpoint.load(self.out / "latest" if resume else args.init)
+        self.model, self.model_config = init.model, init.config
+        self.config = TrainConfig(
+            batch_size=args.batch_size, learning_rate=args.lr, temperature=args.temperature,
+            augment=pretrain_base.PRETRAIN_AUGMENT, pair_weight=args.pair_weight,
+            pair_share=args.pair_share, seed=args.seed)
+        self.optimizer = make_optimizer(self.model, args.lr, args.warmup)
+        self.progress = {"step": 0, "epoch": 0, "views": 0, "cpu_s": 0.0, "wall_s": 0.0,
+                         "continued_from": {"fingerprint": init.fingerprint,
+                                            **init.meta.get("pretraining", {})},
+                         "losses": []}
+        if resume:
+            self.progress = restore(self.out / "latest", self.optimizer)
+            logger.info("resumed at epoch %d step %d (%d views)", self.progress["epoch"],
+                        self.progress["step"], self.progress["views"])
+        self.clock = (time.process_time(), time.perf_counter(), self.progress["cpu_s"],
+                      self.progress["wall_s"])
+
+    def snapshot(self, name: str) -> None:
+        """Saves into out/name (with the Adam state when name is 'latest')."""
+        cpu0, wall0, cpu_before, wall_before = self.clock
+        progress = self.progress
         progress["cpu_s"] = round(cpu_before + time.process_time() - cpu0, 1)
         progress["wall_s"] = round(wall_before + time.perf_counter() - wall0, 1)
         meta = {"pretraining": {
-            "command": " ".join(["python", *sys.argv]), "corpus": counts,
-            "train_config": {**dataclasses.asdict(config), "warmup_steps": args.warmup,
+            "command": " ".join(["python", *sys.argv]), "corpus": self.counts,
+            "train_config": {**dataclasses.asdict(self.config),
+                             "warmup_steps": self.args.warmup,
                              "schedule": "linear warmup, then constant"},
             **{k: v for k, v in progress.items() if k != "losses"},
             "recent_losses": progress["losses"][-20:],
         }}
-        save(out, name, checkpoint.Checkpoint(model, init.config, meta), optimizer
-             if name == "latest" else None, progress)
+        model = checkpoint.Checkpoint(self.model, self.model_config, meta)
+        save(self.out, name, model, self.optimizer if name == "latest" else None, progress)
         logger.info("saved %s: epoch %d step %d views %d cpu %.0fs", name, progress["epoch"],
                     progress["step"], progress["views"], progress["cpu_s"])
 
+    def record(self, losses: list) -> None:
+        if losses:
+            mean = np.asarray(jax.device_get(losses)).mean(0).round(5)
+            self.progress["losses"].append(mean.tolist())
+            losses.clear()
+
+
+def pretrain(args: argparse.Namespace, images: np.ndarray, groups: np.ndarray, counts: dict,
+             ) -> None:
+    """Trains on images (group ids: groups, -1 for none), saving as the module says."""
+    run = Run(args, counts)
+    config, progress = run.config, run.progress
+    data = jnp.asarray(images)
+    jpeg = jnp.asarray(jpeg_copies(images, config.augment.jpeg_quality))
+    on_device = jnp.asarray(device_groups(groups))
+    steps = -(-len(images) // config.batch_size)
+    key, saved = jax.random.key(config.seed), time.perf_counter()
     while progress["epoch"] < args.epochs:
-        epoch = progress["epoch"]
+        epoch, losses = progress["epoch"], []
         batches = pair_batches(len(images), config.batch_size,
                                np.random.default_rng([args.seed, epoch]), groups,
                                config.pair_share)
-        done_in_epoch = progress["step"] - epoch * steps
-        losses = []
-        for index in batches[done_in_epoch:]:
-            step_key = jax.random.fold_in(key, progress["step"])
-            losses.append(train_step(model, optimizer, data, jpeg, jnp.asarray(index),
-                                     step_key, config, on_device))
+        for index in batches[progress["step"] - epoch * steps:]:
+            losses.append(train_step(run.model, run.optimizer, data, jpeg, jnp.asarray(index),
+                                     jax.random.fold_in(key, progress["step"]), config,
+                                     on_device))
             progress["step"] += 1
             progress["views"] += 2 * config.batch_size
             if args.max_steps and progress["step"] >= args.max_steps:
-                snapshot("latest")
+                run.snapshot("latest")
                 return
             if time.perf_counter() - saved > args.every:
-                progress["losses"].append(np.asarray(jax.device_get(losses)).mean(0).round(5)
-                                          .tolist())
-                losses = []
-                snapshot("latest")
+                run.record(losses)
+                run.snapshot("latest")
                 saved = time.perf_counter()
-        if losses:
-            progress["losses"].append(np.asarray(jax.device_get(losses)).mean(0).round(5)
-                                      .tolist())
+        run.record(losses)
         progress["epoch"] += 1
-        snapshot("latest")
-        snapshot(f"epoch_{progress['epoch']:03d}")
+        run.snapshot("latest")
+        run.snapshot(f"epoch_{progress['epoch']:03d}")
         saved = time.perf_counter()
 
 
