@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import pair_data  # noqa: E402
 
-from lookalike.encoder.data import decode_image  # noqa: E402
+from lookalike.common.decode import decode_image  # noqa: E402
 
 NPM_ROOT = Path(__file__).resolve().parents[1] / ".devdata" / "npm"
 RASTER = 128  # SVGs become PNG files of this size, as a collection would hold them

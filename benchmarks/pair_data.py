@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pair_fonts  # noqa: E402
 import quality_data  # noqa: E402
 
-from lookalike.encoder.data import decode_image  # noqa: E402
+from lookalike.common.decode import decode_image  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

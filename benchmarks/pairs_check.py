@@ -30,8 +30,8 @@ from _common import label_scores, pixels  # noqa: E402
 from cross_style import cross_style_set, decoded  # noqa: E402
 from retrieval_quality import dup_scores, neighbours  # noqa: E402
 
+from lookalike.common.decode import decode_image  # noqa: E402
 from lookalike.encoder import checkpoint  # noqa: E402
-from lookalike.encoder.data import decode_image  # noqa: E402
 from lookalike.encoder.embed import Embedder  # noqa: E402
 from lookalike.encoder.whitening import DEFAULT_DIM, DEFAULT_POWER, fit_whitening  # noqa: E402
 

@@ -44,8 +44,8 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # Only when train() is given group ids (natural pairs, issue 28): the weight of the
     # multi-positive term, and the share of each batch drawn as two members of a group.
-    pair_weight: float = 1.0
-    pair_share: float = 0.5
+    pair_weight: float = recipe.PAIR_WEIGHT
+    pair_share: float = recipe.PAIR_SHARE
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """The epochs to run: `epochs` when given; else 9, or more so that a small set
