@@ -51,7 +51,14 @@ def calibrate(model: Checkpoint, sources: list[Source], vectors: np.ndarray,
     for batch in batches:
         got = embed(batch)
         copies.append(((got[1:] - got[0]) ** 2).sum(1))
-    calibration = choose(np.concatenate(copies), _nearest_other(vectors, np.array(picked)))
+    floors = np.array([np.median(c) for c in copies])
+    others = _nearest_other(vectors, np.array(picked), floors)
+    others = others[np.isfinite(others)]
+    if not len(others):
+        logger.warning("no duplicate threshold calibrated: every sampled image has copies "
+                       "in the collection nearer than its own edited copies")
+        return None
+    calibration = choose(np.concatenate(copies), others)
     logger.info("duplicate threshold %.4g (strict %.4g, loose %.4g) from %d images",
                 *calibration, len(picked))
     return calibration
@@ -70,9 +77,18 @@ def _edited(source: Source, size: int) -> np.ndarray | None:
         return None
 
 
-def _nearest_other(vectors: np.ndarray, picked: np.ndarray) -> np.ndarray:
-    """Each picked image's squared distance to its nearest other stored image."""
+def _nearest_other(vectors: np.ndarray, picked: np.ndarray, floors: np.ndarray,
+                   k: int = 64) -> np.ndarray:
+    """Each picked image's squared distance to its nearest other stored image that is further
+    than floors (inf where none of the k nearest is).
+
+    A stored image nearer than half of the picked image's own edited copies is taken for a
+    copy already in the collection, not for a distinct picture: in a collection full of
+    duplicates the plain nearest other is a copy, and the threshold came out at 2 (every
+    image one group; skimage photos with 11 edited copies each).
+    """
     vectors = np.ascontiguousarray(vectors, np.float32)
-    distances, labels = faiss.knn(vectors[picked], vectors, 2)
-    other = labels[:, 0] == picked  # itself first, unless a copy ties with it
-    return np.where(other, distances[:, 1], distances[:, 0])
+    distances, labels = faiss.knn(vectors[picked], vectors, min(k, len(vectors)))
+    usable = (labels != picked[:, None]) & (labels >= 0) & (distances > floors[:, None])
+    first = np.where(usable.any(1), usable.argmax(1), -1)
+    return np.where(first >= 0, distances[np.arange(len(picked)), first], np.inf)

@@ -24,3 +24,13 @@ def test_a_built_collection_stores_its_calibration(built_collection):
     assert calibration is not None
     assert all(np.isfinite(calibration)) and 0 <= calibration.strict
     assert calibration.strict <= calibration.threshold <= calibration.loose < 4
+
+
+def test_a_copy_already_stored_is_not_taken_for_the_nearest_other_image():
+    from lookalike.pipeline.calibrate import _nearest_other
+
+    vectors = np.array([[0, 0], [0.01, 0], [1, 0], [5, 5]], np.float32)
+    # image 0's own edited copies sit about 0.05 away: image 1 (0.0001) is a stored copy
+    got = _nearest_other(vectors, np.array([0, 3]), np.array([0.05, 0.05]))
+    np.testing.assert_allclose(got, [1.0, 41.0])
+    assert np.isinf(_nearest_other(vectors, np.array([0]), np.array([100.0])))[0]
