@@ -28,3 +28,25 @@ def test_milvus_and_local_collections_give_the_same_groups(tmp_path: Path, model
     assert got == want
     assert frozenset(ids[100:110]) | {ids[5]} in got
     assert sum(len(g) for g in got) >= 131
+
+
+def test_a_milvus_folder_keeps_its_calibration(tmp_path: Path, model_dir: Path,
+                                               milvus_uri: str) -> None:
+    import json
+
+    from lookalike.indexer.calibration import Calibration
+    from lookalike.indexer.clustering import fit_kmeans
+    from lookalike.indexer.manifest import Manifest
+    from lookalike.indexer.milvus.folder import create_milvus_collection
+    from lookalike.indexer.milvus.store import MilvusAddress
+
+    vectors = blob_vectors(n=50, centres=2, seed=1)
+    fingerprint = json.loads((model_dir / "model.json").read_text())["fingerprint"]
+    calibration = Calibration(0.1, 0.05, 0.3)
+    create_milvus_collection(
+        tmp_path / "m", model_dir, Manifest(fingerprint, vectors.shape[1], 64), vectors,
+        [f"/img/{i}.png" for i in range(50)], vector_ids(50), fit_kmeans(vectors, 2)[0], 2,
+        MilvusAddress.parse(f"milvus://{milvus_uri}/duplicates1"), None,
+        calibration.to_settings())
+    with open_collection(tmp_path / "m", read_only=True) as milvus:
+        assert stored_calibration(milvus) == calibration
