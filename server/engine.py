@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -81,8 +81,8 @@ class Answer:
     cluster: int
     # The rows rowids name, read with the scan for the whole batch (see CollectionLike.search).
     rows: Mapping[int, Row]
-    payloads: Mapping[int, Payload] = NO_PAYLOADS  # their labels and attributes
-    names: Mapping[int, str] = NO_NAMES  # cluster names
+    payloads: Mapping[int, Payload] = field(default_factory=lambda: NO_PAYLOADS)  # labels &c.
+    names: Mapping[int, str] = field(default_factory=lambda: NO_NAMES)  # cluster names
 
 
 class Engine:

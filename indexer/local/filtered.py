@@ -1,20 +1,23 @@
-"""Filtered search over the per-cluster flat indexes: a Faiss IDSelector plus a planner.
+"""Filtered search over the per-cluster flat indexes: a planner over the filter's matches.
 
 The planner (after Qdrant's: the payload index's cardinality decides the plan) compares
 how many images match with the scan budget of an unfiltered search, the rows in the
 nprobe clusters nearest the query:
 
-- at most the budget match: exact, every matching image is scored (the clusters holding
-  matches are scanned, the selector skipping the rest), so a rare label still gets its k
-  nearest;
-- more match: the clusters are scanned nearest first until they hold budget matches (and
-  at least k), so a filtered search scores about as many images as an unfiltered one and
-  reaches a similar recall, and a full k answers whenever k images match.
+- at most the budget match: exact, every matching image is scored, so a rare label still
+  gets its k nearest wherever they are;
+- more match: the clusters holding matches are scanned nearest first until they hold
+  WIDEN x budget matches (and at least k), so a filtered search scores about as many
+  images as an unfiltered one and reaches a similar recall, and a full k answers whenever
+  k images match.
 
-The selector is an IDSelectorBitmap over row numbers, handed to Faiss's IVFFlat list
-scanner (the unfiltered single-query path, see ClusterIndexes._search_one), which tests
-each stored row number before computing its distance: the labels our indexes give Faiss
-are row numbers already, so no position translation is needed.
+Matches are scanned one of two ways, both with Faiss's IVFFlat list scanner (the
+unfiltered single-query path, ClusterIndexes._search_one), whose labels are row numbers:
+- compact: each cluster's matching vectors gathered into a list of their own, once per
+  filter until the next change (at most COMPACT_BYTES a filter), so a scan computes a
+  distance for matches only;
+- selector: past that size, an IDSelectorBitmap over row numbers, which the scanner tests
+  for every stored row before computing its distance.
 """
 
 from __future__ import annotations
@@ -27,14 +30,20 @@ from faiss import swig_ptr
 
 from lookalike.indexer.local.cluster_indexes import ClusterIndexes
 
+WIDEN = 1.0  # matches to cover, in unfiltered scan budgets (benchmarks/filter_bench.py)
+COMPACT_BYTES = 64 << 20  # the largest compact copy of one filter's vectors
+CACHED_BYTES = 256 << 20  # compact copies kept, all filters together
+
 
 class Selection(NamedTuple):
-    """What a search needs of a filter's matches: the selector and matches per cluster."""
+    """What a search needs of one filter's matches."""
 
-    rowids: np.ndarray
-    bitmap: np.ndarray  # kept alive: the selector points into it
-    selector: faiss.IDSelectorBitmap
+    rowids: np.ndarray  # the matches asked about (held alive: the cache is keyed by its id)
     per_cluster: np.ndarray  # (nlist,) matches in each cluster
+    lists: dict[int, tuple] | None  # compact: cluster -> (n, codes, rows, *arrays kept alive)
+    selector: faiss.IDSelectorBitmap | None  # else the bitmap selector
+    bitmap: np.ndarray | None  # kept alive: the selector points into it
+    nbytes: int
 
 
 def where(indexes: ClusterIndexes) -> tuple[np.ndarray, np.ndarray]:
@@ -47,48 +56,89 @@ def where(indexes: ClusterIndexes) -> tuple[np.ndarray, np.ndarray]:
         order = np.argsort(all_rows, kind="stable")
         got = (all_rows[order], clusters[order])
         indexes.cache["where"] = got
-    return got
+    return got  # type: ignore[return-value]
+
+
+def _sizes(indexes: ClusterIndexes) -> np.ndarray:
+    got = indexes.cache.get("sizes")
+    if got is None:
+        got = indexes.cache["sizes"] = np.array(indexes.sizes(), np.int64)
+    return got  # type: ignore[return-value]
 
 
 def select(indexes: ClusterIndexes, rowids: np.ndarray) -> Selection:
     """The Selection of sorted matching row numbers; rows no longer held are left out.
     Cached by array (a filter's cached matches are one array, kept alive by the Selection,
     so its id is not reused while cached) until the indexes change."""
-    cache = indexes.cache.setdefault("selections", {})
+    cache: dict[int, Selection] = indexes.cache.setdefault("selections", {})  # type: ignore
     cached = cache.get(id(rowids))
     if cached is not None and cached.rowids is rowids:
         return cached
     held, clusters = where(indexes)
-    pos = np.searchsorted(held, rowids)
-    pos[pos >= len(held)] = 0
+    pos = np.minimum(np.searchsorted(held, rowids), max(len(held) - 1, 0))
     present = held[pos] == rowids if len(held) else np.zeros(len(rowids), bool)
-    kept = rowids[present]
-    top = int(kept[-1]) + 1 if len(kept) else 1
-    bits = np.zeros(-(-top // 8) * 8, bool)
-    bits[kept] = True
-    bitmap = np.packbits(bits, bitorder="little")
-    selector = faiss.IDSelectorBitmap(len(bitmap), swig_ptr(bitmap))
-    per_cluster = np.bincount(clusters[pos[present]], minlength=indexes.nlist)
-    got = Selection(rowids, bitmap, selector, per_cluster)
-    if len(cache) >= 32:
+    kept, kept_clusters = rowids[present], clusters[pos[present]]
+    per_cluster = np.bincount(kept_clusters, minlength=indexes.nlist)
+    if len(kept) * indexes.dim * 4 <= COMPACT_BYTES:
+        lists = _compact(indexes, kept, kept_clusters)
+        got = Selection(rowids, per_cluster, lists, None, None, len(kept) * indexes.dim * 4)
+    else:
+        top = int(kept[-1]) + 1 if len(kept) else 1
+        bits = np.zeros(-(-top // 8) * 8, bool)
+        bits[kept] = True
+        bitmap = np.packbits(bits, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(bitmap), swig_ptr(bitmap))
+        got = Selection(rowids, per_cluster, None, selector, bitmap, len(bitmap))
+    while cache and sum(s.nbytes for s in cache.values()) + got.nbytes > CACHED_BYTES:
         cache.pop(next(iter(cache)))
     cache[id(rowids)] = got
     return got
 
 
+def _compact(indexes: ClusterIndexes, rowids: np.ndarray,
+             clusters: np.ndarray) -> dict[int, tuple]:
+    """Each cluster's matching vectors and row numbers (then a -1), as scanner lists."""
+    lists = {}
+    order = np.argsort(clusters, kind="stable")
+    cuts = np.flatnonzero(np.diff(clusters[order])) + 1
+    for part in np.split(order, cuts):
+        if not len(part):
+            continue
+        c = int(clusters[part[0]])
+        stored = indexes.rows[c][:-1]
+        # Row numbers within a cluster ascend (rows are only ever appended), but a mask
+        # holds whatever the order.
+        mask = np.isin(stored, rowids[part], assume_unique=True)
+        vectors = np.ascontiguousarray(_vectors(indexes, c)[mask])
+        rows = np.append(stored[mask], -1).astype(np.int64)
+        lists[c] = (len(rows) - 1, swig_ptr(vectors.view(np.uint8)), swig_ptr(rows), vectors,
+                    rows)
+    return lists
+
+
+def _vectors(indexes: ClusterIndexes, c: int) -> np.ndarray:
+    """Cluster c's stored vectors, a view (no copy) of its index or its mapping."""
+    mapped = indexes._mapped[c]
+    if mapped is not None:
+        return mapped[0]
+    index = indexes.indexes[c]
+    return faiss.rev_swig_ptr(index.get_xb(), index.ntotal * indexes.dim).reshape(
+        index.ntotal, indexes.dim)
+
+
 def plan(indexes: ClusterIndexes, query: np.ndarray, k: int, nprobe: int,
-         selection: Selection) -> tuple[np.ndarray, np.ndarray]:
-    """(clusters to scan, the query's nearest cluster as a (1, 1) array)."""
+         selection: Selection) -> tuple[np.ndarray, int]:
+    """(clusters to scan, the query's nearest cluster)."""
     per = selection.per_cluster
-    matched = int(per.sum())
+    near = indexes.quantizer.search(query, nprobe)[1][0]
+    budget = max(int(_sizes(indexes)[near].sum()), k)
+    if int(per.sum()) <= budget:
+        return np.flatnonzero(per), int(near[0])
     nearest = indexes.quantizer.search(query, indexes.nlist)[1][0]
-    sizes = np.array([len(r) - 1 for r in indexes.rows])
-    budget = max(int(sizes[nearest[:nprobe]].sum()), k)
-    if matched <= budget:
-        return np.flatnonzero(per), nearest[None, :1]
     holding = nearest[per[nearest] > 0]
-    enough = int(np.searchsorted(np.cumsum(per[holding]), budget)) + 1
-    return holding[:enough], nearest[None, :1]
+    cover = max(int(WIDEN * budget), k)
+    enough = int(np.searchsorted(np.cumsum(per[holding]), cover)) + 1
+    return holding[:enough], int(near[0])
 
 
 def search_selected(indexes: ClusterIndexes, queries: np.ndarray, k: int, nprobe: int,
@@ -100,17 +150,20 @@ def search_selected(indexes: ClusterIndexes, queries: np.ndarray, k: int, nprobe
     labels = np.full((n, k), -1, np.int64)
     probe = np.full((n, 1), -1, np.int64)
     selection = select(indexes, rowids)
-    scanner = indexes._scanner_source.get_InvertedListScanner(False, selection.selector, None)
+    if selection.lists is not None:
+        scanner, lists = indexes._scanner(), selection.lists
+    else:
+        scanner = indexes._scanner_source.get_InvertedListScanner(False, selection.selector,
+                                                                  None)
+        lists = indexes._lists
     for i in range(n):
         query = np.ascontiguousarray(queries[i : i + 1])
-        scan, probe[i] = plan(indexes, query, k, nprobe, selection)
-        if not len(scan):
-            continue
+        scan, probe[i, 0] = plan(indexes, query, k, nprobe, selection)
         d, rows = distances[i], labels[i]
         scanner.set_query(swig_ptr(query))
         heap_d, heap_i = swig_ptr(d), swig_ptr(rows)
         for c in scan.tolist():
-            size, codes, row_ptr, _, _ = indexes._lists[c]
+            size, codes, row_ptr = lists[c][:3]
             scanner.scan_codes(size, codes, row_ptr, heap_d, heap_i, k)
         order = np.lexsort((rows, d))  # the heap's order; ties: lower row number first
         distances[i], labels[i] = d[order], rows[order]

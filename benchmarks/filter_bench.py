@@ -1,0 +1,159 @@
+"""Filtered search, labelling and browsing on a local collection of 100K vectors (issue 25).
+
+A Gaussian mixture (index_bench.py's, d=256, nlist 316, the default nprobe chosen as the
+build chooses it) becomes a real collection. Labels matching 50%, 10%, 1% and 0.1% of it
+are attached, each both spread at random and concentrated in few clusters (whole clusters,
+nearest first to a random one, as a real label is). For each label: recall@10 of the
+filtered search against an exact search over the matching images, whether every answer was
+a full k, and the p50 latency of single filtered queries against unfiltered ones, timed in
+alternating blocks (ABBA) in the same run. Then: labelling every member of a 5,000-member
+cluster (its own 20K-vector, 4-cluster collection) with one Update, and paging through all
+100K rows with Browse (1,000 a page, labels and attributes included: what an export reads).
+
+    nice -n 5 .venv/bin/python benchmarks/filter_bench.py [--queries 200] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from index_bench import DIM, mixture, save_tiny_model  # noqa: E402
+
+from lookalike.indexer.clustering import choose_nprobe, fit_kmeans  # noqa: E402
+from lookalike.indexer.filters import Filter  # noqa: E402
+from lookalike.indexer.interface import Target  # noqa: E402
+from lookalike.indexer.labels import Change  # noqa: E402
+from lookalike.indexer.local.collection import Collection  # noqa: E402
+from lookalike.indexer.manifest import Manifest  # noqa: E402
+
+K = 10
+SHARES = (0.5, 0.1, 0.01, 0.001)
+
+
+def build(work: Path, n: int, nlist: int, seed: int) -> tuple[Collection, np.ndarray]:
+    vectors = mixture(n, 2 * nlist, seed)
+    centroids, _ = fit_kmeans(vectors, nlist, seed)
+    nprobe = choose_nprobe(vectors, centroids)
+    model = work / "model"
+    if not model.exists():
+        save_tiny_model(model)
+    manifest = Manifest(json.loads((model / "model.json").read_text())["fingerprint"], DIM, 64)
+    folder = work / f"c{n}-{nlist}"
+    Collection.create(folder, model, manifest, vectors, [f"/img/{i}.png" for i in range(n)],
+                      [None] * n, centroids, nprobe).close()
+    return Collection.open(folder), vectors
+
+
+def choose_rows(c: Collection, share: float, placement: str, rng: np.random.Generator,
+                ) -> np.ndarray:
+    """Row numbers of a label: a random share, or whole clusters nearest a random one."""
+    rows = np.array([r.rowid for r in c.rows()])
+    want = max(1, round(share * len(rows)))
+    if placement == "spread":
+        return np.sort(rng.choice(rows, want, replace=False))
+    start = c.centroids[rng.integers(c.nlist)][None]
+    order = c._clusters.quantizer.search(start, c.nlist)[1][0]
+    members = np.concatenate([c._clusters.rows[k][:-1] for k in order])
+    return np.sort(members[:want])
+
+
+def time_blocks(c: Collection, queries: np.ndarray, f: Filter) -> tuple[float, float]:
+    """p50 ms of single filtered and unfiltered queries, in alternating blocks of 10."""
+    got: dict[bool, list[float]] = {True: [], False: []}
+    for i, start in enumerate(range(0, len(queries), 10)):
+        block = queries[start : start + 10]
+        for filtered in ((True, False) if i % 2 == 0 else (False, True)):
+            for q in block:
+                clock = time.perf_counter()
+                c.search(q[None], K, filter=f if filtered else None)
+                got[filtered].append(time.perf_counter() - clock)
+    return (float(np.median(got[True])) * 1e3, float(np.median(got[False])) * 1e3)
+
+
+def measure_label(c: Collection, vectors: np.ndarray, queries: np.ndarray, name: str,
+                  rows: np.ndarray) -> dict:
+    clock = time.perf_counter()
+    c.update(Target(ids=tuple(map(str, rows.tolist()))), Change.checked(add_labels=[name]))
+    label_s = time.perf_counter() - clock
+    f = Filter.checked(all_of=[name])
+    hits = c.search(queries, K, filter=f)
+    chosen = vectors[rows - 1]  # row numbers start at 1
+    recalls, full = [], True
+    for q, found in zip(queries, hits.rowids, strict=True):
+        exact = rows[np.argsort(((chosen - q) ** 2).sum(1), kind="stable")[:K]]
+        found = found[found >= 0]
+        full &= len(found) == min(K, len(rows))
+        recalls.append(len(set(found.tolist()) & set(exact.tolist())) / len(exact))
+    c.search(queries[:5], K, filter=f)  # warm the filter's cached selection
+    filtered_ms, plain_ms = time_blocks(c, queries, f)
+    return {"label": name, "matches": len(rows), "recall_at_10": round(float(np.mean(recalls)), 4),
+            "full_k": bool(full), "p50_filtered_ms": round(filtered_ms, 3),
+            "p50_unfiltered_ms": round(plain_ms, 3), "ratio": round(filtered_ms / plain_ms, 2),
+            "update_s": round(label_s, 3)}
+
+
+def label_a_cluster(work: Path, seed: int) -> dict:
+    """One Update naming a 5,000-member cluster, in a 20K-vector, 4-cluster collection."""
+    c, _ = build(work, 20_000, 4, seed)
+    sizes = c.cluster_sizes()
+    big = int(np.argmax(sizes))
+    clock = time.perf_counter()
+    done = c.update(Target(cluster=big), Change.checked(add_labels=["cats"],
+                                                        set_attributes=[("checked", 1.0)]))
+    seconds = time.perf_counter() - clock
+    c.close()
+    return {"cluster_size": sizes[big], "updated": done.updated, "seconds": round(seconds, 3)}
+
+
+def browse_all(c: Collection) -> dict:
+    clock, token, n = time.perf_counter(), "", 0
+    while True:
+        page = c.browse(None, 1000, token)
+        n += len(page.items)
+        token = page.next_token
+        if not token:
+            break
+    return {"rows": n, "seconds": round(time.perf_counter() - clock, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--nlist", type=int, default=316)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="filter-bench-") as tmp:
+        clock = time.perf_counter()
+        c, vectors = build(Path(tmp), args.n, args.nlist, 0)
+        queries = mixture(args.queries, 2 * args.nlist, 0) + rng.normal(
+            0, 0.05, (args.queries, DIM)).astype(np.float32)
+        result: dict = {"n": args.n, "d": DIM, "nlist": c.nlist, "default_nprobe":
+                        c.default_nprobe, "build_s": round(time.perf_counter() - clock, 1),
+                        "labels": []}
+        for placement in ("spread", "clustered"):
+            for share in SHARES:
+                name = f"{placement}-{share:g}"
+                row = measure_label(c, vectors, queries, name, choose_rows(c, share, placement,
+                                                                           rng))
+                result["labels"].append(row)
+                print(json.dumps(row), flush=True)
+        result["browse_all"] = browse_all(c)
+        c.close()
+        result["label_cluster"] = label_a_cluster(Path(tmp), 0)
+    print(json.dumps({k: v for k, v in result.items() if k != "labels"}))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
