@@ -66,6 +66,12 @@ def _sizes(indexes: ClusterIndexes) -> np.ndarray:
     return got  # type: ignore[return-value]
 
 
+def forget_selections(indexes: ClusterIndexes) -> None:
+    """Drops every cached selection: labels changed, so no cached filter result is reused,
+    and their compact copies should not hold memory until evicted."""
+    indexes.cache.pop("selections", None)
+
+
 def select(indexes: ClusterIndexes, rowids: np.ndarray) -> Selection:
     """The Selection of sorted matching row numbers; rows no longer held are left out.
     Cached by array (a filter's cached matches are one array, kept alive by the Selection,
