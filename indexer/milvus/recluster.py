@@ -104,20 +104,13 @@ def recluster_milvus(collection: MilvusCollection, config: ReclusterConfig | Non
             _write_all(new, ids, paths, clusters, vectors, payloads, progress)
             logger.info("wrote %d images in %.1f s", len(ids), time.perf_counter() - started)
             del vectors
-            snapshot = dict(zip(ids, payloads, strict=True))
-            del payloads
-            added, deleted, moved, dropped = _catch_up_and_switch(
-                store, old, new, snapshot, (old_clusters, clusters), centroids,
+            after, moved, dropped = _catch_up_and_switch(
+                store, old, new, ids, payloads, (old_clusters, clusters), centroids,
                 max(FENCE_MIN_S, 3 * read_s), grace_s)
         except BaseException:
             _abandon(store, old, new)
             raise
         now = collection.generation(force=True)
-        index = {id_: n for n, id_ in enumerate(ids)}
-        gone = clusters[[index[i] for i in deleted]]
-        after = (np.bincount(clusters, minlength=now.nlist)
-                 + np.bincount(added, minlength=now.nlist)
-                 - np.bincount(gone, minlength=now.nlist)).tolist()
     report = ReclusterReport(len(ids), len(before), now.nlist, imbalance(before),
                              imbalance(after), now.default_nprobe,
                              round(time.perf_counter() - clock, 2), moved, dropped)
@@ -161,17 +154,20 @@ def _write_all(new: MilvusVectors, ids: list[str], paths: list[str], clusters: n
 
 
 def _catch_up_and_switch(
-    store: MilvusVectors, old: Generation, new: MilvusVectors, copied: dict[str, dict],
-    moves: tuple[np.ndarray, np.ndarray], centroids: np.ndarray, fence_s: float,
-    grace_s: float,
-) -> tuple[np.ndarray, list[str], tuple[NameMove, ...], tuple[NameMove, ...]]:
+    store: MilvusVectors, old: Generation, new: MilvusVectors, ids: list[str],
+    payloads: list[dict], moves: tuple[np.ndarray, np.ndarray], centroids: np.ndarray,
+    fence_s: float, grace_s: float,
+) -> tuple[list[int], tuple[NameMove, ...], tuple[NameMove, ...]]:
     """Fences the old generation, copies what changed since it was read (ids added or
-    deleted, payloads changed), carries the cluster names, switches.
+    deleted, with their new clusters; payloads changed), carries the cluster names,
+    switches.
 
-    copied: the payload of every id written to new. moves: (old, new) cluster of each.
-    Returns the clusters of the images added meanwhile, the ids deleted meanwhile, and the
-    names moved and dropped.
+    payloads: each id's as read. moves: (old, new) cluster of each id. Returns the images
+    in each new cluster at the switch (also left on the new generation for servers to
+    start from), and the names moved and dropped.
     """
+    copied = dict(zip(ids, payloads, strict=True))
+    clusters = moves[1]
     until = fence(store, old.name, fence_s)
     fenced = time.perf_counter()
     source = store.at(old.name)
@@ -203,8 +199,12 @@ def _catch_up_and_switch(
     if time.time() > until - SWITCH_MARGIN_S:
         raise Unavailable(f"copying the last writes took longer than the {fence_s:.0f} s "
                           "writers were asked to wait; nothing was switched, run it again")
-    switch(store, old, new.name, grace_s)
-    return placed, deleted, moved, dropped
+    index = {id_: n for n, id_ in enumerate(ids)}
+    nlist = len(centroids)
+    sizes = (np.bincount(clusters, minlength=nlist) + np.bincount(placed, minlength=nlist)
+             - np.bincount(clusters[[index[i] for i in deleted]], minlength=nlist)).tolist()
+    switch(store, old, new.name, grace_s, sizes=sizes)
+    return sizes, moved, dropped
 
 
 def _abandon(store: MilvusVectors, old: Generation, new: MilvusVectors) -> None:
