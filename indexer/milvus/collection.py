@@ -90,6 +90,7 @@ class MilvusCollection(MilvusLabelling):
             raise CollectionError(f"{folder / CENTROIDS_FILE} does not hold {self.dim}-d "
                                   "centroids")
         self._counts: tuple[float, dict[str, int]] = (-np.inf, {})
+        self._matches: dict[tuple[str, str], tuple[float, int]] = {}  # see _widened
         self._props: dict[str, Any] = {}  # the current generation's properties (names &c.)
         self._lock = threading.Lock()
         self.vectors = MilvusVectors(self.address, self.dim, milvus_token(token))
@@ -214,14 +215,17 @@ class MilvusCollection(MilvusLabelling):
     def search(self, queries: np.ndarray, k: int, nprobe: int | None = None,
                filter: Filter | None = None) -> Hits:
         """The k nearest stored images of each query within its nprobe nearest clusters;
-        with a filter, the k nearest that match: a query whose probed clusters hold fewer
-        than k matches is searched again over every cluster, so k answer whenever k match."""
+        with a filter, the k nearest that match, nprobe widened by the filter's share of
+        the images (labelling._widened), and a query whose probed clusters hold fewer than
+        k matches searched again over every cluster, so k answer whenever k match."""
         queries = check_queries(queries, self.dim)
         check_search(k, nprobe)
 
         def scan(g: Generation) -> tuple[np.ndarray, np.ndarray, list]:
-            probes = route(queries, g.quantizer, min(nprobe or g.default_nprobe, g.nlist))
             view, where = self.vectors.at(g.name), self._where(g, filter)
+            probe = min(nprobe or g.default_nprobe, g.nlist)
+            probes = route(queries, g.quantizer, self._widened(g, where, probe) if where
+                           else probe)
             distances, found = view.search(queries, probes, k, where)
             short = [i for i, hits in enumerate(found) if len(hits) < k]
             if where and short and probes.shape[1] < g.nlist:

@@ -34,9 +34,11 @@ STALE_S = 120.0  # a stash older than this was left by a crash
 
 
 def stash_id(id_: str) -> str:
-    """Longer than any id a user may give (4,096 characters), so never one of theirs."""
-    tag = f"#lookalike-pending-{hashlib.sha256(id_.encode()).hexdigest()}"
-    return tag + "." * (4097 - len(tag))
+    """The stashed row's id: short, since a batch's stash is written and deleted by id (ids
+    padded past any user id's length, as the centroid rows' are, made a batch 8 MB). A user
+    who gives exactly this id for some other image can only lose that image of theirs to
+    the stash's deletion: every image read skips stashed rows."""
+    return f"#lookalike-pending-{hashlib.sha256(id_.encode()).hexdigest()}"
 
 
 def rewrite(store: MilvusVectors, ids: Sequence[str], paths: Sequence[str],
