@@ -48,6 +48,7 @@ from lookalike.indexer.milvus.generations import (
     fenced_until,
     read_generation,
 )
+from lookalike.indexer.milvus.label_counts import LabelCounts
 from lookalike.indexer.milvus.labelling import MilvusLabelling, names_in
 from lookalike.indexer.milvus.payloads import FIELD, check_size, from_json, to_json
 from lookalike.indexer.milvus.sizes import ClusterSizes
@@ -89,7 +90,7 @@ class MilvusCollection(MilvusLabelling):
         if self.built_centroids.ndim != 2 or self.built_centroids.shape[1] != self.dim:
             raise CollectionError(f"{folder / CENTROIDS_FILE} does not hold {self.dim}-d "
                                   "centroids")
-        self._counts: tuple[float, dict[str, int]] = (-np.inf, {})
+        self.labels = LabelCounts(self._scan_labels)
         self._matches: dict[tuple[str, str], tuple[float, int]] = {}  # see _widened
         self._props: dict[str, Any] = {}  # the current generation's properties (names &c.)
         self._lock = threading.Lock()
@@ -299,7 +300,7 @@ class MilvusCollection(MilvusLabelling):
 
         self._settle(self._on_current(write), lambda g: write(g, redone=True))
         self.sizes.changed(written[0], clusters[0], +1)
-        self._counts = (-np.inf, {})
+        self.labels.moved((), payloads or ())
         return [Row(-1, i, p, int(c)) for i, p, c in zip(final, paths, clusters[0], strict=True)]
 
     def delete(self, ids: Sequence[str]) -> tuple[list[Row], list[str]]:
@@ -325,7 +326,7 @@ class MilvusCollection(MilvusLabelling):
             # come from the recluster and the next recount.
             if not redone:
                 self.sizes.changed(wrote, np.asarray([r["cluster"] for r in found]), -1)
-            self._counts = (-np.inf, {})
+            self.labels.moved([from_json(r.get(FIELD)) for r in found], ())
         rows = [Row(-1, r["id"], r["path"], int(r["cluster"])) for r in found]
         present = {r.id for r in rows}
         return rows, [i for i in ids if i not in present]

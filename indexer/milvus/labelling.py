@@ -29,8 +29,9 @@ from lookalike.common.errors import InvalidArgument
 from lookalike.indexer.clustering import route
 from lookalike.indexer.filters import EVERYTHING, Filter
 from lookalike.indexer.interface import Item, Page, Row, Target, Updated
-from lookalike.indexer.labels import Change, check_cluster_name
+from lookalike.indexer.labels import Change, Payload, check_cluster_name
 from lookalike.indexer.milvus.generations import Generation, describe, fenced_until, set_property
+from lookalike.indexer.milvus.label_counts import LabelCounts
 from lookalike.indexer.milvus.payloads import FIELD, check_size, expression, from_json, to_json
 from lookalike.indexer.milvus.rewrite import recover
 from lookalike.indexer.pages import check_page_size, make_key_token, read_key_token
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 NAME = "lookalike.name."  # + cluster number: that cluster's name in this generation
 PAGES = "lookalike.pages"  # hex key that signs page tokens
 PAGE_ROWS = 10_000  # rows per Milvus query when reading a whole target (Milvus caps 16,384)
-COUNTS_TTL = 10.0  # seconds label_counts (a scan of every payload) is kept
 MATCHES_TTL = 5.0  # seconds a filter's match count, which widens its searches, is kept
 MATCHES_KEPT = 256  # filters whose match counts are kept
 T = TypeVar("T")
@@ -73,7 +73,7 @@ class MilvusLabelling:
 
     vectors: MilvusVectors
     dim: int
-    _counts: tuple[float, dict[str, int]]
+    labels: LabelCounts
     _matches: dict[tuple[str, str], tuple[float, int]]
 
     # MilvusCollection provides these.
@@ -162,6 +162,7 @@ class MilvusLabelling:
         Two servers updating one image at the same instant: the last upsert wins.
         """
         self._writable()
+        before: list[Payload] = []
 
         def work(g: Generation) -> tuple[Generation, list[dict[str, Any]], list[str]]:
             view = self.vectors.at(g.name)
@@ -171,6 +172,7 @@ class MilvusLabelling:
                                       "that holds them")
             recover(view)  # a rewrite a crash interrupted, first
             rows, missing = self._targets(g, view, target)
+            before[:] = [from_json(r.get(FIELD)) for r in rows]
             for r in rows:
                 r[FIELD] = to_json(change.apply(from_json(r.get(FIELD)), f"image {r['id']!r}"))
             check_size((from_json(r[FIELD]) for r in rows), "a changed image")
@@ -180,7 +182,7 @@ class MilvusLabelling:
         wrote, rows, missing = self._on_current(work)
         if rows:
             self._settle(wrote, lambda g: self._put(self.vectors.at(g.name), rows, g))
-            self._counts = (-np.inf, {})
+            self.labels.moved(before, [from_json(r[FIELD]) for r in rows])
         return Updated(len(rows), missing)
 
     def _put(self, view: MilvusVectors, rows: list[dict[str, Any]],
@@ -234,20 +236,19 @@ class MilvusLabelling:
         return names_in(self._properties(force=True))
 
     def label_counts(self) -> dict[str, int]:
-        """How many images carry each label: a scan of every payload, kept COUNTS_TTL
-        seconds (Milvus 2.3 cannot group), refreshed at once after this server's updates."""
-        when, counts = self._counts
-        if time.monotonic() - when > COUNTS_TTL:
-            def scan(g: Generation) -> dict[str, int]:
-                view = self.vectors.at(g.name)
-                if not view.labelled():
-                    return {}
-                got: dict[str, int] = {}
-                for r in read_all(view, ""):
-                    for label in (r.get(FIELD) or {}).get("l", ()):
-                        got[label] = got.get(label, 0) + 1
-                return got
+        """How many images carry each label, from memory (label_counts.py)."""
+        return self.labels.read()
 
-            counts = self._on_current(scan)
-            self._counts = (time.monotonic(), counts)
-        return dict(counts)
+    def _scan_labels(self) -> dict[str, int]:
+        """Every image's labels counted: a scan of every payload (Milvus 2.3 cannot group)."""
+        def scan(g: Generation) -> dict[str, int]:
+            view = self.vectors.at(g.name)
+            if not view.labelled():
+                return {}
+            got: dict[str, int] = {}
+            for r in read_all(view, ""):
+                for label in (r.get(FIELD) or {}).get("l", ()):
+                    got[label] = got.get(label, 0) + 1
+            return got
+
+        return self._on_current(scan)
