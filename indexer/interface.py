@@ -10,9 +10,13 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import numpy as np
 
 from lookalike.common.errors import InvalidArgument
+from lookalike.indexer.filters import Filter
+from lookalike.indexer.labels import Change, Payload
 from lookalike.indexer.recluster import ReclusterConfig, ReclusterReport
 
 NO_ROWS: Mapping[int, Row] = MappingProxyType({})
+NO_PAYLOADS: Mapping[int, Payload] = MappingProxyType({})
+NO_NAMES: Mapping[int, str] = MappingProxyType({})
 
 
 class Row(NamedTuple):
@@ -32,12 +36,56 @@ class Hits(NamedTuple):
     clusters: (n,) int64, each query's nearest cluster.
     rows: the Row of every row number in rowids, read in the same view as the scan: a hit
         never names a row that is gone, and rows names nothing else.
+    payloads: the labels and attributes of the rows in `rows` that carry any.
+    names: every named cluster's name, by cluster number.
     """
 
     distances: np.ndarray
     rowids: np.ndarray
     clusters: np.ndarray
     rows: Mapping[int, Row] = NO_ROWS
+    payloads: Mapping[int, Payload] = NO_PAYLOADS
+    names: Mapping[int, str] = NO_NAMES
+
+
+class Item(NamedTuple):
+    """One stored image as Browse and Get answer it: row, labels, attributes, cluster name,
+    and its (dim,) float32 vector when asked for."""
+
+    row: Row
+    payload: Payload
+    cluster_name: str = ""
+    vector: np.ndarray | None = None
+
+
+class Page(NamedTuple):
+    """One page of a browse; next_token is empty on the last page."""
+
+    items: list[Item]
+    next_token: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which images an update changes: exactly one of ids, cluster or filter."""
+
+    ids: tuple[str, ...] | None = None
+    cluster: int | None = None
+    filter: Filter | None = None
+
+    def __post_init__(self) -> None:
+        given = (self.ids is not None) + (self.cluster is not None) + (self.filter is not None)
+        if given != 1:
+            raise InvalidArgument("an update names its target: ids, a cluster or a filter")
+        if self.ids is not None and not self.ids:
+            raise InvalidArgument("no ids given to update")
+
+
+class Updated(NamedTuple):
+    """What an update did: how many stored images it changed, and the ids it did not find."""
+
+    updated: int
+    missing: list[str]
 
 
 @dataclass(frozen=True)
@@ -76,7 +124,8 @@ class CollectionLike(Protocol):
     for reading refuses add and delete with Unavailable.
     """
 
-    def search(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> Hits:
+    def search(self, queries: np.ndarray, k: int, nprobe: int | None = None,
+               filter: Filter | None = None) -> Hits:
         """The k nearest stored images of each of the (n, dim) queries, with their rows.
 
         nprobe clusters nearest each query are scanned: 0 or None means the collection's
@@ -84,14 +133,19 @@ class CollectionLike(Protocol):
         deleted before the call returns is not among the hits. Fewer than k stored images
         leaves padding (-1, inf) at the end.
 
+        filter: only images it matches (filters.matches) are answered, and they are the k
+        nearest that match: when k images match, k answer, widening past nprobe as needed.
+
         Raises:
             InvalidArgument: queries of another dimension, or a k or nprobe check_search
                 refuses.
         """
         ...
 
-    def add(self, vectors: np.ndarray, paths: list[str], ids: list[str | None]) -> list[Row]:
-        """Stores (n, dim) vectors with their paths and ids (None: one is made up).
+    def add(self, vectors: np.ndarray, paths: list[str], ids: list[str | None],
+            payloads: list[Payload] | None = None) -> list[Row]:
+        """Stores (n, dim) vectors with their paths, ids (None: one is made up) and payloads
+        (labels and attributes, already checked by labels.check_payload; None: none).
 
         All or nothing; on return the rows are durable (they survive a crash or power loss)
         and searchable.
@@ -117,6 +171,54 @@ class CollectionLike(Protocol):
         """
         ...
 
+    def browse(self, filter: Filter | None = None, page_size: int = 100, page_token: str = "",
+               with_vectors: bool = False) -> Page:
+        """Up to page_size stored images that filter matches, in row order, after the row
+        the token names (pages.make_token/read_token, keyed by a per-collection secret).
+
+        Raises:
+            InvalidArgument: a bad page size, or a token of another collection or filter, or
+                altered.
+        """
+        ...
+
+    def count(self, filter: Filter | None = None) -> int:
+        """How many stored images filter matches (all of them when None)."""
+        ...
+
+    def get(self, ids: list[str], with_vectors: bool = False) -> tuple[list[Item], list[str]]:
+        """(the stored images of ids, in the order given, the ids not stored)."""
+        ...
+
+    def update(self, target: Target, change: Change) -> Updated:
+        """Applies change to every image of target in one transaction: all or nothing,
+        durable on return, seen by every process's next call.
+
+        Raises:
+            InvalidArgument: an image would pass MAX_LABELS or MAX_ATTRIBUTES (nothing is
+                changed), or a cluster number outside the collection.
+            Unavailable: opened read-only.
+        """
+        ...
+
+    def name_cluster(self, cluster: int, name: str) -> str:
+        """Names a cluster (an empty name clears it; checked by labels.check_cluster_name);
+        returns its previous name, empty when none.
+
+        Raises:
+            InvalidArgument: a cluster number outside the collection.
+            Unavailable: opened read-only.
+        """
+        ...
+
+    def cluster_names(self) -> dict[int, str]:
+        """Every named cluster's name, by cluster number."""
+        ...
+
+    def label_counts(self) -> dict[str, int]:
+        """How many images carry each label."""
+        ...
+
     def describe(self) -> Description:
         """The model fingerprint, embedding dimension, format version and default nprobe."""
         ...
@@ -129,7 +231,9 @@ class CollectionLike(Protocol):
                   progress: bool = False) -> ReclusterReport:
         """Fits new centroids to every stored vector and switches the collection to them, the
         way its store does it safely (one SQLite transaction; a new Milvus generation behind
-        an alias, while servers go on). Searches go on meanwhile.
+        an alias, while servers go on). Searches go on meanwhile. Labels and attributes stay
+        with their images; cluster names follow recluster.carry_names, and the report lists
+        the names moved and dropped.
 
         Raises:
             Unavailable: opened read-only.

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,9 +20,26 @@ from lookalike.common.errors import CollectionError, DeadlineExceeded, InvalidAr
 from lookalike.common.fetch import fetch_url
 from lookalike.encoder.embed import BATCH_SIZES, Embedder
 from lookalike.indexer.clustering import imbalance
+from lookalike.indexer.filters import Filter
 from lookalike.indexer.ids import check_ids
-from lookalike.indexer.interface import NO_ROWS, CollectionLike, Row, check_search
+from lookalike.indexer.interface import (
+    NO_NAMES,
+    NO_PAYLOADS,
+    NO_ROWS,
+    CollectionLike,
+    Row,
+    check_search,
+)
+from lookalike.indexer.labels import EMPTY, Payload, check_cluster_name
 from lookalike.indexer.manifest import software_version
+from lookalike.indexer.wire import (
+    attributes_to,
+    change_from,
+    filter_from,
+    item_to,
+    payload_from,
+    target_from,
+)
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.server.batching import BatchConfig, Batcher
 from lookalike.server.chunking import ChunkPlan, encode_in_chunks, time_buckets
@@ -36,6 +53,7 @@ Alive = Callable[[], bool]
 # Far beyond any embedding, and small enough that squared distances stay finite in float32
 # (a query of length 1e30 matched no centroid: OK with cluster -1 and no neighbours).
 MAX_QUERY_NORM = 1e15
+MAX_GET = 1000  # ids of one Get call
 
 
 def always() -> bool:
@@ -51,6 +69,7 @@ class Query:
     k: int
     nprobe: int
     alive: Alive
+    filter: Filter | None = None  # only images it matches (None: every image)
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,8 @@ class Answer:
     cluster: int
     # The rows rowids name, read with the scan for the whole batch (see CollectionLike.search).
     rows: Mapping[int, Row]
+    payloads: Mapping[int, Payload] = field(default_factory=lambda: NO_PAYLOADS)  # labels &c.
+    names: Mapping[int, str] = field(default_factory=lambda: NO_NAMES)  # cluster names
 
 
 class Engine:
@@ -81,6 +102,7 @@ class Engine:
         # Read once while loading, before serving: a Milvus-mode collection counts its
         # clusters on the first read only, and keeps them up from there without a call.
         collection.cluster_sizes()
+        self._labelling("label_counts")  # likewise: Milvus scans them once, here
         self.metrics.track_images(lambda: sum(self.collection.cluster_sizes()))
         costs = time_buckets(embedder, BATCH_SIZES, embedder.image_size)
         self.plan = ChunkPlan(costs, config.max_batch)
@@ -98,6 +120,8 @@ class Engine:
         """The k nearest images to the request's query (a stored id's own image left out)."""
         # Refused here, before any fetch, decode or batch, with the collection's own check.
         check_search(request.k, request.nprobe, self.config.max_k)
+        chosen = filter_from(request.filter) if request.HasField("filter") else None
+        chosen = None if chosen is None or chosen.everything else chosen
         data = self._fetch(request.url) if request.WhichOneof("query") == "url" else None
         own_id = request.id if request.WhichOneof("query") == "id" else None
         with self.batcher.arrival() as arrival:
@@ -105,7 +129,7 @@ class Engine:
             self._check_alive(alive, "decode")
             # A stored image is not its own neighbour: ask for one more and drop it.
             k = request.k + (own_id is not None)
-            answer = arrival.submit(Query(image, vector, k, request.nprobe, alive))
+            answer = arrival.submit(Query(image, vector, k, request.nprobe, alive, chosen))
         if isinstance(answer, Exception):
             raise answer
         self._check_alive(alive, "search")
@@ -171,8 +195,10 @@ class Engine:
             if not np.isfinite(vectors[i]).all():
                 out[i] = self._non_finite(queries[i])
         live = [i for i in live if out[i] is None]
-        for nprobe in sorted({queries[i].nprobe for i in live}):
-            group = [i for i in live if queries[i].nprobe == nprobe and queries[i].k > 0]
+        # One search call per (nprobe, filter): queries of a batch share both or are apart.
+        for key in dict.fromkeys((queries[i].nprobe, queries[i].filter) for i in live):
+            group = [i for i in live
+                     if (queries[i].nprobe, queries[i].filter) == key and queries[i].k > 0]
             if group:
                 self._search_group(queries, group, vectors, out)
         empty = np.empty(0)
@@ -206,13 +232,15 @@ class Engine:
         k = max(queries[i].k for i in group)
         with self.metrics.stage("search"):
             # One call for the whole group: the scan and its rows, read together.
-            hits = self.collection.search(np.stack([vectors[i] for i in group]), k,
-                                          queries[group[0]].nprobe or None)
+            stacked = np.stack([vectors[i] for i in group])
+            nprobe, chosen = queries[group[0]].nprobe or None, queries[group[0]].filter
+            hits = (self.collection.search(stacked, k, nprobe) if chosen is None
+                    else self.collection.search(stacked, k, nprobe, filter=chosen))
         for row, i in enumerate(group):
             # Rows are sorted by distance, so each query's top k is a prefix of the top max-k.
             kk = queries[i].k
             out[i] = Answer(vectors[i], hits.distances[row, :kk], hits.rowids[row, :kk],
-                            int(hits.clusters[row]), hits.rows)
+                            int(hits.clusters[row]), hits.rows, hits.payloads, hits.names)
 
     def respond(self, answer: Answer, k: int, own_id: str | None = None) -> pb.SearchResponse:
         neighbors = []
@@ -220,19 +248,27 @@ class Engine:
             meta = answer.rows.get(rowid)
             if meta is None or meta.id == own_id:
                 continue  # -1 padding, or the query's own stored image
-            neighbors.append(pb.Neighbor(id=meta.id, path=meta.path,
-                                         distance=distance, cluster=meta.cluster))
-        return pb.SearchResponse(cluster=answer.cluster, neighbors=neighbors[:k])
+            payload = answer.payloads.get(rowid, EMPTY)
+            neighbors.append(pb.Neighbor(
+                id=meta.id, path=meta.path, distance=distance, cluster=meta.cluster,
+                labels=sorted(payload.labels), attributes=attributes_to(payload.attributes),
+                cluster_name=answer.names.get(meta.cluster, "")))
+        return pb.SearchResponse(cluster=answer.cluster, neighbors=neighbors[:k],
+                                 cluster_name=answer.names.get(answer.cluster, ""))
 
     def add(self, request: pb.AddRequest, alive: Alive = always) -> pb.AddResponse:
         """Embeds and stores one image; answered once it is durable."""
+        # Checked before the image is decoded: a bad label costs no encoder time.
+        payload = payload_from(request.labels, request.attributes)
         with self.batcher.arrival() as arrival:
             image = self.decode(request.image)
             self._check_alive(alive, "decode")
             answer = arrival.submit(Query(image, None, 0, 0, alive))
         if isinstance(answer, Exception):
             raise answer
-        row = self.collection.add(answer.vector[None], [request.path], [request.id or None])[0]
+        more = {} if payload.empty else {"payloads": [payload]}
+        row = self.collection.add(answer.vector[None], [request.path], [request.id or None],
+                                  **more)[0]
         self.metrics.images_changed()
         return pb.AddResponse(tag=request.tag, id=row.id, cluster=row.cluster)
 
@@ -260,7 +296,46 @@ class Engine:
             imbalance=imbalance(sizes),
             base_model=self.embedder.base_model,
             store=about.store,
+            cluster_names=[pb.ClusterName(cluster=c, name=n)
+                           for c, n in sorted(self._labelling("cluster_names").items())],
+            label_counts=[pb.LabelCount(label=label, count=n) for label, n in sorted(
+                self._labelling("label_counts").items(), key=lambda x: (-x[1], x[0]))],
         )
+
+    def _labelling(self, method: str) -> dict:
+        """Names or label counts; empty from a store without them yet (the Milvus store
+        gains them in issue 25's Milvus part), so its Info keeps working."""
+        read = getattr(self.collection, method, None)
+        return read() if read is not None else {}
+
+    def browse(self, request: pb.BrowseRequest) -> pb.BrowseResponse:
+        chosen = filter_from(request.filter) if request.HasField("filter") else None
+        page = self.collection.browse(chosen, request.page_size, request.page_token,
+                                      request.with_vectors)
+        return pb.BrowseResponse(items=[item_to(i) for i in page.items],
+                                 next_page_token=page.next_token)
+
+    def count(self, request: pb.CountRequest) -> pb.CountResponse:
+        chosen = filter_from(request.filter) if request.HasField("filter") else None
+        return pb.CountResponse(count=self.collection.count(chosen))
+
+    def get(self, request: pb.GetRequest) -> pb.GetResponse:
+        if not request.ids:
+            raise InvalidArgument("no ids given to get")
+        if len(request.ids) > MAX_GET:
+            raise InvalidArgument(f"{len(request.ids)} ids; at most {MAX_GET} per call")
+        items, missing = self.collection.get(list(request.ids), request.with_vectors)
+        return pb.GetResponse(items=[item_to(i) for i in items], missing=missing)
+
+    def update(self, request: pb.UpdateRequest) -> pb.UpdateResponse:
+        target, change = target_from(request), change_from(request)
+        done = self.collection.update(target, change)
+        return pb.UpdateResponse(updated=done.updated, missing=done.missing)
+
+    def name_cluster(self, request: pb.NameClusterRequest) -> pb.NameClusterResponse:
+        name = check_cluster_name(request.name)
+        return pb.NameClusterResponse(previous=self.collection.name_cluster(request.cluster,
+                                                                             name))
 
 
 def check_query_vector(values: np.ndarray) -> None:

@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Lookalike"].full_name
 # Load balancers and tools must reach these without a token.
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-WRITE_METHODS = frozenset({f"/{SERVICE_NAME}/Add", f"/{SERVICE_NAME}/Delete"})
+WRITE_METHODS = frozenset(f"/{SERVICE_NAME}/{name}"
+                          for name in ("Add", "Delete", "Update", "NameCluster"))
 SCOPES = ("read", "write")
 
 

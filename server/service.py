@@ -97,3 +97,24 @@ class LookalikeService(pb_grpc.LookalikeServicer):
     @handle_errors
     def Info(self, request: pb.InfoRequest, context: grpc.ServicerContext) -> pb.InfoResponse:
         return self.engine().info()
+
+    @handle_errors
+    def Browse(self, request: pb.BrowseRequest, context: grpc.ServicerContext) -> pb.BrowseResponse:
+        return self.engine().browse(request)
+
+    @handle_errors
+    def Count(self, request: pb.CountRequest, context: grpc.ServicerContext) -> pb.CountResponse:
+        return self.engine().count(request)
+
+    @handle_errors
+    def Get(self, request: pb.GetRequest, context: grpc.ServicerContext) -> pb.GetResponse:
+        return self.engine().get(request)
+
+    @handle_errors
+    def Update(self, request: pb.UpdateRequest, context: grpc.ServicerContext) -> pb.UpdateResponse:
+        return self.engine().update(request)
+
+    @handle_errors
+    def NameCluster(self, request: pb.NameClusterRequest,
+                    context: grpc.ServicerContext) -> pb.NameClusterResponse:
+        return self.engine().name_cluster(request)

@@ -1,5 +1,6 @@
-"""The change log: one numbered entry per row added or deleted and one per reclustering, so
-every process sharing a collection can apply exactly what the others changed."""
+"""The change log: one numbered entry per row added, deleted or relabelled, one per cluster
+name change and one per reclustering, so every process sharing a collection can apply
+exactly what the others changed."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ CREATE TABLE IF NOT EXISTS changes (
 );
 """
 ADD, DELETE, RELOAD = 1, 2, 3
+PAYLOAD, NAMES = 4, 5  # a row's labels or attributes changed; a cluster's name changed
 # Entries kept after each write. A process further behind than this reloads in full, so the
 # log stays bounded without knowing which processes exist (a killed one never says goodbye).
 WINDOW = 1_000_000
@@ -28,7 +30,9 @@ class Pending(NamedTuple):
 
     reload: apply nothing, rebuild from the tables instead (a reclustering, or the entries
         needed were trimmed). Otherwise `added` (row numbers, ascending) still exist and are
-        new to the process; `deleted` rows (with their clusters) were in it and are gone.
+        new to the process; `deleted` rows (with their clusters) were in it and are gone;
+        `relabelled` rows' labels or attributes changed (reread them; some may be gone);
+        `names`: a cluster name changed.
     """
 
     last: int
@@ -36,10 +40,13 @@ class Pending(NamedTuple):
     added: np.ndarray = _EMPTY
     deleted: np.ndarray = _EMPTY
     deleted_clusters: np.ndarray = _EMPTY
+    relabelled: np.ndarray = _EMPTY
+    names: bool = False
 
     @property
     def empty(self) -> bool:
-        return not self.reload and not len(self.added) and not len(self.deleted)
+        return (not self.reload and not len(self.added) and not len(self.deleted)
+                and not len(self.relabelled) and not self.names)
 
 
 def has_log(db: sqlite3.Connection) -> bool:
@@ -75,10 +82,11 @@ def read_since(db: sqlite3.Connection, seq: int) -> Pending:
     got = np.array(db.execute("SELECT op, rowid, cluster FROM changes WHERE seq > ? "
                               "ORDER BY seq", (seq,)).fetchall(), np.int64).reshape(-1, 3)
     op, rowid, cluster = got.T
-    if (op == RELOAD).any() or not np.isin(op, (ADD, DELETE)).all():  # unknown: be safe
-        return Pending(last, True)
+    if (op == RELOAD).any() or not np.isin(op, (ADD, DELETE, PAYLOAD, NAMES)).all():
+        return Pending(last, True)  # unknown: be safe
     added, deleted = rowid[op == ADD], rowid[op == DELETE]
     both = np.isin(added, deleted)  # added then deleted: never there, nothing to take out
     old = ~np.isin(deleted, added)
     return Pending(last, False, np.sort(added[~both]), deleted[old],
-                   cluster[op == DELETE][old])
+                   cluster[op == DELETE][old], np.unique(rowid[op == PAYLOAD]),
+                   bool((op == NAMES).any()))

@@ -72,6 +72,9 @@ class ClusterIndexes:
         self._lists: list[tuple] = [()] * self.nlist
         # (vectors, norms) of each mapped cluster, None for one held in its IndexFlatL2.
         self._mapped: list[tuple[np.ndarray, np.ndarray] | None] = [None] * self.nlist
+        # What filtered.py derives from the rows (where each row is, filter selections);
+        # every add or remove clears it.
+        self.cache: dict[str, object] = {}
         for c in range(self.nlist):
             self._refresh(c)
 
@@ -88,6 +91,7 @@ class ClusterIndexes:
 
     def add(self, clusters: np.ndarray, vectors: np.ndarray, rowids: np.ndarray) -> None:
         """Appends vectors to their clusters' indexes, one Faiss call per cluster."""
+        self.cache.clear()
         for c, take in _groups(clusters):
             self._own(c)
             self.indexes[c].add(vectors[take])
@@ -96,6 +100,7 @@ class ClusterIndexes:
             self._refresh(c)
 
     def remove(self, clusters: np.ndarray, rowids: np.ndarray) -> None:
+        self.cache.clear()
         for c, take in _groups(clusters):
             self._own(c)
             positions = np.flatnonzero(np.isin(self.rows[c][:-1], rowids[take]))

@@ -14,9 +14,14 @@ import numpy as np
 from lookalike.common.errors import InvalidArgument, NotFound, Unavailable
 from lookalike.indexer.checks import check_add, check_queries, check_rows, drop_missing
 from lookalike.indexer.clustering import route
+from lookalike.indexer.filters import Filter
 from lookalike.indexer.interface import NO_ROWS, Description, Hits, Row, check_search
+from lookalike.indexer.labels import Payload
+from lookalike.indexer.local.browsing import Browsing
 from lookalike.indexer.local.cluster_indexes import ClusterIndexes
 from lookalike.indexer.local.create import write_collection
+from lookalike.indexer.local.filtered import forget_selections, search_selected
+from lookalike.indexer.local.payload_index import PayloadIndex
 from lookalike.indexer.local.rwlock import ReadWriteLock
 from lookalike.indexer.local.snapshot import load_mapped
 from lookalike.indexer.local.store import MetadataStore, corrupt_named
@@ -29,8 +34,12 @@ logger = logging.getLogger(__name__)
 RECHECK_S = 1.0  # (shared) how often follow() asks SQLite whether anything changed unannounced
 
 
-class Collection:
+class Collection(Browsing):
     """Search, add and delete over one collection folder: the Faiss + SQLite CollectionLike.
+
+    Labels, attributes and cluster names live in SQLite (payload.py) and, for filters, in
+    an in-memory inverted index (PayloadIndex) kept current exactly as the Faiss indexes
+    are: by this process's own writes and by the change log of the others'.
 
     Searches share a readers-writer lock, so they run in parallel; adds, deletes and
     reclustering are serialized by a writer mutex, and stop searches only for the moment
@@ -140,6 +149,10 @@ class Collection:
         loaded = None if self._group is None else load_mapped(self.folder, self.store, self.dim)
         if loaded is not None:
             indexes, nprobe, seq = loaded
+            # Read after the snapshot's state: entries between are applied again on the next
+            # catch-up, and rereading a row's payload is idempotent.
+            with self.store.snapshot():
+                payloads, names = self.store.all_payloads(), self.store.cluster_names()
         else:
             with self.store.snapshot():
                 seq = self.store.last_seq()
@@ -147,8 +160,10 @@ class Collection:
                 nprobe = int(self.store.settings()["default_nprobe"])
                 indexes = ClusterIndexes.load(centroids, self.store.cluster_counts(),
                                               self.store.iter_vectors(self.dim))
+                payloads, names = self.store.all_payloads(), self.store.cluster_names()
         with self._rw.write():
             self._clusters, self.default_nprobe = indexes, nprobe
+            self._payloads, self._names = PayloadIndex(payloads), names
         self._seq, self._version = seq, version
         logger.info("opened %s: %d images in %d clusters (%d mapped)", self.folder,
                 sum(indexes.sizes()), indexes.nlist, indexes.mapped_rows())
@@ -182,6 +197,11 @@ class Collection:
                 if len(rowids) != len(pending.added):
                     logger.warning("%s: logged rows are missing; reloading", self.folder)
                     pending = pending._replace(reload=True)
+            if not pending.reload:
+                touched = np.union1d(pending.added, pending.relabelled)
+                got = self.store.payloads(touched.tolist()) if len(touched) else {}
+                payloads = {int(r): got.get(int(r), Payload()) for r in touched}
+                names = self.store.cluster_names() if pending.names else self._names
         if pending.reload:
             self._load()
             return
@@ -189,14 +209,20 @@ class Collection:
             with self._rw.write():
                 if len(pending.deleted):
                     self._clusters.remove(pending.deleted_clusters, pending.deleted)
+                    self._payloads.remove(pending.deleted.tolist())
                 if len(pending.added):
                     self._clusters.add(clusters, vectors, rowids)
+                self._payloads.set(payloads)
+                self._payloads.changed()
+                forget_selections(self._clusters)
+                self._names = names
         self._seq, self._version = pending.last, version
 
     def replace_clustering(self, centroids: np.ndarray, rowids: np.ndarray,
-                           clusters: np.ndarray, default_nprobe: int) -> None:
-        """Swaps in new centroids, every row's cluster and the default nprobe in one SQLite
-        transaction, then rebuilds the in-memory indexes from it.
+                           clusters: np.ndarray, default_nprobe: int,
+                           names: dict[int, str] | None = None) -> None:
+        """Swaps in new centroids, every row's cluster, the default nprobe and (given) the
+        cluster names in one SQLite transaction, then rebuilds the in-memory indexes from it.
 
         Raises:
             Unavailable: the collection was opened read-only.
@@ -204,7 +230,7 @@ class Collection:
         self.lock_exclusive()
         with self.writing():
             self.store.set_clustering(centroids, rowids, clusters,
-                                      {"default_nprobe": str(default_nprobe)})
+                                      {"default_nprobe": str(default_nprobe)}, names)
             self.reload()
 
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -291,33 +317,42 @@ class Collection:
         with self._rw.read():
             return self._clusters.sizes()
 
-    def search(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> Hits:
+    def search(self, queries: np.ndarray, k: int, nprobe: int | None = None,
+               filter: Filter | None = None) -> Hits:
         """The k nearest stored images of each query, scanning its nprobe nearest clusters,
-        with their rows: the scan and the rows' read share one hold of the read lock."""
-        return self._search(queries, k, nprobe, with_rows=True)
+        with their rows: the scan and the rows' read share one hold of the read lock.
+        With a filter, the k nearest that match (filtered.py plans the scan)."""
+        return self._search(queries, k, nprobe, with_rows=True, filter=filter)
 
     def scan(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> Hits:
         """search() without reading rows (Hits.rows stays empty): the vector scan alone, as
         benchmarks/index_bench.py compares it with Faiss's IndexIVFFlat."""
         return self._search(queries, k, nprobe, with_rows=False)
 
-    def _search(self, queries: np.ndarray, k: int, nprobe: int | None, with_rows: bool) -> Hits:
+    def _search(self, queries: np.ndarray, k: int, nprobe: int | None, with_rows: bool,
+                filter: Filter | None = None) -> Hits:
         queries = check_queries(queries, self.dim)
         check_search(k, nprobe)
         self.follow()
-        rows = NO_ROWS
+        rows, payloads = NO_ROWS, {}
         self._rw.acquire_read()
         try:
             clusters = self._clusters
-            distances, rowids, probe = clusters.search(
-                queries, k, min(nprobe or self.default_nprobe, clusters.nlist))
+            probes = min(nprobe or self.default_nprobe, clusters.nlist)
+            if filter is None or filter.everything:
+                distances, rowids, probe = clusters.search(queries, k, probes)
+            else:
+                distances, rowids, probe = search_selected(
+                    clusters, queries, k, probes, self._select(filter))
             if with_rows:
                 rows = self.store.describe(rowids.ravel().tolist())
+                payloads = {r: p for r in rows if not (p := self._payloads.payload(r)).empty}
+            names = self._names
         finally:
             self._rw.release_read()
         if with_rows:
             distances, rowids = drop_missing(distances, rowids, rows)
-        return Hits(distances, rowids, probe[:, 0].copy(), rows)
+        return Hits(distances, rowids, probe[:, 0].copy(), rows, payloads, names)
 
     def lookup(self, id: str) -> tuple[Row, np.ndarray]:
         """A stored image's metadata and vector; NotFound if the id is unknown."""
@@ -333,16 +368,27 @@ class Collection:
         return Description(self.manifest.model_fingerprint, self.dim,
                            str(self.manifest.format_version), self.default_nprobe)
 
-    def add(self, vectors: np.ndarray, paths: list[str], ids: list[str | None]) -> list[Row]:
-        """Stores vectors durably (one transaction), then makes them searchable."""
+    def add(self, vectors: np.ndarray, paths: list[str], ids: list[str | None],
+            payloads: list[Payload] | None = None) -> list[Row]:
+        """Stores vectors (and payloads) durably (one transaction), then makes them
+        searchable."""
         vectors, paths = check_add(vectors, paths, ids, self.dim)
+        if payloads is not None and len(payloads) != len(paths):
+            raise InvalidArgument(f"got {len(payloads)} payloads for {len(paths)} images")
         self.lock_exclusive()
         with self.writing():
             clusters = route(vectors, self._clusters.quantizer)[:, 0]
-            rows = self.store.insert(ids, paths, clusters, vectors)
+            rows = self.store.insert(ids, paths, clusters, vectors, payloads)
             rowids = np.array([r.rowid for r in rows], np.int64)
+
+            def change() -> None:
+                self._clusters.add(clusters, vectors, rowids)
+                if payloads is not None:
+                    self._payloads.set(dict(zip(rowids.tolist(), payloads, strict=True)))
+                self._payloads.changed()
+
             if rows:
-                self._apply_own(len(rows), lambda: self._clusters.add(clusters, vectors, rowids))
+                self._apply_own(len(rows), change)
         return rows
 
     def delete(self, ids: list[str]) -> tuple[list[Row], list[str]]:
@@ -353,7 +399,12 @@ class Collection:
             if rows:
                 clusters = np.array([r.cluster for r in rows], np.int64)
                 rowids = np.array([r.rowid for r in rows], np.int64)
-                self._apply_own(len(rows), lambda: self._clusters.remove(clusters, rowids))
+
+                def change() -> None:
+                    self._clusters.remove(clusters, rowids)
+                    self._payloads.remove(rowids.tolist())
+
+                self._apply_own(len(rows), change)
         found = {r.id for r in rows}
         return rows, [i for i in ids if i not in found]
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from lookalike.common.errors import InvalidArgument
 from lookalike.indexer.clustering import assign, choose_k, choose_nprobe, fit_kmeans, imbalance
-from lookalike.indexer.recluster import ReclusterConfig, ReclusterReport
+from lookalike.indexer.recluster import ReclusterConfig, ReclusterReport, carry_names
 
 if TYPE_CHECKING:
     from lookalike.indexer.local.collection import Collection
@@ -24,14 +24,16 @@ def recluster(
 
     Centroids, every row's cluster and the default nprobe change in a single SQLite
     transaction, so a crash at any moment leaves either the old clustering or the new one.
-    Adds and deletes wait meanwhile; searches go on against the old clustering.
+    Adds and deletes wait meanwhile; searches go on against the old clustering. Labels and
+    attributes belong to rows and stay; cluster names follow carry_names, in the same
+    transaction.
     """
     config = config or ReclusterConfig()
     clock = time.perf_counter()
     collection.lock_exclusive()
     with collection.writing():
         before = collection.cluster_sizes()
-        rowids, _, vectors = collection.all_vectors()
+        rowids, old, vectors = collection.all_vectors()
         if len(vectors) == 0:
             raise InvalidArgument(f"{collection.folder} is empty: nothing to recluster")
         k = config.clusters if config.clusters is not None else len(before)
@@ -41,9 +43,11 @@ def recluster(
         clusters = assign(vectors, centroids)
         nprobe = choose_nprobe(vectors, centroids, config.target_recall, seed=config.seed)
         del vectors  # the swap reloads them, chunk by chunk
-        collection.replace_clustering(centroids, rowids, clusters, nprobe)
+        names, moved, dropped = carry_names(collection.store.cluster_names(), old, clusters)
+        collection.replace_clustering(centroids, rowids, clusters, nprobe, names)
         after = collection.cluster_sizes()
     report = ReclusterReport(len(rowids), len(before), len(after), imbalance(before),
-                             imbalance(after), nprobe, round(time.perf_counter() - clock, 2))
+                             imbalance(after), nprobe, round(time.perf_counter() - clock, 2),
+                             moved, dropped)
     logger.info("reclustered %s: %s", collection.folder, report)
     return report

@@ -16,7 +16,8 @@ from lookalike.common.errors import AlreadyExists, CollectionError, NotFound
 from lookalike.indexer.disk import refuse_when_full, transaction
 from lookalike.indexer.ids import is_text, number_rows
 from lookalike.indexer.interface import Row
-from lookalike.indexer.local import changelog, settings
+from lookalike.indexer.labels import Payload
+from lookalike.indexer.local import changelog, payload, settings
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ CREATE TABLE IF NOT EXISTS centroids (
     vector  BLOB NOT NULL,
     crc     INTEGER NOT NULL
 );
-""" + settings.SCHEMA + changelog.SCHEMA
+""" + settings.SCHEMA + changelog.SCHEMA + payload.SCHEMA
 
 
 def row_crc(vector: bytes, id: str = "", path: str = "", cluster: int = -1) -> int:
@@ -103,6 +104,7 @@ class MetadataStore:
             raise sqlite3.DatabaseError("tables are missing")
         if create:
             db.executescript(SCHEMA)
+            payload.add_tables(db)  # its page-token secret
         return db
 
     def _upgrade(self) -> bool:
@@ -113,6 +115,11 @@ class MetadataStore:
             with self._lock, transaction(self._db, self.path):
                 self._db.execute(changelog.SCHEMA)  # one statement: no executescript COMMIT
             logger.info("%s: added the change log to an older collection", self.path)
+        if not payload.has_tables(self._db):
+            # An older collection: empty label tables (read-only: TEMP ones, the file as is).
+            with self._lock, transaction(self._db, self.path):
+                payload.add_tables(self._db, temporary=self.read_only)
+            logger.info("%s: added the label tables to an older collection", self.path)
         if settings.has_checksums(self._db):
             return True
         settings.read_settings(self._db, self.path, checksummed=False)
@@ -129,9 +136,10 @@ class MetadataStore:
 
     def insert(
         self, ids: Sequence[str | None], paths: Sequence[str], clusters: np.ndarray,
-        vectors: np.ndarray,
+        vectors: np.ndarray, payloads: Sequence[Payload] | None = None,
     ) -> list[Row]:
-        """Inserts rows in one transaction; an id of None becomes the row number as text.
+        """Inserts rows (and their payloads) in one transaction; an id of None becomes the row
+        number as text.
 
         A row number that a user already took as an id is skipped, so a generated id never
         collides with a given one.
@@ -157,6 +165,8 @@ class MetadataStore:
                 )
             except sqlite3.IntegrityError:
                 raise AlreadyExists(self._taken_message([r.id for r in rows])) from None
+            if payloads is not None:
+                payload.write(self._db, [r.rowid for r in rows], payloads, replace=False)
             self._log(changelog.ADD, [r.rowid for r in rows], clusters)
             return rows
 
@@ -186,6 +196,7 @@ class MetadataStore:
         with self._lock, transaction(self._db, self.path):
             found = self._rows_by_id(list(ids))
             self._db.executemany("DELETE FROM images WHERE rowid=?", [(r.rowid,) for r in found])
+            payload.remove(self._db, [r.rowid for r in found])
             self._log(changelog.DELETE, [r.rowid for r in found], (r.cluster for r in found))
             return found
 
@@ -262,9 +273,10 @@ class MetadataStore:
 
     def set_clustering(
         self, centroids: np.ndarray, rowids: np.ndarray, clusters: np.ndarray,
-        new_settings: dict[str, str],
+        new_settings: dict[str, str], names: dict[int, str] | None = None,
     ) -> None:
-        """Swaps in new centroids, every row's cluster and settings in one transaction."""
+        """Swaps in new centroids, every row's cluster, settings and (given) cluster names in
+        one transaction."""
         centroids = np.ascontiguousarray(centroids, np.float32)
         with self._lock, transaction(self._db, self.path):
             self._db.execute("DELETE FROM centroids")
@@ -277,6 +289,8 @@ class MetadataStore:
                 zip(map(int, clusters), map(int, rowids), strict=True),
             )
             settings.write_settings(self._db, new_settings)
+            if names is not None:
+                payload.replace_names(self._db, names)
             self._log(changelog.RELOAD, [0], [0])
 
     def centroids(self, dim: int) -> np.ndarray:
@@ -353,3 +367,54 @@ class MetadataStore:
             got = self._db.execute("SELECT rowid, id, path, cluster FROM images ORDER BY rowid")
             return [Row(*r) for r in got]
 
+
+    def payloads(self, rowids: Iterable[int]) -> dict[int, Payload]:
+        """The labels and attributes of the given rows that carry any."""
+        with self._lock:
+            return payload.read(self._db, list(rowids))
+
+    def all_payloads(self) -> dict[int, Payload]:
+        with self._lock:
+            return payload.read_all(self._db)
+
+    def update_payloads(self, rowids: Sequence[int], payloads: Sequence[Payload]) -> None:
+        """Replaces the rows' payloads in one transaction, logged for the other processes."""
+        with self._lock, transaction(self._db, self.path):
+            payload.write(self._db, rowids, payloads)
+            self._log(changelog.PAYLOAD, rowids, [0] * len(rowids))
+
+    def name_cluster(self, cluster: int, name: str) -> str:
+        with self._lock, transaction(self._db, self.path):
+            previous = payload.set_name(self._db, cluster, name)
+            self._log(changelog.NAMES, [cluster], [cluster])
+            return previous
+
+    def cluster_names(self) -> dict[int, str]:
+        with self._lock:
+            return payload.names(self._db)
+
+    def label_counts(self) -> dict[str, int]:
+        with self._lock:
+            return payload.label_counts(self._db)
+
+    def page_secret(self) -> bytes:
+        with self._lock:
+            return payload.secret(self._db)
+
+    def path_rows(self, prefix: str) -> np.ndarray:
+        """Row numbers (ascending) of the images whose path starts with prefix."""
+        with self._lock:
+            return np.array(payload.path_prefix(self._db, prefix), np.int64)
+
+    def cluster_rows(self, cluster: int) -> list[int]:
+        with self._lock:
+            got = self._db.execute("SELECT rowid FROM images WHERE cluster=? ORDER BY rowid",
+                                   (cluster,))
+            return [r[0] for r in got]
+
+    def rows_after(self, after: int, limit: int) -> list[Row]:
+        """Up to limit rows with row numbers above after, in row order."""
+        with self._lock:
+            got = self._db.execute("SELECT rowid, id, path, cluster FROM images WHERE rowid > ? "
+                                   "ORDER BY rowid LIMIT ?", (after, limit))
+            return [Row(*r) for r in got]

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"lookalike/proto/v1/lookalike.proto\x12\x0clookalike.v1\"\x89\x01\n\rSearchRequest\x12\x0f\n\x05image\x18\x01 \x01(\x0cH\x00\x12\r\n\x03url\x18\x02 \x01(\tH\x00\x12\x0c\n\x02id\x18\x03 \x01(\tH\x00\x12&\n\x06vector\x18\x04 \x01(\x0b\x32\x14.lookalike.v1.VectorH\x00\x12\t\n\x01k\x18\x05 \x01(\x05\x12\x0e\n\x06nprobe\x18\x06 \x01(\x05\x42\x07\n\x05query\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"L\n\x0eSearchResponse\x12\x0f\n\x07\x63luster\x18\x01 \x01(\x05\x12)\n\tneighbors\x18\x02 \x03(\x0b\x32\x16.lookalike.v1.Neighbor\"G\n\x08Neighbor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x10\n\x08\x64istance\x18\x03 \x01(\x02\x12\x0f\n\x07\x63luster\x18\x04 \x01(\x05\"4\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\"P\n\x13SearchStreamRequest\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12,\n\x07request\x18\x02 \x01(\x0b\x32\x1b.lookalike.v1.SearchRequest\"w\n\x14SearchStreamResponse\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12.\n\x08response\x18\x02 \x01(\x0b\x32\x1c.lookalike.v1.SearchResponse\x12\"\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x13.lookalike.v1.Error\"B\n\nAddRequest\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\x0c\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\n\n\x02id\x18\x04 \x01(\t\"[\n\x0b\x41\x64\x64Response\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0f\n\x07\x63luster\x18\x03 \x01(\x05\x12\"\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x13.lookalike.v1.Error\"\x1c\n\rDeleteRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\"2\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x05\x12\x0f\n\x07missing\x18\x02 \x03(\t\"\r\n\x0bInfoRequest\"\xa7\x02\n\x0cInfoResponse\x12\x19\n\x11model_fingerprint\x18\x01 \x01(\t\x12\x19\n\x11model_config_json\x18\x02 \x01(\t\x12\x15\n\rembedding_dim\x18\x03 \x01(\x05\x12\x12\n\ninput_size\x18\x04 \x01(\x05\x12\r\n\x05\x63ount\x18\x05 \x01(\x03\x12\x10\n\x08\x63lusters\x18\x06 \x01(\x05\x12\x15\n\rcluster_sizes\x18\x07 \x03(\x03\x12\x16\n\x0e\x64\x65\x66\x61ult_nprobe\x18\x08 \x01(\x05\x12\x16\n\x0e\x66ormat_version\x18\t \x01(\t\x12\x18\n\x10software_version\x18\n \x01(\t\x12\x11\n\timbalance\x18\x0b \x01(\x02\x12\x12\n\nbase_model\x18\x0c \x01(\t\x12\r\n\x05store\x18\r \x01(\t2\xef\x02\n\tLookalike\x12\x43\n\x06Search\x12\x1b.lookalike.v1.SearchRequest\x1a\x1c.lookalike.v1.SearchResponse\x12Y\n\x0cSearchStream\x12!.lookalike.v1.SearchStreamRequest\x1a\".lookalike.v1.SearchStreamResponse(\x01\x30\x01\x12>\n\x03\x41\x64\x64\x12\x18.lookalike.v1.AddRequest\x1a\x19.lookalike.v1.AddResponse(\x01\x30\x01\x12\x43\n\x06\x44\x65lete\x12\x1b.lookalike.v1.DeleteRequest\x1a\x1c.lookalike.v1.DeleteResponse\x12=\n\x04Info\x12\x19.lookalike.v1.InfoRequest\x1a\x1a.lookalike.v1.InfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"lookalike/proto/v1/lookalike.proto\x12\x0clookalike.v1\"\xaf\x01\n\rSearchRequest\x12\x0f\n\x05image\x18\x01 \x01(\x0cH\x00\x12\r\n\x03url\x18\x02 \x01(\tH\x00\x12\x0c\n\x02id\x18\x03 \x01(\tH\x00\x12&\n\x06vector\x18\x04 \x01(\x0b\x32\x14.lookalike.v1.VectorH\x00\x12\t\n\x01k\x18\x05 \x01(\x05\x12\x0e\n\x06nprobe\x18\x06 \x01(\x05\x12$\n\x06\x66ilter\x18\x07 \x01(\x0b\x32\x14.lookalike.v1.FilterB\x07\n\x05query\"\x8d\x01\n\x06\x46ilter\x12\x0e\n\x06\x61ny_of\x18\x01 \x03(\t\x12\x0e\n\x06\x61ll_of\x18\x02 \x03(\t\x12\x0f\n\x07none_of\x18\x03 \x03(\t\x12+\n\nconditions\x18\x04 \x03(\x0b\x32\x17.lookalike.v1.Condition\x12\x13\n\x0bpath_prefix\x18\x05 \x01(\t\x12\x10\n\x08\x63lusters\x18\x06 \x03(\x05\"\x7f\n\tCondition\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x06\x65quals\x18\x02 \x01(\x0b\x32\x13.lookalike.v1.ValueH\x00\x12$\n\x05range\x18\x03 \x01(\x0b\x32\x13.lookalike.v1.RangeH\x00\x12\x10\n\x06\x65xists\x18\x04 \x01(\x08H\x00\x42\x06\n\x04test\"i\n\x05Range\x12\x10\n\x03min\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x15\n\rmin_exclusive\x18\x03 \x01(\x08\x12\x15\n\rmax_exclusive\x18\x04 \x01(\x08\x42\x06\n\x04_minB\x06\n\x04_max\"1\n\x05Value\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\x10\n\x06number\x18\x02 \x01(\x01H\x00\x42\x06\n\x04kind\"<\n\tAttribute\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\"\n\x05value\x18\x02 \x01(\x0b\x32\x13.lookalike.v1.Value\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"b\n\x0eSearchResponse\x12\x0f\n\x07\x63luster\x18\x01 \x01(\x05\x12)\n\tneighbors\x18\x02 \x03(\x0b\x32\x16.lookalike.v1.Neighbor\x12\x14\n\x0c\x63luster_name\x18\x03 \x01(\t\"\x9a\x01\n\x08Neighbor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x10\n\x08\x64istance\x18\x03 \x01(\x02\x12\x0f\n\x07\x63luster\x18\x04 \x01(\x05\x12\x0e\n\x06labels\x18\x05 \x03(\t\x12+\n\nattributes\x18\x06 \x03(\x0b\x32\x17.lookalike.v1.Attribute\x12\x14\n\x0c\x63luster_name\x18\x07 \x01(\t\"4\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\"P\n\x13SearchStreamRequest\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12,\n\x07request\x18\x02 \x01(\x0b\x32\x1b.lookalike.v1.SearchRequest\"w\n\x14SearchStreamResponse\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12.\n\x08response\x18\x02 \x01(\x0b\x32\x1c.lookalike.v1.SearchResponse\x12\"\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x13.lookalike.v1.Error\"\x7f\n\nAddRequest\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\x0c\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\n\n\x02id\x18\x04 \x01(\t\x12\x0e\n\x06labels\x18\x05 \x03(\t\x12+\n\nattributes\x18\x06 \x03(\x0b\x32\x17.lookalike.v1.Attribute\"[\n\x0b\x41\x64\x64Response\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0f\n\x07\x63luster\x18\x03 \x01(\x05\x12\"\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x13.lookalike.v1.Error\"\x1c\n\rDeleteRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\"2\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x05\x12\x0f\n\x07missing\x18\x02 \x03(\t\"\r\n\x0bInfoRequest\"\x89\x03\n\x0cInfoResponse\x12\x19\n\x11model_fingerprint\x18\x01 \x01(\t\x12\x19\n\x11model_config_json\x18\x02 \x01(\t\x12\x15\n\rembedding_dim\x18\x03 \x01(\x05\x12\x12\n\ninput_size\x18\x04 \x01(\x05\x12\r\n\x05\x63ount\x18\x05 \x01(\x03\x12\x10\n\x08\x63lusters\x18\x06 \x01(\x05\x12\x15\n\rcluster_sizes\x18\x07 \x03(\x03\x12\x16\n\x0e\x64\x65\x66\x61ult_nprobe\x18\x08 \x01(\x05\x12\x16\n\x0e\x66ormat_version\x18\t \x01(\t\x12\x18\n\x10software_version\x18\n \x01(\t\x12\x11\n\timbalance\x18\x0b \x01(\x02\x12\x12\n\nbase_model\x18\x0c \x01(\t\x12\r\n\x05store\x18\r \x01(\t\x12\x30\n\rcluster_names\x18\x0e \x03(\x0b\x32\x19.lookalike.v1.ClusterName\x12.\n\x0clabel_counts\x18\x0f \x03(\x0b\x32\x18.lookalike.v1.LabelCount\",\n\x0b\x43lusterName\x12\x0f\n\x07\x63luster\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\"*\n\nLabelCount\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\xaa\x01\n\x04Item\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0f\n\x07\x63luster\x18\x03 \x01(\x05\x12\x14\n\x0c\x63luster_name\x18\x04 \x01(\t\x12\x0e\n\x06labels\x18\x05 \x03(\t\x12+\n\nattributes\x18\x06 \x03(\x0b\x32\x17.lookalike.v1.Attribute\x12$\n\x06vector\x18\x07 \x01(\x0b\x32\x14.lookalike.v1.Vector\"r\n\rBrowseRequest\x12$\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x14.lookalike.v1.Filter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x14\n\x0cwith_vectors\x18\x04 \x01(\x08\"L\n\x0e\x42rowseResponse\x12!\n\x05items\x18\x01 \x03(\x0b\x32\x12.lookalike.v1.Item\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"4\n\x0c\x43ountRequest\x12$\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x14.lookalike.v1.Filter\"\x1e\n\rCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\"/\n\nGetRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12\x14\n\x0cwith_vectors\x18\x02 \x01(\x08\"A\n\x0bGetResponse\x12!\n\x05items\x18\x01 \x03(\x0b\x32\x12.lookalike.v1.Item\x12\x0f\n\x07missing\x18\x02 \x03(\t\"\xef\x01\n\rUpdateRequest\x12#\n\x03ids\x18\x01 \x01(\x0b\x32\x14.lookalike.v1.IdListH\x00\x12\x11\n\x07\x63luster\x18\x02 \x01(\x05H\x00\x12&\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x14.lookalike.v1.FilterH\x00\x12\x12\n\nadd_labels\x18\x04 \x03(\t\x12\x15\n\rremove_labels\x18\x05 \x03(\t\x12/\n\x0eset_attributes\x18\x06 \x03(\x0b\x32\x17.lookalike.v1.Attribute\x12\x18\n\x10\x63lear_attributes\x18\x07 \x03(\tB\x08\n\x06target\"\x15\n\x06IdList\x12\x0b\n\x03ids\x18\x01 \x03(\t\"2\n\x0eUpdateResponse\x12\x0f\n\x07updated\x18\x01 \x01(\x03\x12\x0f\n\x07missing\x18\x02 \x03(\t\"3\n\x12NameClusterRequest\x12\x0f\n\x07\x63luster\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\"\'\n\x13NameClusterResponse\x12\x10\n\x08previous\x18\x01 \x01(\t2\xcb\x05\n\tLookalike\x12\x43\n\x06Search\x12\x1b.lookalike.v1.SearchRequest\x1a\x1c.lookalike.v1.SearchResponse\x12Y\n\x0cSearchStream\x12!.lookalike.v1.SearchStreamRequest\x1a\".lookalike.v1.SearchStreamResponse(\x01\x30\x01\x12>\n\x03\x41\x64\x64\x12\x18.lookalike.v1.AddRequest\x1a\x19.lookalike.v1.AddResponse(\x01\x30\x01\x12\x43\n\x06\x44\x65lete\x12\x1b.lookalike.v1.DeleteRequest\x1a\x1c.lookalike.v1.DeleteResponse\x12=\n\x04Info\x12\x19.lookalike.v1.InfoRequest\x1a\x1a.lookalike.v1.InfoResponse\x12\x43\n\x06\x42rowse\x12\x1b.lookalike.v1.BrowseRequest\x1a\x1c.lookalike.v1.BrowseResponse\x12@\n\x05\x43ount\x12\x1a.lookalike.v1.CountRequest\x1a\x1b.lookalike.v1.CountResponse\x12:\n\x03Get\x12\x18.lookalike.v1.GetRequest\x1a\x19.lookalike.v1.GetResponse\x12\x43\n\x06Update\x12\x1b.lookalike.v1.UpdateRequest\x1a\x1c.lookalike.v1.UpdateResponse\x12R\n\x0bNameCluster\x12 .lookalike.v1.NameClusterRequest\x1a!.lookalike.v1.NameClusterResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,31 +32,69 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lookalike.proto.v1.lookalik
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SEARCHREQUEST']._serialized_start=53
-  _globals['_SEARCHREQUEST']._serialized_end=190
-  _globals['_VECTOR']._serialized_start=192
-  _globals['_VECTOR']._serialized_end=216
-  _globals['_SEARCHRESPONSE']._serialized_start=218
-  _globals['_SEARCHRESPONSE']._serialized_end=294
-  _globals['_NEIGHBOR']._serialized_start=296
-  _globals['_NEIGHBOR']._serialized_end=367
-  _globals['_ERROR']._serialized_start=369
-  _globals['_ERROR']._serialized_end=421
-  _globals['_SEARCHSTREAMREQUEST']._serialized_start=423
-  _globals['_SEARCHSTREAMREQUEST']._serialized_end=503
-  _globals['_SEARCHSTREAMRESPONSE']._serialized_start=505
-  _globals['_SEARCHSTREAMRESPONSE']._serialized_end=624
-  _globals['_ADDREQUEST']._serialized_start=626
-  _globals['_ADDREQUEST']._serialized_end=692
-  _globals['_ADDRESPONSE']._serialized_start=694
-  _globals['_ADDRESPONSE']._serialized_end=785
-  _globals['_DELETEREQUEST']._serialized_start=787
-  _globals['_DELETEREQUEST']._serialized_end=815
-  _globals['_DELETERESPONSE']._serialized_start=817
-  _globals['_DELETERESPONSE']._serialized_end=867
-  _globals['_INFOREQUEST']._serialized_start=869
-  _globals['_INFOREQUEST']._serialized_end=882
-  _globals['_INFORESPONSE']._serialized_start=885
-  _globals['_INFORESPONSE']._serialized_end=1180
-  _globals['_LOOKALIKE']._serialized_start=1183
-  _globals['_LOOKALIKE']._serialized_end=1550
+  _globals['_SEARCHREQUEST']._serialized_end=228
+  _globals['_FILTER']._serialized_start=231
+  _globals['_FILTER']._serialized_end=372
+  _globals['_CONDITION']._serialized_start=374
+  _globals['_CONDITION']._serialized_end=501
+  _globals['_RANGE']._serialized_start=503
+  _globals['_RANGE']._serialized_end=608
+  _globals['_VALUE']._serialized_start=610
+  _globals['_VALUE']._serialized_end=659
+  _globals['_ATTRIBUTE']._serialized_start=661
+  _globals['_ATTRIBUTE']._serialized_end=721
+  _globals['_VECTOR']._serialized_start=723
+  _globals['_VECTOR']._serialized_end=747
+  _globals['_SEARCHRESPONSE']._serialized_start=749
+  _globals['_SEARCHRESPONSE']._serialized_end=847
+  _globals['_NEIGHBOR']._serialized_start=850
+  _globals['_NEIGHBOR']._serialized_end=1004
+  _globals['_ERROR']._serialized_start=1006
+  _globals['_ERROR']._serialized_end=1058
+  _globals['_SEARCHSTREAMREQUEST']._serialized_start=1060
+  _globals['_SEARCHSTREAMREQUEST']._serialized_end=1140
+  _globals['_SEARCHSTREAMRESPONSE']._serialized_start=1142
+  _globals['_SEARCHSTREAMRESPONSE']._serialized_end=1261
+  _globals['_ADDREQUEST']._serialized_start=1263
+  _globals['_ADDREQUEST']._serialized_end=1390
+  _globals['_ADDRESPONSE']._serialized_start=1392
+  _globals['_ADDRESPONSE']._serialized_end=1483
+  _globals['_DELETEREQUEST']._serialized_start=1485
+  _globals['_DELETEREQUEST']._serialized_end=1513
+  _globals['_DELETERESPONSE']._serialized_start=1515
+  _globals['_DELETERESPONSE']._serialized_end=1565
+  _globals['_INFOREQUEST']._serialized_start=1567
+  _globals['_INFOREQUEST']._serialized_end=1580
+  _globals['_INFORESPONSE']._serialized_start=1583
+  _globals['_INFORESPONSE']._serialized_end=1976
+  _globals['_CLUSTERNAME']._serialized_start=1978
+  _globals['_CLUSTERNAME']._serialized_end=2022
+  _globals['_LABELCOUNT']._serialized_start=2024
+  _globals['_LABELCOUNT']._serialized_end=2066
+  _globals['_ITEM']._serialized_start=2069
+  _globals['_ITEM']._serialized_end=2239
+  _globals['_BROWSEREQUEST']._serialized_start=2241
+  _globals['_BROWSEREQUEST']._serialized_end=2355
+  _globals['_BROWSERESPONSE']._serialized_start=2357
+  _globals['_BROWSERESPONSE']._serialized_end=2433
+  _globals['_COUNTREQUEST']._serialized_start=2435
+  _globals['_COUNTREQUEST']._serialized_end=2487
+  _globals['_COUNTRESPONSE']._serialized_start=2489
+  _globals['_COUNTRESPONSE']._serialized_end=2519
+  _globals['_GETREQUEST']._serialized_start=2521
+  _globals['_GETREQUEST']._serialized_end=2568
+  _globals['_GETRESPONSE']._serialized_start=2570
+  _globals['_GETRESPONSE']._serialized_end=2635
+  _globals['_UPDATEREQUEST']._serialized_start=2638
+  _globals['_UPDATEREQUEST']._serialized_end=2877
+  _globals['_IDLIST']._serialized_start=2879
+  _globals['_IDLIST']._serialized_end=2900
+  _globals['_UPDATERESPONSE']._serialized_start=2902
+  _globals['_UPDATERESPONSE']._serialized_end=2952
+  _globals['_NAMECLUSTERREQUEST']._serialized_start=2954
+  _globals['_NAMECLUSTERREQUEST']._serialized_end=3005
+  _globals['_NAMECLUSTERRESPONSE']._serialized_start=3007
+  _globals['_NAMECLUSTERRESPONSE']._serialized_end=3046
+  _globals['_LOOKALIKE']._serialized_start=3049
+  _globals['_LOOKALIKE']._serialized_end=3764
 # @@protoc_insertion_point(module_scope)

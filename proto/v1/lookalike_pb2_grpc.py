@@ -59,6 +59,31 @@ class LookalikeStub:
                 request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.InfoRequest.SerializeToString,
                 response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.InfoResponse.FromString,
                 _registered_method=True)
+        self.Browse = channel.unary_unary(
+                '/lookalike.v1.Lookalike/Browse',
+                request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.BrowseRequest.SerializeToString,
+                response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.BrowseResponse.FromString,
+                _registered_method=True)
+        self.Count = channel.unary_unary(
+                '/lookalike.v1.Lookalike/Count',
+                request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.CountRequest.SerializeToString,
+                response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.CountResponse.FromString,
+                _registered_method=True)
+        self.Get = channel.unary_unary(
+                '/lookalike.v1.Lookalike/Get',
+                request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.GetRequest.SerializeToString,
+                response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.GetResponse.FromString,
+                _registered_method=True)
+        self.Update = channel.unary_unary(
+                '/lookalike.v1.Lookalike/Update',
+                request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateRequest.SerializeToString,
+                response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateResponse.FromString,
+                _registered_method=True)
+        self.NameCluster = channel.unary_unary(
+                '/lookalike.v1.Lookalike/NameCluster',
+                request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterRequest.SerializeToString,
+                response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterResponse.FromString,
+                _registered_method=True)
 
 
 class LookalikeServicer:
@@ -100,6 +125,43 @@ class LookalikeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Browse(self, request, context):
+        """Pages through the stored images in row order (oldest first), all or those a filter
+        matches; needs a read token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Count(self, request, context):
+        """How many stored images a filter matches; needs a read token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Get(self, request, context):
+        """The stored rows of given ids; needs a read token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Update(self, request, context):
+        """Adds or removes labels and sets or clears attributes on ids, a cluster's members or
+        a filter's matches, in one transaction; needs a write token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NameCluster(self, request, context):
+        """Names a cluster, or clears its name; needs a write token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LookalikeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -127,6 +189,31 @@ def add_LookalikeServicer_to_server(servicer, server):
                     servicer.Info,
                     request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.InfoRequest.FromString,
                     response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.InfoResponse.SerializeToString,
+            ),
+            'Browse': grpc.unary_unary_rpc_method_handler(
+                    servicer.Browse,
+                    request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.BrowseRequest.FromString,
+                    response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.BrowseResponse.SerializeToString,
+            ),
+            'Count': grpc.unary_unary_rpc_method_handler(
+                    servicer.Count,
+                    request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.CountRequest.FromString,
+                    response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.CountResponse.SerializeToString,
+            ),
+            'Get': grpc.unary_unary_rpc_method_handler(
+                    servicer.Get,
+                    request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.GetRequest.FromString,
+                    response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.GetResponse.SerializeToString,
+            ),
+            'Update': grpc.unary_unary_rpc_method_handler(
+                    servicer.Update,
+                    request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateRequest.FromString,
+                    response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateResponse.SerializeToString,
+            ),
+            'NameCluster': grpc.unary_unary_rpc_method_handler(
+                    servicer.NameCluster,
+                    request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterRequest.FromString,
+                    response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -264,6 +351,141 @@ class Lookalike:
             '/lookalike.v1.Lookalike/Info',
             lookalike_dot_proto_dot_v1_dot_lookalike__pb2.InfoRequest.SerializeToString,
             lookalike_dot_proto_dot_v1_dot_lookalike__pb2.InfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Browse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lookalike.v1.Lookalike/Browse',
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.BrowseRequest.SerializeToString,
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.BrowseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Count(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lookalike.v1.Lookalike/Count',
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.CountRequest.SerializeToString,
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.CountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Get(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lookalike.v1.Lookalike/Get',
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.GetRequest.SerializeToString,
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.GetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Update(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lookalike.v1.Lookalike/Update',
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateRequest.SerializeToString,
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NameCluster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lookalike.v1.Lookalike/NameCluster',
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterRequest.SerializeToString,
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -8,7 +8,8 @@ from lookalike.common.errors import InvalidArgument
 from lookalike.indexer.interface import CollectionLike, Description, check_search
 from lookalike.indexer.local.collection import Collection
 
-METHODS = ["search", "add", "delete", "lookup", "describe", "cluster_sizes", "recluster", "close"]
+METHODS = ["search", "add", "delete", "lookup", "describe", "cluster_sizes", "recluster", "close",
+           "browse", "count", "get", "update", "name_cluster", "cluster_names", "label_counts"]
 
 
 def protocol_methods() -> list[str]:
