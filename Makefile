@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CI installs in strict editable mode so a package missing from pyproject fails loudly.
 EDITABLE_MODE ?= strict
 
-.PHONY: demo test install install-test lint proto bench clean
+.PHONY: demo test install install-test lint proto client bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ demo: install
 
 test: install-test
 	$(BIN)/python proto/generate.py --check
+	$(BIN)/python clients/generate.py --check
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
@@ -30,6 +31,10 @@ lint: install-test
 
 proto: install-test
 	$(BIN)/python proto/generate.py
+
+# Client (clients/client.py) is generated from AsyncClient (clients/async_client.py).
+client: install-test
+	$(BIN)/python clients/generate.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-output

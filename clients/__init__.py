@@ -2,8 +2,9 @@
 
 from lookalike.clients.async_client import AsyncClient
 from lookalike.clients.client import Client
+from lookalike.clients.errors import BadAnswer
 from lookalike.clients.results import Added, CollectionInfo, Neighbor, SearchResult
 from lookalike.clients.retry import RetryPolicy
 
-__all__ = ["Added", "AsyncClient", "Client", "CollectionInfo", "Neighbor", "RetryPolicy",
-           "SearchResult"]
+__all__ = ["Added", "AsyncClient", "BadAnswer", "Client", "CollectionInfo", "Neighbor",
+           "RetryPolicy", "SearchResult"]

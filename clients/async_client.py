@@ -1,35 +1,81 @@
-"""The asyncio Python SDK: api.py's methods, each step awaited."""
+"""The asyncio Python SDK, written by hand; clients/generate.py makes Client (client.py) from it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from contextlib import closing
-from typing import Any, TypeVar
+from functools import partial
+from pathlib import Path
+from typing import Any
 
-from lookalike.clients.api import Api
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from lookalike.clients.async_stream import TaskStream
-from lookalike.clients.channel import open_aio_channel
-from lookalike.clients.methods import Awaiting
-from lookalike.clients.steps import AddStream, Call, Emits, Sleep, Step, Stepper, Steps, Work
+from lookalike.clients.channel import ClientConfig, make_config, open_aio_channel
+from lookalike.clients.images import prepare
+from lookalike.clients.messages import (
+    AddPlan,
+    check_query,
+    collection_info,
+    delete_request,
+    delete_result,
+    input_size,
+    parsed,
+    prepare_all,
+    search_request,
+    search_result,
+    serving_status,
+)
+from lookalike.clients.prefetch import prepare_row
+from lookalike.clients.results import Added, CollectionInfo, SearchResult
+from lookalike.clients.retry import NO_RETRY, is_retryable, retry_delay, stream_lost
+from lookalike.clients.window import Window
+from lookalike.common.errors import LookalikeError
+from lookalike.proto.v1 import lookalike_pb2 as pb
+from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
+class AsyncClient:
+    """Talks to a lookalike server.
 
-class AsyncClient(Awaiting, Api):
-    """Talks to a lookalike server from asyncio code; see Client for the semantics.
+    Every call has a deadline (`timeout`, 30 s by default). search, search_many, info,
+    health and delete are retried with backoff while the server is UNAVAILABLE; add
+    only when every image has an id (see `add`). Answers that break the lookalike.v1
+    contract (a server that is old, broken or not ours) raise BadAnswer, or come back
+    as BadAnswer for the rows they concern.
 
     Example:
         async with AsyncClient("127.0.0.1:50051") as client:
-            result = await client.search("photo.jpg", k=5)
+            for n in (await client.search("photo.jpg", k=5)).neighbors:
+                print(n.id, n.path, n.distance)
             async for outcome in client.search_many(paths):
-                ...
+                print(outcome)
+
+        AsyncClient("search.example.com:443", tls=True, token="s3cret")
     """
 
-    _open_channel = staticmethod(open_aio_channel)
+    def __init__(self, target: str, *, config: ClientConfig | None = None,
+                 **options: Any) -> None:
+        """Opens a channel to target ("host:port").
+
+        Args:
+            target: the server's address.
+            config: a ready ClientConfig; otherwise built from options.
+            **options: make_config's keywords: timeout, token, tls, root_certificates
+                (PEM bytes or a file), tls_server_name, retry, downsize, fetch.
+        """
+        self.target = target
+        self.config = config or make_config(**options)
+        self._channel = open_aio_channel(target, self.config)
+        self._stub = pb_grpc.LookalikeStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._metadata = self.config.metadata or None
+        self._size: int | None = None
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -41,32 +87,131 @@ class AsyncClient(Awaiting, Api):
         """Closes the channel; calls in progress fail."""
         await self._channel.close()
 
-    async def _call(self, steps: Steps[T]) -> T:
-        stepper = Stepper(steps)
-        for step in stepper:
-            await stepper.settle_async(self._do, step)
-        return stepper.value  # type: ignore[return-value]
-
-    async def _outcomes(self, steps: Emits[T]) -> AsyncGenerator[T, None]:
-        with closing(TaskStream(self._rpcs["SearchStream"], self._metadata, self._do)) as pump:
-            stepper = Stepper(steps)
-            for step in stepper:
-                await stepper.settle_async(pump.do, step)
-                for outcome in stepper.drain():
-                    yield outcome
-
-    async def _do(self, step: Step) -> Any:
-        if isinstance(step, Call):
-            return await self._rpcs[step.rpc](step.request, timeout=step.timeout,
-                                              metadata=self._metadata)
-        if isinstance(step, AddStream):
-            async for answer in self._rpcs["Add"](iter(step.requests), timeout=step.timeout,
-                                                  metadata=self._metadata):
-                step.on_answer(answer)
-            return None
-        if isinstance(step, Work):
+    async def search(
+        self, image: Any = None, *, id: str | None = None,
+        vector: Sequence[float] | None = None, k: int = 10, nprobe: int | None = None,
+        timeout: float | None = None,
+    ) -> SearchResult:
+        """The k images most like the query: a path, URL, bytes, PIL image or array, an
+        `id=` of a stored image (left out of its own result), or a raw `vector=`."""
+        check_query(image, id, vector)
+        data = None
+        if image is not None:
+            size = await self.input_size()
             # File reads, URL fetches and decoding block: keep them off the event loop.
-            return await asyncio.to_thread(step.fn, *step.args)
-        if isinstance(step, Sleep):
-            return await asyncio.sleep(step.seconds)
-        raise TypeError(f"AsyncClient cannot do {step!r}")
+            data = await asyncio.to_thread(prepare, image, size, self.config.fetch)
+        request = search_request(data, id=id, vector=vector, k=k, nprobe=nprobe)
+        response = await self._unary(self._stub.Search, request, timeout, "search")
+        return search_result(response, query=id if id is not None else image)
+
+    async def search_many(
+        self, images: Iterable[Any] | AsyncIterable[Any], *, k: int = 10,
+        nprobe: int | None = None, timeout: float | None = None, window: int = 64,
+        workers: int = 4,
+    ) -> AsyncIterator[SearchResult | LookalikeError]:
+        """Searches many images over one stream; yields, in input order, a result or the
+        row's error, so one bad image does not stop the rest.
+
+        Lazy: `images` (an iterable, possibly endless; AsyncClient also takes an async
+        iterable) is read only as rows are needed, so results come while later rows are
+        unread. Images are read, fetched and downsized in `workers` threads while earlier
+        ones are on the wire; at most `window` rows are read ahead of the caller
+        (prepared, in flight, or answered before an earlier row). If the stream breaks
+        with UNAVAILABLE the unanswered rows are sent again after a backoff; `timeout` is
+        the longest wait for an answer while rows are in flight.
+        """
+        size = await self.input_size()
+        rows = Window(k=k, nprobe=nprobe, size=window, target=self.target,
+                      stall_timeout_s=self._timeout(timeout), retry=self.config.retry)
+        with closing(TaskStream(self._stub.SearchStream, self._metadata, rows)) as stream:
+            stream.feed(images, partial(prepare_row, size=size, limits=self.config.fetch),
+                        max(1, workers))
+            while True:
+                stream.open()
+                try:
+                    while (due := await stream.receive()) is not None:
+                        for outcome in due:
+                            yield outcome
+                except grpc.RpcError as err:  # the stream broke: send the unanswered again
+                    await asyncio.sleep(stream.retry_after(err))
+                    continue
+                stream.check_finished()
+                return
+
+    async def add(
+        self, images: Iterable[Any], ids: Iterable[str | None] | None = None,
+        paths: Iterable[str] | None = None, timeout: float | None = None,
+    ) -> list[Added | LookalikeError]:
+        """Adds images; each comes back as Added (durable) or the error that refused it.
+
+        Retried on UNAVAILABLE only when every image has an id: the images not yet
+        acknowledged are sent again, and one stored by an attempt whose answer was lost
+        comes back as AlreadyExists rather than as a second copy. Without ids a retry
+        could store duplicates, so the error is raised instead. `timeout` is the
+        deadline of the whole call.
+        """
+        images = list(images)
+        plan = AddPlan(images, ids, paths)
+        size = await self.input_size() if images else None
+        plan.prepared(await asyncio.to_thread(prepare_all, images, size, self.config.fetch))
+        delays = (self.config.retry if plan.idempotent else NO_RETRY).delays()
+        while requests := plan.requests():
+            try:
+                async for answer in self._stub.Add(iter(requests), metadata=self._metadata,
+                                                   timeout=self._timeout(timeout)):
+                    plan.answer(answer, self.target)
+                break
+            except grpc.RpcError as err:  # a write into a broken stream is INTERNAL in aio
+                await asyncio.sleep(retry_delay(err, delays, retryable=stream_lost(err),
+                                                target=self.target, what="add"))
+        return plan.results()
+
+    async def delete(self, ids: Iterable[str], timeout: float | None = None
+                     ) -> tuple[int, list[str]]:
+        """Deletes ids; returns (how many were deleted, the ids that were not there).
+
+        Retried on UNAVAILABLE: deleting twice is harmless, though ids deleted by an
+        attempt whose answer was lost are then reported as missing.
+        """
+        request = delete_request(ids)
+        return delete_result(await self._unary(self._stub.Delete, request, timeout, "delete"))
+
+    async def info(self, timeout: float | None = None) -> CollectionInfo:
+        """What is served: model, input size, counts, clusters, versions."""
+        response = await self._unary(self._stub.Info, pb.InfoRequest(), timeout, "info")
+        return collection_info(response)
+
+    async def health(self, timeout: float | None = None) -> str:
+        """The standard health status: "SERVING", "NOT_SERVING", ..."""
+        request = health_pb2.HealthCheckRequest()
+        return serving_status(await self._unary(self._health.Check, request, timeout,
+                                                "health"))
+
+    async def input_size(self) -> int | None:
+        """The side the served model wants images at, when downsizing is on (cached)."""
+        if not self.config.downsize:
+            return None
+        if self._size is None:
+            self._size = input_size(await self.info())
+        return self._size
+
+    @staticmethod
+    def plot(result: SearchResult, path: str | Path, **options: Any) -> Path:
+        """Writes a PNG of the query beside its neighbours (lookalike.present.plot.plot_result)."""
+        from lookalike.present.plot import plot_result
+
+        return plot_result(result, path, **options)
+
+    async def _unary(self, rpc: Any, request: Any, timeout: float | None, what: str) -> Any:
+        """rpc(request), tried again after each UNAVAILABLE as the retry policy allows."""
+        delays = self.config.retry.delays()
+        while True:
+            try:
+                return parsed(await rpc(request, timeout=self._timeout(timeout),
+                                        metadata=self._metadata), self.target)
+            except grpc.RpcError as err:
+                await asyncio.sleep(retry_delay(err, delays, retryable=is_retryable(err),
+                                                target=self.target, what=what))
+
+    def _timeout(self, timeout: float | None) -> float:
+        return timeout or self.config.timeout_s

@@ -12,7 +12,7 @@ from typing import Any
 
 from lookalike.clients.bulk_output import OutputWriter
 from lookalike.clients.client import Client
-from lookalike.clients.prefetch import downsized
+from lookalike.clients.prefetch import RowFeed, downsized, prepare_row
 from lookalike.clients.results import SearchResult
 from lookalike.common.errors import (
     DeadlineExceeded,
@@ -24,6 +24,12 @@ from lookalike.common.pool import default_workers, ordered_map
 from lookalike.common.sources import Source, read_sources
 
 logger = logging.getLogger(__name__)
+
+# URL rows fetched at once per stream: the network, not the CPU, is what they wait on.
+FETCH_THREADS = 8
+# Rows a stream may start past the oldest one not yet written, in windows: while a URL
+# row waits out its fetch deadline, this many later rows are fetched and searched.
+AHEAD_WINDOWS = 8
 
 
 @dataclass(frozen=True)
@@ -102,29 +108,44 @@ def search_in_order(
     # A connection per stream: a server of several worker processes (`serve --processes`)
     # spreads connections, not calls, so streams on one connection would share one worker.
     clients = [client] + [Client(client.target, config=client.config) for _ in range(n - 1)]
+    feeds: list[RowFeed] = []
     try:
-        streams = [
-            each.search_many(_queries(each, todo[i::n], share), k=config.k,
-                             nprobe=config.nprobe, window=config.window, workers=max(2, share))
-            for i, each in enumerate(clients)
-        ]
+        streams = []
+        for i, each in enumerate(clients):
+            feed = _feed(each, todo[i::n], share, config.window)
+            feeds.append(feed)
+            streams.append(feed.in_row_order(each.search_many(
+                feed, k=config.k, nprobe=config.nprobe, window=config.window,
+                workers=max(2, share))))
         for i in range(len(todo)):
             yield next(streams[i % n])
     finally:
+        for feed in feeds:
+            feed.close()
         for extra in clients[1:]:
             extra.close()
 
 
-def _queries(client: Client, rows: Sequence[Source], workers: int) -> Iterator[str | bytes]:
-    """What one stream sends for rows: with downsizing on, each image read and downsized in
-    `workers` processes, chunked and in order (lookalike.common.pool), since in threads
-    half of a decode holds the GIL; the stream then sends those bytes as they are."""
-    locations = [s.location for s in rows]
+def _feed(client: Client, rows: Sequence[Source], workers: int, window: int) -> RowFeed:
+    """What one stream sends for rows, each as soon as it is ready (prefetch.RowFeed).
+
+    URL rows are fetched and downsized in threads: waiting on the network, they would
+    hold a whole chunk of a worker process, and every row after them, for as long as the
+    fetch deadline. With downsizing on, local files are read and downsized in `workers`
+    processes, chunked and in order (lookalike.common.pool), since in threads half of a
+    decode holds the GIL; the stream then sends those bytes as they are.
+    """
     size = client.input_size()
-    if not size or workers < 2:
-        return iter(locations)
-    return ordered_map(partial(downsized, size=size, limits=client.config.fetch), locations,
-                       workers=workers)
+    limits = client.config.fetch
+
+    def read_local(locations: list[str]) -> Iterator[Any]:
+        if not size or workers < 2:
+            return iter(locations)
+        return ordered_map(partial(downsized, size=size, limits=limits), locations,
+                           workers=workers)
+
+    return RowFeed([s.location for s in rows], partial(prepare_row, size=size, limits=limits),
+                   read_local, threads=FETCH_THREADS, ahead=AHEAD_WINDOWS * window)
 
 
 def run_bulk(

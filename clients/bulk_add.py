@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lookalike.clients.client import Client
+from lookalike.clients.messages import text
 from lookalike.common.errors import InvalidArgument, LookalikeError
 from lookalike.common.paths import as_found, stored_path
 from lookalike.common.sources import Source, image_bytes, read_sources
@@ -61,8 +62,10 @@ def _ids_for(sources: list[Source], ids: Sequence[str] | None) -> list[str | Non
 def _add_chunk(client: Client, rows: list[tuple[Source, str | None]]
                ) -> tuple[int, list[Skipped]]:
     ready, refused = [], []
-    for source, row_id in rows:  # an unreadable file is reported, the rest go on
+    for source, row_id in rows:  # an unreadable file or a bad id is reported, the rest go on
         try:
+            if row_id is not None:
+                text(row_id, "the id")  # e.g. a lone surrogate that JSON can spell
             ready.append((source, row_id, image_bytes(source.location)))
         except LookalikeError as exc:
             refused.append((source.query, str(exc)))

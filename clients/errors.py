@@ -13,6 +13,14 @@ from lookalike.common.errors import (
 )
 from lookalike.proto.v1 import lookalike_pb2 as pb
 
+# What grpc reports when an answer's bytes do not parse as the message the call expects.
+_UNPARSED = "Exception deserializing response!"
+
+
+class BadAnswer(LookalikeError):
+    """The server's answer breaks the lookalike.v1 contract: a missing, repeated, mislabelled
+    or unparsable answer. The server may be old, broken, or not a lookalike server."""
+
 
 def _by_code() -> dict[str, type[LookalikeError]]:
     table: dict[str, type[LookalikeError]] = {}
@@ -23,6 +31,7 @@ def _by_code() -> dict[str, type[LookalikeError]]:
 
 
 def from_rpc_error(err: grpc.RpcError, target: str = "") -> LookalikeError:
+    """The domain exception for a failed call: the class the server named, else its code's."""
     code = err.code() if hasattr(err, "code") else None
     details = err.details() if hasattr(err, "details") else str(err)
     kind = None
@@ -33,6 +42,8 @@ def from_rpc_error(err: grpc.RpcError, target: str = "") -> LookalikeError:
         return classes[kind](details)
     if code == grpc.StatusCode.UNAVAILABLE:
         return Unavailable(f"the server at {target} is unavailable: {details}")
+    if code == grpc.StatusCode.INTERNAL and details == _UNPARSED:
+        return BadAnswer(f"the answer from {target} is not a lookalike.v1 message")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"no answer from {target} before the deadline")
     name = code.name if code is not None else "UNKNOWN"

@@ -1,14 +1,68 @@
-"""Building the wire messages the SDK sends, shared by Client and AsyncClient."""
+"""The wire, both ways: the requests the SDK sends and the answers it reads, each checked.
+
+Text the caller gives must be UTF-8 that protobuf can carry (no lone surrogates), and is
+refused here with an error naming it, before anything is sent. A server may be old,
+broken or not ours: every answer is checked against the lookalike.v1 contract, and one
+that breaks it becomes BadAnswer (for the call, or for the one row it concerns), never a
+bare Python exception. Free of I/O: Client and AsyncClient share it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import logging
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from google.protobuf.message import Message
+from google.protobuf.unknown_fields import UnknownFieldSet
+from grpc_health.v1 import health_pb2
 
-from lookalike.common.errors import InvalidArgument
+from lookalike.clients.errors import BadAnswer, from_row_error
+from lookalike.clients.prefetch import Prepared, prepare_row
+from lookalike.clients.results import Added, CollectionInfo, Neighbor, SearchResult
+from lookalike.common.errors import InvalidArgument, LookalikeError
+from lookalike.common.fetch import FetchLimits
+from lookalike.common.paths import stored_path
 from lookalike.proto.v1 import lookalike_pb2 as pb
+
+logger = logging.getLogger(__name__)
+
+INT32_MAX = 2**31 - 1
+SHOWN_CHARS = 80  # how much of a caller's text an error message quotes
+
+
+def shown(value: object) -> str:
+    """repr(value), cut to SHOWN_CHARS: messages quote user text, never all of it."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def text(value: object, what: str) -> str:
+    """value, when it is a str the wire can carry.
+
+    Raises:
+        InvalidArgument: not a str, or not encodable as UTF-8 (a lone surrogate).
+    """
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what} must be text, got {type(value).__name__} {shown(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(
+            f"{what} {shown(value)} is not valid UTF-8 text ({exc.reason} at character "
+            f"{exc.start})") from None
+    return value
+
+
+def int32(value: object, what: str) -> int:
+    """value, when it is an int that fits the wire's int32."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidArgument(f"{what} must be an int, got {shown(value)}")
+    if not -INT32_MAX - 1 <= value <= INT32_MAX:
+        raise InvalidArgument(f"{what} {value} is out of range")
+    return int(value)
 
 
 def check_query(image: Any, id: str | None, vector: Sequence[float] | None) -> None:
@@ -25,9 +79,9 @@ def search_request(
 ) -> pb.SearchRequest:
     """The SearchRequest for exactly one of encoded image bytes, id or vector."""
     check_query(data, id, vector)
-    request = pb.SearchRequest(k=k, nprobe=nprobe or 0)
+    request = pb.SearchRequest(k=int32(k, "k"), nprobe=int32(nprobe or 0, "nprobe"))
     if id is not None:
-        request.id = id
+        request.id = text(id, "the id")
     elif vector is not None:
         request.vector.values.extend(np.asarray(vector, np.float32).ravel().tolist())
     else:
@@ -35,24 +89,201 @@ def search_request(
     return request
 
 
-def add_plan(
-    images: Sequence[Any], ids: Sequence[str | None] | None, paths: Sequence[str] | None,
-) -> tuple[list[str | None], list[str]]:
-    """The id and path to store for each image; a path defaults to a str image itself.
+def delete_request(ids: Iterable[str]) -> pb.DeleteRequest:
+    ids = list(ids)
+    for n, id in enumerate(ids):
+        text(id, f"id {n} of the delete")
+    return pb.DeleteRequest(ids=ids)
 
-    Raises:
-        InvalidArgument: ids or paths whose length differs from images.
+
+def delete_result(response: pb.DeleteResponse) -> tuple[int, list[str]]:
+    checked(response, "the server's delete answer")
+    return response.deleted, list(response.missing)
+
+
+def parsed(answer: Any, target: str) -> Any:
+    """answer, unless grpc could not parse its bytes: grpc.aio then gives None where grpc
+    raises INTERNAL (which clients/errors.py maps to the same BadAnswer)."""
+    if answer is None:
+        raise BadAnswer(f"the answer from {target} is not a lookalike.v1 message")
+    return answer
+
+
+def wrong_types(message: Message) -> list[str]:
+    """The fields the contract knows that arrived with another wire type, here or nested.
+
+    protobuf keeps such a field as an unknown one and reads it as unset, so a neighbour
+    list of the wrong type would come out as no neighbours. Unknown field numbers (a newer
+    server's fields) are not wrong.
     """
-    ids = list(ids) if ids is not None else [None] * len(images)
-    paths = list(paths) if paths is not None else [
-        str(i) if isinstance(i, str) else "" for i in images]
-    for name, values in (("ids", ids), ("paths", paths)):
-        if len(values) != len(images):
-            raise InvalidArgument(f"got {len(images)} images but {len(values)} {name}")
-    return ids, paths
+    descriptor = message.DESCRIPTOR
+    wrong = [descriptor.fields_by_number[f.field_number].name for f in UnknownFieldSet(message)
+             if f.field_number in descriptor.fields_by_number]
+    for name, repeated in _nested(descriptor):
+        if repeated:
+            for item in getattr(message, name):
+                wrong += wrong_types(item)
+        elif message.HasField(name):
+            wrong += wrong_types(getattr(message, name))
+    return wrong
+
+
+@functools.cache
+def _nested(descriptor: Any) -> tuple[tuple[str, bool], ...]:
+    """The message-typed fields of a message type: (name, repeated)."""
+    return tuple((f.name, f.is_repeated) for f in descriptor.fields
+                 if f.message_type is not None)
+
+
+def checked(message: Message, what: str) -> None:
+    """Raises BadAnswer when the answer has fields of the wrong type (wrong_types)."""
+    if wrong := wrong_types(message):
+        raise BadAnswer(f"{what} has fields of the wrong type: {', '.join(sorted(set(wrong)))}")
+
+
+def search_result(response: pb.SearchResponse, query: object = None) -> SearchResult:
+    checked(response, "the server's search answer")
+    return SearchResult(
+        cluster=response.cluster,
+        neighbors=[Neighbor(n.id, n.path, n.distance, n.cluster) for n in response.neighbors],
+        query=query)
+
+
+def row_outcome(prepared: Prepared, response: pb.SearchStreamResponse
+                ) -> SearchResult | LookalikeError:
+    """search_many's answer for one row: its local error, the server's, or the result."""
+    if prepared.error is not None:
+        return prepared.error
+    if response.HasField("error"):
+        return from_row_error(response.error)
+    if not response.HasField("response"):
+        return BadAnswer(f"the server's answer for row {prepared.row} holds neither a result "
+                         "nor an error")
+    try:
+        return search_result(response.response, query=prepared.query)
+    except BadAnswer as exc:
+        return exc
+
+
+def collection_info(r: pb.InfoResponse) -> CollectionInfo:
+    checked(r, "the server's info answer")
+    return CollectionInfo(
+        r.model_fingerprint, r.model_config_json, r.embedding_dim, r.input_size, r.count,
+        r.clusters, list(r.cluster_sizes), r.default_nprobe, r.format_version,
+        r.software_version, r.imbalance, r.base_model, r.store)
+
+
+def input_size(info: CollectionInfo) -> int | None:
+    """The side to downsize images to, or None when the server does not say (an old one)."""
+    if info.input_size == 0:
+        return None
+    if not 0 < info.input_size <= 65_536:
+        raise BadAnswer(f"the server gives an input size of {info.input_size} pixels")
+    return info.input_size
+
+
+def serving_status(response: Any) -> str:
+    """The health answer's status name: "SERVING", "NOT_SERVING", ..."""
+    try:
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    except ValueError:
+        raise BadAnswer(f"the server's health status {response.status} is not one the "
+                        "health protocol defines") from None
+
+
+def prepare_all(images: list[Any], size: int | None, limits: FetchLimits) -> list[Prepared]:
+    """Every image read and downsized, or its error; blocking."""
+    return [prepare_row(n, image, size, limits) for n, image in enumerate(images)]
+
+
+def default_path(image: Any, n: int) -> str:
+    """The path stored for image n when the caller gives none: a str image's own, as text
+    the wire can carry (a non-UTF-8 file name as a file:// URI, common/paths.py)."""
+    if not isinstance(image, str):
+        return ""
+    try:
+        return stored_path(image)
+    except InvalidArgument:
+        text(image, f"the path of image {n}")  # says why, naming the image
+        raise
+
+
+class AddPlan:
+    """One add call's rows: what to send, and each row's outcome as answers come.
+
+    A row is answered once, by the answer whose tag is the row's number. A row the caller
+    gave bad text for is refused here; a row answered twice, or with neither an id nor an
+    error, or never answered, gets BadAnswer: the server broke the contract for it.
+    """
+
+    def __init__(self, images: Sequence[Any], ids: Iterable[str | None] | None,
+                 paths: Iterable[str] | None) -> None:
+        """Raises InvalidArgument when ids or paths are not one per image."""
+        count = len(images)
+        self.ids = list(ids) if ids is not None else [None] * count
+        given = list(paths) if paths is not None else None
+        for name, values in (("ids", self.ids), ("paths", given)):
+            if values is not None and len(values) != count:
+                raise InvalidArgument(f"got {count} images but {len(values)} {name}")
+        self.count = count
+        self.outcomes: dict[int, Added | LookalikeError] = {}
+        self.paths = [""] * count
+        for n, image in enumerate(images):
+            try:
+                if self.ids[n] is not None:
+                    text(self.ids[n], f"the id of image {n}")
+                self.paths[n] = (text(given[n], f"the path of image {n}") if given is not None
+                                 else default_path(image, n))
+            except InvalidArgument as exc:
+                self.outcomes[n] = exc
+        self._ready: list[Prepared] = []
+        self._sent: dict[str, int] = {}  # this attempt's rows by tag
+
+    @property
+    def idempotent(self) -> bool:
+        """Whether the Add can be sent again safely: only when every image has its own id,
+        so a repeat is refused as AlreadyExists instead of storing a second copy."""
+        return add_is_idempotent(self.ids)
+
+    def prepared(self, ready: list[Prepared]) -> None:
+        """Takes the images read and downsized; one that failed here is that row's error."""
+        self._ready = ready
+        for p in ready:
+            if p.error is not None:
+                self.outcomes.setdefault(p.row, p.error)
+
+    def requests(self) -> list[pb.AddRequest]:
+        """The next attempt's requests: every row not answered yet."""
+        todo = [p for p in self._ready if p.row not in self.outcomes]
+        self._sent = {str(p.row): p.row for p in todo}
+        return [pb.AddRequest(tag=str(p.row), image=p.data, path=self.paths[p.row],
+                              id=self.ids[p.row] or "") for p in todo]
+
+    def answer(self, item: pb.AddResponse, target: str) -> None:
+        row = self._sent.get(parsed(item, target).tag)
+        if row is None:  # the rows it may have meant are reported as unanswered
+            logger.warning("ignored an Add answer with the unknown tag %s", shown(item.tag))
+            return
+        if row in self.outcomes:
+            self.outcomes[row] = BadAnswer(f"the server answered image {row} twice")
+        elif item.HasField("error"):
+            self.outcomes[row] = from_row_error(item.error)
+        elif wrong := wrong_types(item):
+            self.outcomes[row] = BadAnswer(f"the server's answer for image {row} has fields "
+                                           f"of the wrong type: {', '.join(sorted(wrong))}")
+        elif not item.id:
+            self.outcomes[row] = BadAnswer(
+                f"the server's answer for image {row} holds neither an id nor an error")
+        else:
+            self.outcomes[row] = Added(item.id, item.cluster)
+
+    def results(self) -> list[Added | LookalikeError]:
+        """Every row's outcome, in order; a row the server never answered is BadAnswer."""
+        return [self.outcomes.get(n) or BadAnswer(
+            f"the server ended the Add stream without answering image {n}; it may or may "
+            "not be stored") for n in range(self.count)]
 
 
 def add_is_idempotent(ids: Sequence[str | None]) -> bool:
-    """Whether an Add can be sent again safely: only when every image has its own id,
-    so a repeat is refused as AlreadyExists instead of storing a second copy."""
+    """Whether an Add can be sent again safely: only when every image has its own id."""
     return all(ids)

@@ -1,10 +1,8 @@
-"""Typed results the SDK returns."""
+"""Typed results the SDK returns (clients/messages.py reads them off the wire)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from lookalike.proto.v1 import lookalike_pb2 as pb
 
 
 @dataclass(frozen=True)
@@ -22,14 +20,6 @@ class SearchResult:
     cluster: int
     neighbors: list[Neighbor] = field(default_factory=list)
     query: object = None  # what was asked for, as the caller gave it
-
-    @classmethod
-    def from_proto(cls, response: pb.SearchResponse, query: object = None) -> SearchResult:
-        return cls(
-            cluster=response.cluster,
-            neighbors=[Neighbor(n.id, n.path, n.distance, n.cluster) for n in response.neighbors],
-            query=query,
-        )
 
 
 @dataclass(frozen=True)
@@ -53,10 +43,3 @@ class CollectionInfo:
     imbalance: float
     base_model: str = ""  # the base encoder fine-tuned into this collection's; "" if none
     store: str = ""  # "local", or the Milvus address holding the images; "" from old servers
-
-    @classmethod
-    def from_proto(cls, r: pb.InfoResponse) -> CollectionInfo:
-        return cls(r.model_fingerprint, r.model_config_json, r.embedding_dim, r.input_size,
-                   r.count, r.clusters, list(r.cluster_sizes), r.default_nprobe,
-                   r.format_version, r.software_version, r.imbalance, r.base_model,
-                   r.store)

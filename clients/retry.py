@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import grpc
 
 from lookalike.clients.errors import from_rpc_error
+from lookalike.common.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ def retry_delay(
     """
     delay = next(delays, None) if retryable else None
     if delay is None:
+        if stream_lost(err) and not is_retryable(err):  # what the real status will say
+            raise Unavailable(f"{target}: the connection broke during {what}") from None
         raise from_rpc_error(err, target) from None
     logger.info("%s to %s failed (%s), trying again in %.2fs", what, target,
                 err.code().name if hasattr(err, "code") else err, delay)

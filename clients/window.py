@@ -21,8 +21,8 @@ from typing import Any
 
 import grpc
 
-from lookalike.clients.errors import from_row_error
-from lookalike.clients.messages import search_request
+from lookalike.clients.errors import BadAnswer
+from lookalike.clients.messages import parsed, row_outcome, search_request, shown
 from lookalike.clients.prefetch import Prepared
 from lookalike.clients.results import SearchResult
 from lookalike.clients.retry import RetryPolicy, retry_delay, stream_lost
@@ -48,15 +48,6 @@ class Row:
     handle: Any
 
 
-def outcome(prepared: Prepared, response: pb.SearchStreamResponse) -> Outcome:
-    """The caller's answer for one row: its local error, the server's, or the result."""
-    if prepared.error is not None:
-        return prepared.error
-    if response.HasField("error"):
-        return from_row_error(response.error)
-    return SearchResult.from_proto(response.response, query=prepared.query)
-
-
 class Window:
     """The rows of one search_many call, and the decisions about them."""
 
@@ -75,7 +66,7 @@ class Window:
         self._queued: deque[Row] = deque()
         self._resend: deque[Row] = deque()
         self._taken: dict[int, Row] = {}
-        self._pending: dict[int, tuple[Row, Prepared]] = {}
+        self._pending: dict[str, tuple[Row, Prepared]] = {}  # by tag
         self._ready: dict[int, Outcome] = {}
         self.read = self.yielded = self.attempt = 0
         self.input_done = self.closed = False
@@ -117,7 +108,7 @@ class Window:
         if self.closed or attempt != self.attempt:
             return None  # reopen moved it to the next attempt's resends
         del self._taken[row.number]
-        self._pending[row.number] = (row, prepared)
+        self._pending[str(row.number)] = (row, prepared)
         self._last = self._clock()
         if prepared.data is None:
             return pb.SearchStreamRequest(tag=str(row.number))
@@ -130,12 +121,19 @@ class Window:
         self._last = self._clock()
 
     def answer(self, response: pb.SearchStreamResponse) -> list[Outcome]:
-        """Takes one answer; returns the outcomes now due, in input order."""
-        entry = self._pending.pop(int(response.tag), None)
+        """Takes one answer; returns the outcomes now due, in input order.
+
+        Raises:
+            BadAnswer: an answer whose tag names no row in flight (unknown, empty, or a row
+                already answered), or that did not parse: which row it meant cannot be
+                known, so the call ends.
+        """
+        entry = self._pending.pop(parsed(response, self.target).tag, None)
         if entry is None:
-            raise LookalikeError(f"unexpected answer for row {response.tag!r}")
+            raise BadAnswer(f"the server at {self.target} answered row tag "
+                            f"{shown(response.tag)}, which is not in flight")
         row, prepared = entry
-        self._ready[row.number] = outcome(prepared, response)
+        self._ready[row.number] = row_outcome(prepared, response)
         self._delays = self._retry.delays()
         self._last = self._clock()
         due = []

@@ -2,16 +2,21 @@
 
 Every hop resolves the host once, vets the resolved addresses (when asked to) and then
 connects to that very address, so a second DNS answer cannot slip a private address in.
+One deadline covers the whole fetch: every connect, send and receive of every hop is
+given only the time left, so a peer that drips its answer a byte at a time cannot hold
+a caller (or a server thread) past it.
 """
 
 from __future__ import annotations
 
 import http.client
+import io
 import ipaddress
 import socket
 import ssl
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from lookalike.common.errors import (
@@ -104,7 +109,8 @@ def _fetch_once(
     if limits.allowed_hosts is not None and not host_allowed(host, limits.allowed_hosts):
         raise InvalidArgument(f"{url}: host {host!r} is not on this server's fetch allow-list")
     address = _resolve(url, host, port, limits.vet_addresses, networks, deadline)
-    conn = _connection(parts.scheme, host, port, address, _remaining(url, deadline))
+    conn = _connection(parts.scheme, host, port, address, deadline)
+    response = None
     try:
         target = parts.path or "/"
         if parts.query:
@@ -114,12 +120,15 @@ def _fetch_once(
         response = conn.getresponse()
         if response.status in REDIRECTS or response.status >= 400:
             return response.status, response.getheader("Location"), b""
-        return response.status, None, _read_body(url, response, conn, limits, deadline)
+        return response.status, None, _read_body(url, response, limits)
     except TimeoutError:
-        raise DeadlineExceeded(f"{url}: no answer within {limits.timeout_s:g}s") from None
+        raise DeadlineExceeded(f"{url}: the fetch took longer than {limits.timeout_s:g}s"
+                               ) from None
     except (OSError, http.client.HTTPException) as exc:
         raise NotFound(f"{url}: could not fetch ({exc})") from None
     finally:
+        if response is not None:  # after a closing answer, conn no longer holds it
+            response.close()
         conn.close()
 
 
@@ -176,17 +185,14 @@ def _remaining(url: str, deadline: float) -> float:
 
 
 def _connection(
-    scheme: str, host: str, port: int, address: str, timeout: float
+    scheme: str, host: str, port: int, address: str, deadline: float
 ) -> _PinnedHTTPConnection | _PinnedHTTPSConnection:
     if scheme == "https":
-        return _PinnedHTTPSConnection(host, port, address, timeout)
-    return _PinnedHTTPConnection(host, port, address, timeout)
+        return _PinnedHTTPSConnection(host, port, address, deadline)
+    return _PinnedHTTPConnection(host, port, address, deadline)
 
 
-def _read_body(
-    url: str, response: http.client.HTTPResponse, conn: http.client.HTTPConnection,
-    limits: FetchLimits, deadline: float,
-) -> bytes:
+def _read_body(url: str, response: http.client.HTTPResponse, limits: FetchLimits) -> bytes:
     length = response.getheader("Content-Length")
     if length and length.isdigit() and int(length) > limits.max_bytes:
         raise ResourceExhausted(f"{url}: {int(length):,} bytes, over the cap of "
@@ -194,10 +200,7 @@ def _read_body(
     chunks: list[bytes] = []
     size = 0
     while True:
-        left = _remaining(url, deadline)
-        if conn.pinned is not None:  # conn.sock is dropped once a closing response starts
-            conn.pinned.settimeout(left)
-        # read1: at most one receive, so a slow drip cannot outlast the deadline.
+        # Each receive under it is given only the time left (_DeadlineReader).
         chunk = response.read1(min(CHUNK, limits.max_bytes + 1 - size))
         if not chunk:
             return b"".join(chunks)
@@ -207,27 +210,88 @@ def _read_body(
             raise ResourceExhausted(f"{url}: more than {limits.max_bytes:,} bytes")
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
+def _time_left(deadline: float) -> float:
+    """Seconds left before deadline; TimeoutError (made DeadlineExceeded) when none are."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the fetch's deadline passed")
+    return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's receives, each allowed only the time left before the deadline.
+
+    A timeout per receive is no deadline: a peer sending a byte a second never trips it,
+    and http.client reads a status line, a header or a chunk-size line in as many
+    receives as the peer likes. Raises TimeoutError once the deadline has passed.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock, self._deadline = sock, deadline
+        # Through a socket file, as http.client's own reader: it keeps the socket open
+        # after the connection lets go of it for a response that ends the connection.
+        self._raw = sock.makefile("rb", buffering=0)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        self._sock.settimeout(_time_left(self._deadline))
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """What an HTTPResponse reads its answer through: makefile() is all it asks of it."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock, self._deadline = sock, deadline
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+
+class _DeadlineMixin:
+    """Connects, sends and reads the answer within one deadline (time.monotonic())."""
+
+    deadline: float
+
+    def _left(self) -> float:
+        return _time_left(self.deadline)
+
+    def response_class(self, sock: socket.socket, *args: Any, **kwargs: Any
+                       ) -> http.client.HTTPResponse:
+        # http.client builds each response through this attribute: the answer is then
+        # read through the deadline, however many receives its lines take.
+        reads: Any = _DeadlineSocket(sock, self.deadline)
+        return http.client.HTTPResponse(reads, *args, **kwargs)
+
+
+class _PinnedHTTPConnection(_DeadlineMixin, http.client.HTTPConnection):
     """HTTP to a vetted address, with the original host name in the Host header."""
 
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
-        self.pinned: socket.socket | None = None
+    def __init__(self, host: str, port: int, address: str, deadline: float) -> None:
+        super().__init__(host, port)
+        self._address, self.deadline = address, deadline
 
     def connect(self) -> None:
-        self.sock = self.pinned = socket.create_connection((self._address, self.port),
-                                                           self.timeout)
+        self.sock = socket.create_connection((self._address, self.port), self._left())
+        self.sock.settimeout(self._left())  # sendall's timeout is the whole send's
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+class _PinnedHTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):
     """HTTPS to a vetted address; the certificate is still checked against the host name."""
 
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._address = address
-        self.pinned: socket.socket | None = None
+    def __init__(self, host: str, port: int, address: str, deadline: float) -> None:
+        super().__init__(host, port, context=ssl.create_default_context())
+        self._address, self.deadline = address, deadline
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self.pinned = self._context.wrap_socket(sock, server_hostname=self.host)
+        sock = socket.create_connection((self._address, self.port), self._left())
+        sock.settimeout(self._left())  # the handshake's timeout is the whole handshake's
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock.settimeout(self._left())

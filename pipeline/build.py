@@ -1,4 +1,4 @@
-"""`lookalike build` as a function: decode, train, embed (here or on Ray), cluster, index."""
+"""`lookalike build` as a function: decode, train, embed (pipeline/backends.py), cluster, index."""
 
 from __future__ import annotations
 
@@ -12,25 +12,20 @@ import numpy as np
 
 from lookalike.common.errors import TrainingError
 from lookalike.common.paths import as_found
-from lookalike.common.sources import Source, read_sources
+from lookalike.common.sources import read_sources
 from lookalike.encoder import checkpoint as checkpoints
 from lookalike.encoder.checkpoint import Checkpoint
-from lookalike.encoder.embed import Embedder
 from lookalike.encoder.model import ModelConfig
-from lookalike.encoder.pretrained import FINE_TUNE_IMAGES, fine_tune
+from lookalike.encoder.pretrained import FINE_TUNE_IMAGES
 from lookalike.encoder.train import TrainConfig
-from lookalike.encoder.whitening import (
-    DEFAULT_DIM,
-    DEFAULT_POWER,
-    apply_whitening,
-    fit_whitening,
-)
+from lookalike.encoder.whitening import DEFAULT_DIM, DEFAULT_POWER
 from lookalike.indexer.checks import check_rows
 from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
 from lookalike.indexer.folder import refuse_existing
 from lookalike.indexer.local.create import write_collection
 from lookalike.indexer.manifest import Manifest
-from lookalike.pipeline.inputs import Images, Skipped, Vectors, check_unique_ids, read_images
+from lookalike.pipeline.backends import BuildSteps, backend_for
+from lookalike.pipeline.inputs import Skipped, check_unique_ids
 from lookalike.pipeline.ray_embed import RayConfig
 
 if TYPE_CHECKING:
@@ -104,10 +99,10 @@ def build_collection(
     address = _milvus_address(config.store)
     sources = read_sources(images_spec)
     check_unique_ids(images_spec, [s.id for s in sources])
-    if config.ray is None:
-        model, got = _here(images_spec, sources, config, model, lap, progress)
-    else:
-        model, got = _on_ray(images_spec, sources, config, model, lap, progress)
+    steps = BuildSteps(images_spec, config, model, lap, progress)
+    model, got = backend_for(config.ray, config.workers).train_and_embed(sources, steps)
+    if not got.sources:
+        raise TrainingError(f"no readable images in {images_spec}")
     vectors = got.vectors
     k = config.clusters or choose_k(vectors, config.seed).k
     centroids, _ = fit_kmeans(vectors, min(k, len(vectors)), config.seed)
@@ -118,76 +113,6 @@ def build_collection(
     lap("index")
     return Built(out, fingerprint, len(got.sources), got.skipped, len(centroids), nprobe,
                  lap.seconds)
-
-
-def _here(spec: str | Path, sources: list[Source], config: BuildConfig,
-          model: Checkpoint | None, lap: _Laps, progress: bool) -> tuple[Checkpoint, Vectors]:
-    """Every image decoded and embedded in this process; training samples them itself."""
-    model, read = _read_and_train(spec, sources, config, model, lap, progress, "decode")
-    model, vectors = _embed(model, read.images, read.rows, config.whiten_dim,
-                            config.whiten_power)
-    lap("embed")
-    return model, Vectors(read.sources, vectors, read.skipped)
-
-
-def _on_ray(spec: str | Path, sources: list[Source], config: BuildConfig,
-            model: Checkpoint | None, lap: _Laps, progress: bool) -> tuple[Checkpoint, Vectors]:
-    """Training and the whitening fit here on a sample; every image decoded and embedded on
-    Ray by the final model, so the cluster never sees the unwhitened one."""
-    from lookalike.pipeline import ray_embed
-
-    assert config.ray is not None
-    with ray_embed.ray_session(config.ray.address):  # joined before training, not after
-        sample = _sample(sources, config.fine_tune_images, config.train_config.seed)
-        model, read = _read_and_train(spec, sample, config, model, lap, progress, "sample")
-        if config.whiten_dim and not model.config.whiten_dim:
-            vectors = Embedder(model)(read.images, rows=read.rows)
-            model = fit_whitening(model, vectors, config.whiten_dim, config.whiten_power)
-            lap("whiten")
-        got = ray_embed.read_vectors(model, sources, config.ray, progress=progress)
-    if not got.sources:
-        raise TrainingError(f"no readable images in {spec}")
-    lap("embed")
-    return model, got
-
-
-def _read_and_train(spec: str | Path, sources: list[Source], config: BuildConfig,
-                    model: Checkpoint | None, lap: _Laps, progress: bool, stage: str
-                    ) -> tuple[Checkpoint, Images]:
-    """sources decoded here, and the model: the one given, else one trained on them."""
-    size = model.config.image_size if model else config.model_config.image_size
-    read = read_images(spec, size, progress=progress, require=True, sources=sources,
-                       workers=config.workers)
-    lap(stage)
-    if model is None:
-        model = fine_tune(read.images, config.model_config, config.train_config,
-                          from_scratch=config.from_scratch,
-                          max_images=config.fine_tune_images, progress=progress)
-        lap("train")
-    return model, read
-
-
-def _sample(sources: list[Source], count: int, seed: int) -> list[Source]:
-    """At most count of sources, chosen at random and kept in their order."""
-    if len(sources) <= count:
-        return sources
-    chosen = np.random.default_rng(seed).choice(len(sources), count, replace=False)
-    return [sources[i] for i in np.sort(chosen)]
-
-
-def _embed(model: Checkpoint, images: np.ndarray, rows: np.ndarray, whiten_dim: int,
-           whiten_power: float) -> tuple[Checkpoint, np.ndarray]:
-    """The model to store (whitened on these images where asked) and what it embeds them to.
-
-    One pass through the encoder: the whitening is a linear map and a renormalisation of
-    the first pass's vectors, applied here as the whitened model applies it.
-    """
-    vectors = Embedder(model)(images, rows=rows)
-    if whiten_dim and not model.config.whiten_dim:
-        model = fit_whitening(model, vectors, whiten_dim, whiten_power)
-        if model.config.whiten_dim:
-            vectors = apply_whitening(model, vectors)
-    return model, vectors
 
 
 def _milvus_address(store: str | None) -> MilvusAddress | None:

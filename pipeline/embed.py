@@ -9,9 +9,9 @@ import numpy as np
 
 from lookalike.common.sources import read_sources
 from lookalike.encoder.checkpoint import Checkpoint
-from lookalike.pipeline.inputs import Skipped, read_vectors
+from lookalike.pipeline.backends import backend_for
+from lookalike.pipeline.inputs import Skipped
 from lookalike.pipeline.ray_embed import RayConfig
-from lookalike.pipeline.ray_embed import read_vectors as read_vectors_on_ray
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,7 @@ def embed_to_file(model: Checkpoint, images_spec: str | Path, out: str | Path, *
     ray: decode and embed on Ray (pipeline/ray_embed.py); the vectors are the same.
     workers: processes decoding here, without ray (None: one per core).
     """
-    if ray is None:
-        got = read_vectors(model, images_spec, progress=progress, workers=workers)
-    else:
-        got = read_vectors_on_ray(model, read_sources(images_spec), ray, progress=progress)
+    got = backend_for(ray, workers).embed(model, read_sources(images_spec), progress=progress)
     vectors = got.vectors
     ids = np.array([s.id or s.query for s in got.sources], dtype=str)
     out = Path(out)

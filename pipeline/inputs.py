@@ -25,13 +25,13 @@ class Images(NamedTuple):
     rows: np.ndarray  # (n,) each image's place in the sources read
 
 
-def read_images(spec: str | Path, size: int, *, progress: bool = False,
+def read_images(spec: str | Path | None, size: int, *, progress: bool = False,
                 require: bool = False, sources: list[Source] | None = None,
                 workers: int | None = None) -> Images:
     """Decodes every image of spec (a folder or manifest) at size x size.
 
     Args:
-        spec: a folder, or a .txt/.csv/.jsonl manifest of paths or URLs.
+        spec: a folder, or a .txt/.csv/.jsonl manifest of paths or URLs (None: sources).
         size: the model's input size.
         progress: show a progress bar.
         require: raise TrainingError when no image is readable.
@@ -40,7 +40,10 @@ def read_images(spec: str | Path, size: int, *, progress: bool = False,
     """
     from lookalike.encoder.data import load_images
 
-    sources = read_sources(spec) if sources is None else sources
+    if sources is None:
+        if spec is None:
+            raise ValueError("read_images needs a spec or its sources")
+        sources = read_sources(spec)
     images, kept, failed = load_images([s.location for s in sources], size, progress=progress,
                                        workers=workers)
     if require and not kept:
@@ -58,9 +61,10 @@ class Vectors(NamedTuple):
     skipped: list[Skipped]
 
 
-def read_vectors(model: Checkpoint, spec: str | Path, *, progress: bool = False,
+def read_vectors(model: Checkpoint, spec: str | Path | None = None, *, progress: bool = False,
                  sources: list[Source] | None = None, workers: int | None = None) -> Vectors:
-    """Decodes and embeds every image of spec here; pipeline/ray_embed.py does it on Ray.
+    """Decodes and embeds every image of spec (or of sources) here; pipeline/ray_embed.py
+    does it on Ray. Both are backends of pipeline/backends.py.
 
     Each image is embedded at its row (encoder/embed.py), so its vector is the same bit for
     bit wherever the run is split.

@@ -17,6 +17,7 @@ from lookalike.pipeline.inputs import Vectors
 
 if TYPE_CHECKING:
     from lookalike.encoder.checkpoint import Checkpoint
+    from lookalike.pipeline.backends import BuildSteps
 
 # JAX loads only where the model is (the driver, the actors): a decode task's worker
 # imports this module for decode_batch and should not pay for JAX too.
@@ -52,6 +53,32 @@ class RayConfig:
         for name in ("decode_batch", "embed_batch"):
             if getattr(self, name) < 1 or getattr(self, name) % window:
                 raise ValueError(f"{name} must be a multiple of {window}")
+
+
+@dataclass(frozen=True)
+class RayBackend:
+    """pipeline/backends.py's Backend on a Ray cluster: decode tasks and embedding actors."""
+
+    config: RayConfig
+
+    def embed(self, model: Checkpoint, sources: list[Source], *,
+              progress: bool = False) -> Vectors:
+        return read_vectors(model, sources, self.config, progress=progress)
+
+    def train_and_embed(self, sources: list[Source],
+                        steps: BuildSteps) -> tuple[Checkpoint, Vectors]:
+        """Training and the whitening fit here on a sample; every image decoded and embedded
+        on Ray by the final model, so the cluster never sees the unwhitened one."""
+        from lookalike.encoder.embed import Embedder
+
+        with ray_session(self.config.address):  # joined before training, not after
+            model, read = steps.read_and_train(steps.sample(sources), "sample")
+            if steps.whitens(model):
+                model = steps.whiten(model, Embedder(model)(read.images, rows=read.rows))
+                steps.lap("whiten")
+            got = self.embed(model, sources, progress=steps.progress)
+        steps.lap("embed")
+        return model, got
 
 
 def read_vectors(model: Checkpoint, sources: list[Source], config: RayConfig, *,

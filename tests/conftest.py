@@ -6,7 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.testbed import make_images
+from benchmarks.testbed import make_images, save_model
+
+
+def session_model(factory: pytest.TempPathFactory) -> Path:
+    """The session's one tiny model folder, saved on first use, for fixtures in any folder."""
+    folder = factory.getbasetemp() / "tiny-model"
+    if not (folder / "model.json").exists():
+        folder.mkdir(exist_ok=True)
+        save_model(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return session_model(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

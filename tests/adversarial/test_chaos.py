@@ -27,7 +27,7 @@ import pytest
 from benchmarks.testbed import blob_vectors, make_collection
 from lookalike.common.errors import CollectionLocked
 from lookalike.indexer.local.collection import Collection
-from tests.indexer.conftest import session_model
+from tests.conftest import session_model
 from tests.tmpfs import fill_disk, small_tmpfs
 
 LONG = os.environ.get("LOOKALIKE_CHAOS_LONG") == "1"

@@ -24,7 +24,7 @@ from lookalike.common.paths import local_path, stored_path
 from lookalike.indexer.ids import MAX_ID_CHARS
 from lookalike.indexer.local.collection import Collection
 from lookalike.pipeline.build import BuildConfig, build_collection
-from tests.indexer.conftest import session_model
+from tests.conftest import session_model
 
 # Fixed examples in CI (no flaky runs); fresh ones on every local run.
 FAST = settings(max_examples=12, deadline=None, derandomize=bool(os.environ.get("CI")),

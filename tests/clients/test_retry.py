@@ -67,3 +67,21 @@ def test_add_with_ids_is_retried(connect, late_server, image_folder):
     client = connect(late_server, retry=PATIENT, downsize=False)
     (added,) = client("add", [sorted(image_folder.iterdir())[0]], ids=["late-1"])
     assert added.id == "late-1"
+
+
+def test_a_write_into_a_stream_that_just_broke_is_unavailable_not_internal():
+    """grpc.aio reports a stream write into a connection that just failed as INTERNAL
+    "Internal error from Core" before the real status (UNAVAILABLE) arrives; an Add to a
+    server that is not up yet raised INTERNAL, not retried, depending on timing."""
+    import grpc
+
+    from lookalike.clients.retry import retry_delay, stream_lost
+
+    lost = grpc.aio.AioRpcError(grpc.StatusCode.INTERNAL, grpc.aio.Metadata(),
+                                grpc.aio.Metadata(), details="Internal error from Core")
+    assert stream_lost(lost)
+    assert retry_delay(lost, iter([0.25]), retryable=True, target="t", what="add") == 0.25
+    with pytest.raises(Unavailable, match="t: the connection broke during add"):
+        retry_delay(lost, iter([]), retryable=True, target="t", what="add")
+    with pytest.raises(Unavailable):
+        retry_delay(lost, iter([]), retryable=False, target="t", what="add")

@@ -7,21 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.testbed import blob_vectors, make_collection, save_model
-
-
-def session_model(factory: pytest.TempPathFactory) -> Path:
-    """The session's one tiny model folder, saved on first use, for fixtures in any folder."""
-    folder = factory.getbasetemp() / "tiny-model"
-    if not (folder / "model.json").exists():
-        folder.mkdir(exist_ok=True)
-        save_model(folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return session_model(tmp_path_factory)
+from benchmarks.testbed import blob_vectors, make_collection
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from benchmarks.testbed import recall_at_k
 from lookalike.indexer.clustering import (
     assign,
     candidate_ks,
@@ -8,7 +9,6 @@ from lookalike.indexer.clustering import (
     choose_nprobe,
     fit_kmeans,
     imbalance,
-    recall_at_k,
 )
 
 

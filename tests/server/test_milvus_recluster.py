@@ -21,7 +21,7 @@ from lookalike.indexer.opener import open_collection
 from lookalike.indexer.recluster import ReclusterConfig
 from lookalike.server.config import ServerConfig
 from lookalike.server.grpc_server import create_server
-from tests.indexer.conftest import session_model
+from tests.conftest import session_model
 
 
 @pytest.mark.timeout(240)

@@ -24,7 +24,7 @@ from benchmarks.testbed import DIM, blob_vectors, make_collection
 from lookalike.common.errors import InvalidArgument
 from lookalike.indexer.checks import drop_missing
 from lookalike.indexer.interface import Hits
-from tests.indexer.conftest import session_model
+from tests.conftest import session_model
 
 FAST = settings(max_examples=8, stateful_step_count=10, deadline=None,
                 derandomize=bool(os.environ.get("CI")),

@@ -1,2 +1,0 @@
-"""Pipeline fixtures: the indexer's tiny model folder (builds given a model skip training)."""
-
