@@ -9,9 +9,9 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.filters import EVERYTHING, Condition, Filter, Range
+from lookalike.common.filters import EVERYTHING, Condition, Filter, Range
 from lookalike.indexer.interface import Item, Target
-from lookalike.indexer.labels import Change, Payload, Value, check_payload
+from lookalike.common.labels import Change, Payload, Value, check_payload
 from lookalike.proto.v1 import lookalike_pb2 as pb
 
 

@@ -20,7 +20,7 @@ from lookalike.common.errors import CollectionError, DeadlineExceeded, InvalidAr
 from lookalike.common.fetch import fetch_url
 from lookalike.encoder.embed import BATCH_SIZES, Embedder
 from lookalike.indexer.clustering import imbalance
-from lookalike.indexer.filters import Filter
+from lookalike.common.filters import Filter
 from lookalike.indexer.interface import (
     NO_NAMES,
     NO_PAYLOADS,
@@ -29,7 +29,7 @@ from lookalike.indexer.interface import (
     Row,
     check_search,
 )
-from lookalike.indexer.labels import EMPTY, Payload, check_cluster_name
+from lookalike.common.labels import EMPTY, Payload, check_cluster_name
 from lookalike.indexer.manifest import software_version
 from lookalike.indexer.wire import (
     attributes_to,

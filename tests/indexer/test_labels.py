@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.filters import Condition, Filter, Range, matches
-from lookalike.indexer.labels import (
+from lookalike.common.filters import Condition, Filter, Range, matches
+from lookalike.common.labels import (
     MAX_ATTRIBUTES,
     MAX_LABELS,
     Change,
