@@ -54,8 +54,9 @@ class Window:
     def __init__(
         self, *, k: int, nprobe: int | None, size: int, stall_timeout_s: float,
         retry: RetryPolicy, target: str, clock: Callable[[], float] = time.monotonic,
+        filter: pb.Filter | None = None,
     ) -> None:
-        self.k, self.nprobe = k, nprobe
+        self.k, self.nprobe, self.filter = k, nprobe, filter
         self.size = max(1, size)
         self.stall_timeout_s = stall_timeout_s
         self.target = target
@@ -113,7 +114,7 @@ class Window:
         if prepared.data is None:
             return pb.SearchStreamRequest(tag=str(row.number))
         return pb.SearchStreamRequest(tag=str(row.number), request=search_request(
-            prepared.data, k=self.k, nprobe=self.nprobe))
+            prepared.data, k=self.k, nprobe=self.nprobe, filter=self.filter))
 
     # The reader: the core's loop over the server's answers.
     def listen(self) -> None:

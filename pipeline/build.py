@@ -134,7 +134,8 @@ def _write(out: Path, model: Checkpoint, vectors: np.ndarray, sources: list,
     paths = check_rows([as_found(s.location) for s in sources], ids)  # see common/paths.py
     save = lambda folder: checkpoints.save(model, folder)  # noqa: E731
     if address is None:
-        write_collection(out, save, manifest, vectors, paths, ids, centroids, nprobe)
+        write_collection(out, save, manifest, vectors, paths, ids, centroids, nprobe,
+                         [s.payload for s in sources])  # the manifest's labels, attributes
     else:
         from lookalike.indexer.milvus.folder import create_milvus_collection
 

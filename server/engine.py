@@ -18,9 +18,10 @@ import numpy as np
 from lookalike.common.decode import allow_pixels, decode_image
 from lookalike.common.errors import CollectionError, DeadlineExceeded, InvalidArgument
 from lookalike.common.fetch import fetch_url
+from lookalike.common.filters import Filter
+from lookalike.common.labels import EMPTY, Payload, check_cluster_name
 from lookalike.encoder.embed import BATCH_SIZES, Embedder
 from lookalike.indexer.clustering import imbalance
-from lookalike.common.filters import Filter
 from lookalike.indexer.interface import (
     NO_NAMES,
     NO_PAYLOADS,
@@ -29,7 +30,6 @@ from lookalike.indexer.interface import (
     Row,
     check_search,
 )
-from lookalike.common.labels import EMPTY, Payload, check_cluster_name
 from lookalike.indexer.manifest import software_version
 from lookalike.indexer.wire import (
     attributes_to,

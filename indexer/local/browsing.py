@@ -12,8 +12,8 @@ import numpy as np
 
 from lookalike.common.errors import InvalidArgument
 from lookalike.common.filters import EVERYTHING, Filter
-from lookalike.indexer.interface import Item, Page, Row, Target, Updated
 from lookalike.common.labels import EMPTY, Change, Payload, check_cluster_name
+from lookalike.indexer.interface import Item, Page, Row, Target, Updated
 from lookalike.indexer.local.filtered import where
 from lookalike.indexer.pages import check_page_size, make_token, read_token
 

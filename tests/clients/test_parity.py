@@ -26,7 +26,7 @@ from lookalike.common.errors import (
 from .conftest import Caller
 
 API = {"search", "search_many", "add", "delete", "info", "health", "input_size", "plot",
-       "close"}
+       "close", "browse", "browse_all", "count", "get", "update", "name_cluster"}
 
 
 def public(cls: type) -> set[str]:
