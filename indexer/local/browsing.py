@@ -14,7 +14,7 @@ from lookalike.common.errors import InvalidArgument
 from lookalike.common.filters import EVERYTHING, Filter
 from lookalike.common.labels import EMPTY, Change, Payload, check_cluster_name
 from lookalike.indexer.interface import Item, Page, Row, Target, Updated
-from lookalike.indexer.local.filtered import where
+from lookalike.indexer.local.filtered import forget_selections, where
 from lookalike.indexer.pages import check_page_size, make_token, read_token
 
 if TYPE_CHECKING:
@@ -114,8 +114,12 @@ class Browsing:
             if rowids:
                 self.store.update_payloads(rowids, new)
                 changed = dict(zip(rowids, new, strict=True))
-                self._apply_own(len(rowids),  # type: ignore[attr-defined]
-                                lambda: self._payloads.set(changed))
+
+                def change() -> None:
+                    self._payloads.set(changed)
+                    forget_selections(self._clusters)
+
+                self._apply_own(len(rowids), change)  # type: ignore[attr-defined]
         return Updated(len(rowids), missing)
 
     def _targets(self, target: Target) -> tuple[list[int], list[str]]:

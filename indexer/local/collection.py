@@ -21,7 +21,7 @@ from lookalike.indexer.interface import NO_ROWS, Description, Hits, Row, check_s
 from lookalike.indexer.local.browsing import Browsing
 from lookalike.indexer.local.cluster_indexes import ClusterIndexes
 from lookalike.indexer.local.create import write_collection
-from lookalike.indexer.local.filtered import search_selected
+from lookalike.indexer.local.filtered import forget_selections, search_selected
 from lookalike.indexer.local.payload_index import PayloadIndex
 from lookalike.indexer.local.rwlock import ReadWriteLock
 from lookalike.indexer.local.snapshot import load_mapped
@@ -219,6 +219,7 @@ class Collection(Browsing):
                     self._clusters.add(clusters, vectors, rowids)
                 self._payloads.set(payloads)
                 self._payloads.changed()
+                forget_selections(self._clusters)
                 self._names = names
         self._seq, self._version = pending.last, version
 

@@ -72,6 +72,21 @@ def test_a_read_token_searches_but_may_not_write(token_server):
         assert isinstance(from_rpc_error(error), PermissionDenied)
 
 
+def test_a_read_token_browses_but_may_not_label(token_server):
+    stub = pb_grpc.LookalikeStub(token_server)
+    read = {"metadata": auth(READ), "timeout": 20}
+    assert stub.Count(pb.CountRequest(), **read).count == 48
+    assert len(stub.Browse(pb.BrowseRequest(page_size=2), **read).items) == 2
+    assert stub.Get(pb.GetRequest(ids=["1"]), **read).items[0].id == "1"
+    for error in (refused(stub.Update, pb.UpdateRequest(cluster=0, add_labels=["x"]), **read),
+                  refused(stub.NameCluster, pb.NameClusterRequest(cluster=0, name="x"),
+                          **read)):
+        assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    done = stub.Update(pb.UpdateRequest(ids=pb.IdList(ids=["1"]), add_labels=["x"]),
+                       metadata=auth(WRITE), timeout=20)
+    assert done.updated == 1
+
+
 def test_a_write_token_may_write_and_read(token_server):
     stub = pb_grpc.LookalikeStub(token_server)
     response = stub.Delete(pb.DeleteRequest(ids=["not-there"]), metadata=auth(WRITE), timeout=20)
