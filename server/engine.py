@@ -22,6 +22,7 @@ from lookalike.common.filters import Filter
 from lookalike.common.labels import EMPTY, Payload, check_cluster_name
 from lookalike.encoder.embed import BATCH_SIZES, Embedder
 from lookalike.indexer.clustering import imbalance
+from lookalike.indexer.ids import check_ids
 from lookalike.indexer.interface import (
     NO_NAMES,
     NO_PAYLOADS,
@@ -98,6 +99,9 @@ class Engine:
         self.config = config
         allow_pixels(config.max_pixels)  # a --max-pixels above Pillow's own guard still works
         self.metrics = metrics or Metrics()
+        # Read once while loading, before serving: a Milvus-mode collection counts its
+        # clusters on the first read only, and keeps them up from there without a call.
+        collection.cluster_sizes()
         self.metrics.track_images(lambda: sum(self.collection.cluster_sizes()))
         costs = time_buckets(embedder, BATCH_SIZES, embedder.image_size)
         self.plan = ChunkPlan(costs, config.max_batch)
@@ -142,6 +146,7 @@ class Engine:
         if kind == "id":
             if not request.id:
                 raise InvalidArgument("the query id is empty")
+            check_ids([request.id])  # one no add accepts is refused as in an add
             return None, self.collection.lookup(request.id)[1]
         if kind == "vector":
             values = np.asarray(request.vector.values, np.float32)

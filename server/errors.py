@@ -15,6 +15,12 @@ from lookalike.proto.v1 import lookalike_pb2 as pb
 logger = logging.getLogger(__name__)
 
 INTERNAL_MESSAGE = "internal server error; the details are in the server log"
+# The most a message may hold, in bytes of UTF-8. A call's message travels as a header
+# (grpc-message, where a byte past ASCII takes 3), and a client refuses headers past 8 to 16
+# KB: a message quoting a caller's 20,000-character id whole reached the caller as
+# RESOURCE_EXHAUSTED "received metadata size exceeds ... limit" instead of its own code.
+MAX_MESSAGE_BYTES = 512
+CUT = "..."
 
 
 def status_code(exc: LookalikeError) -> grpc.StatusCode:
@@ -32,9 +38,25 @@ def abort(context: grpc.ServicerContext, exc: Exception) -> NoReturn:
     if isinstance(exc, LookalikeError):
         _log_operator_error(exc)
         context.set_trailing_metadata(((ERROR_KIND_KEY, type(exc).__name__),))
-        context.abort(status_code(exc), str(exc))
+        context.abort(status_code(exc), message(exc))
     logger.exception("bug while serving a call", exc_info=exc)
     context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+
+
+def message(exc: LookalikeError, limit: int = MAX_MESSAGE_BYTES) -> str:
+    """exc's message as a caller gets it: at most limit bytes of UTF-8, whatever it quotes.
+
+    A longer one keeps its start and its end (what the error is about, and why), cut on
+    character boundaries and joined by "...". Text that UTF-8 cannot encode (a lone
+    surrogate) is shown as an escape.
+    """
+    data = str(exc).encode("utf-8", "backslashreplace")
+    if len(data) <= limit:
+        return data.decode("utf-8")
+    room = limit - len(CUT)
+    head, tail = data[: room * 2 // 3], data[len(data) - (room - room * 2 // 3):]
+    # A cut inside a character leaves a piece of it at the edge; "ignore" drops that piece.
+    return head.decode("utf-8", "ignore") + CUT + tail.decode("utf-8", "ignore")
 
 
 def caller_ended(context: grpc.ServicerContext) -> grpc.StatusCode:
@@ -55,7 +77,7 @@ def row_error(exc: Exception) -> pb.Error:
     """The per-row error of a stream, for a row that failed without ending the stream."""
     if isinstance(exc, LookalikeError):
         _log_operator_error(exc)
-        return pb.Error(code=status_code(exc).value[0], message=str(exc),
+        return pb.Error(code=status_code(exc).value[0], message=message(exc),
                         kind=type(exc).__name__)
     logger.exception("bug while serving a stream row", exc_info=exc)
     return pb.Error(code=grpc.StatusCode.INTERNAL.value[0], message=INTERNAL_MESSAGE,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.common.errors import CollectionError, InvalidArgument, NotFound, Unavailable
+from lookalike.common.errors import InvalidArgument, NotFound, Unavailable
 from lookalike.common.filters import Filter
 from lookalike.common.labels import Payload
 from lookalike.indexer.checks import check_add, check_queries, check_rows, drop_missing
@@ -25,7 +24,7 @@ from lookalike.indexer.local.filtered import forget_selections, search_selected
 from lookalike.indexer.local.payload_index import PayloadIndex
 from lookalike.indexer.local.rwlock import ReadWriteLock
 from lookalike.indexer.local.snapshot import load_mapped
-from lookalike.indexer.local.store import MetadataStore
+from lookalike.indexer.local.store import MetadataStore, corrupt_named
 from lookalike.indexer.lock import FolderLock, GroupWriteLock, require_holder
 from lookalike.indexer.manifest import DATABASE_FILE, MODEL_DIR, Manifest, read_manifest
 from lookalike.indexer.recluster import ReclusterConfig, ReclusterReport
@@ -121,12 +120,8 @@ class Collection(Browsing):
             cls._abandon(None, lock, group)
             raise
         try:
-            return cls(folder, manifest, store, lock, group)
-        except (sqlite3.DatabaseError, CollectionError) as exc:
-            cls._abandon(store, lock, group)
-            if str(store.path) in str(exc):
-                raise
-            raise CollectionError(f"{store.path} is corrupt: {exc}") from None
+            with corrupt_named(store.path):
+                return cls(folder, manifest, store, lock, group)
         except BaseException:
             cls._abandon(store, lock, group)
             raise

@@ -19,7 +19,7 @@ from lookalike.common.atomic import fsync_dir
 from lookalike.common.errors import CollectionError
 from lookalike.indexer.disk import refuse_when_full
 from lookalike.indexer.local.cluster_indexes import ClusterIndexes, _groups
-from lookalike.indexer.local.store import MetadataStore
+from lookalike.indexer.local.store import MetadataStore, corrupt_named
 from lookalike.indexer.manifest import DATABASE_FILE, read_manifest
 
 logger = logging.getLogger(__name__)
@@ -78,9 +78,16 @@ def write_snapshot(folder: str | Path, force: bool = False) -> Path:
     folder = Path(folder)
     dim = read_manifest(folder).embedding_dim
     store = MetadataStore(folder / DATABASE_FILE, read_only=True)
+    try:
+        with corrupt_named(store.path):  # as a lone server's open reports it
+            return _write(folder, store, dim, force)
+    finally:
+        store.close()
+
+
+def _write(folder: Path, store: MetadataStore, dim: int, force: bool) -> Path:
     path = folder / SNAPSHOT_FILE
     if not force and _current(folder, store, dim):
-        store.close()
         logger.info("%s is current: kept", path)
         return path
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{SNAPSHOT_FILE}.", suffix=".tmp")
@@ -108,8 +115,6 @@ def write_snapshot(folder: str | Path, force: bool = False) -> Path:
             os.close(fd)
         Path(tmp).unlink(missing_ok=True)
         raise
-    finally:
-        store.close()
     logger.info("wrote %s: %d vectors as of change %d", path, n, seq)
     return path
 
@@ -123,25 +128,34 @@ def _current(folder: Path, store: MetadataStore, dim: int) -> bool:
 
 def _fill(store: MetadataStore, mm: mmap.mmap, dim: int, nlist: int, n: int,
           counts: dict[int, int]) -> None:
+    """Fills the mapping from SQLite; on return or raise no view of the mapping is left.
+
+    A view alive when the mapping closes makes mmap.close() raise BufferError, which then
+    replaces the error on its way out (a row failing its checksum, say): the traceback
+    keeps this frame, so its locals, alive. Hence the views live in this frame alone.
+    """
     offsets, rows, norms, vectors = _views(mm, dim, nlist, n)
-    sizes = np.array([counts.get(c, 0) for c in range(nlist)], np.int64)
-    if any(not 0 <= c < nlist for c in counts):
-        raise CollectionError(f"{store.path}: rows name clusters outside 0..{nlist - 1}")
-    offsets[0], offsets[1:] = 0, np.cumsum(sizes)
-    fill = offsets[:-1].copy()
-    for rowids, clusters, chunk in store.iter_vectors(dim):
-        for c, take in _groups(clusters):
-            start, stop = fill[c], fill[c] + len(take)
-            if stop > offsets[c + 1]:
-                raise CollectionError(f"{store.path}: cluster {c} changed while being read")
-            vectors[start:stop] = chunk[take]
-            rows[start + c : stop + c] = rowids[take]
-            fill[c] = stop
-    if not np.array_equal(fill, offsets[1:]):
-        raise CollectionError(f"{store.path}: the rows changed while being read")
-    rows[offsets[1:] + np.arange(nlist)] = -1
-    if n:  # the same norms IndexFlatL2.sync_l2norms computes, so scans match it exactly
-        faiss.fvec_norms_L2sqr(faiss.swig_ptr(norms), faiss.swig_ptr(vectors), dim, n)
+    try:
+        sizes = np.array([counts.get(c, 0) for c in range(nlist)], np.int64)
+        if any(not 0 <= c < nlist for c in counts):
+            raise CollectionError(f"rows name clusters outside 0..{nlist - 1}")
+        offsets[0], offsets[1:] = 0, np.cumsum(sizes)
+        fill = offsets[:-1].copy()
+        for rowids, clusters, chunk in store.iter_vectors(dim):
+            for c, take in _groups(clusters):
+                start, stop = fill[c], fill[c] + len(take)
+                if stop > offsets[c + 1]:
+                    raise CollectionError(f"{store.path}: cluster {c} changed while being read")
+                vectors[start:stop] = chunk[take]
+                rows[start + c : stop + c] = rowids[take]
+                fill[c] = stop
+        if not np.array_equal(fill, offsets[1:]):
+            raise CollectionError(f"{store.path}: the rows changed while being read")
+        rows[offsets[1:] + np.arange(nlist)] = -1
+        if n:  # the same norms IndexFlatL2.sync_l2norms computes, so scans match it exactly
+            faiss.fvec_norms_L2sqr(faiss.swig_ptr(norms), faiss.swig_ptr(vectors), dim, n)
+    finally:
+        del offsets, rows, norms, vectors
 
 
 def open_snapshot(folder: Path, dim: int, quiet: bool = False) -> Snapshot | None:

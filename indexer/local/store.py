@@ -45,6 +45,21 @@ def row_crc(vector: bytes, id: str = "", path: str = "", cluster: int = -1) -> i
     return zlib.crc32(str(cluster).encode(), crc)
 
 
+@contextmanager
+def corrupt_named(path: Path) -> Iterator[None]:
+    """Damage met while reading the database at path becomes CollectionError naming it:
+    SQLite's own errors, and checks whose message does not name the file. Every reader
+    (a lone server's open, a group's snapshot writer) reports a damaged file the same way."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise CollectionError(f"{path} is corrupt: {exc}") from None
+    except CollectionError as exc:
+        if str(path) in str(exc):
+            raise
+        raise CollectionError(f"{path} is corrupt: {exc}") from None
+
+
 class MetadataStore:
     """Images (id, path, cluster, vector) in SQLite; every write is one fsynced transaction.
 

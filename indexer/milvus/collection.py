@@ -46,6 +46,7 @@ from lookalike.indexer.milvus.generations import (
     fenced_until,
     read_generation,
 )
+from lookalike.indexer.milvus.sizes import ClusterSizes
 from lookalike.indexer.milvus.store import (
     MAX_PATH,
     GenerationGone,
@@ -57,7 +58,6 @@ from lookalike.indexer.recluster import ReclusterConfig, ReclusterReport
 
 logger = logging.getLogger(__name__)
 
-SIZES_TTL = 2.0  # seconds Info's per-cluster counts (one Milvus count per cluster) are kept
 REFRESH_S = 2.0  # a server re-reads which generation is current at most this often
 WAIT_POLL_S = 0.05  # how often a write waiting out a recluster's fence looks again
 T = TypeVar("T")
@@ -85,9 +85,9 @@ class MilvusCollection:
         if self.built_centroids.ndim != 2 or self.built_centroids.shape[1] != self.dim:
             raise CollectionError(f"{folder / CENTROIDS_FILE} does not hold {self.dim}-d "
                                   "centroids")
-        self._sizes: tuple[str, float, list[int]] = ("", -np.inf, [])
         self._lock = threading.Lock()
         self.vectors = MilvusVectors(self.address, self.dim, milvus_token(token))
+        self.sizes = ClusterSizes(self.vectors, self.generation)
         try:
             self._generation = self._read_generation()
             self.vectors.at(self._generation.name).load()
@@ -170,15 +170,10 @@ class MilvusCollection:
         return self._on_current(lambda g: self.vectors.at(g.name).count())
 
     def cluster_sizes(self) -> list[int]:
-        """Images per cluster, at most SIZES_TTL seconds old (one Milvus count per cluster)."""
-        def count(g: Generation) -> list[int]:
-            name, when, sizes = self._sizes
-            if name != g.name or time.monotonic() - when > SIZES_TTL:
-                sizes = self.vectors.at(g.name).cluster_counts(g.nlist)
-                self._sizes = (g.name, time.monotonic(), sizes)
-            return list(sizes)
-
-        return self._on_current(count)
+        """Images per cluster, read from memory: counted in Milvus on the first call only,
+        then kept up by this server's writes and a background recount that brings in other
+        servers' within seconds (indexer/milvus/sizes.py)."""
+        return self._on_current(self.sizes.read)
 
     def describe(self) -> Description:
         return Description(self.manifest.model_fingerprint, self.dim,
@@ -249,15 +244,17 @@ class MilvusCollection:
         fresh = iter(generated_ids(len(ids) - len(given)))
         final = [i if i is not None else next(fresh) for i in ids]
         clusters: list[np.ndarray] = []
+        written: list[Generation] = []
 
         def write(g: Generation, redone: bool = False) -> Generation:
             clusters[:] = [route(vectors, g.quantizer)[:, 0]]
             store = self.vectors.at(g.name)
             (store.upsert if redone else store.insert)(final, paths, clusters[0], vectors)
+            written[:] = [g]
             return g
 
         self._settle(self._on_current(write), lambda g: write(g, redone=True))
-        self._sizes = ("", -np.inf, [])
+        self.sizes.changed(written[0], clusters[0], +1)
         return [Row(-1, i, p, int(c)) for i, p, c in zip(final, paths, clusters[0], strict=True)]
 
     def delete(self, ids: Sequence[str]) -> tuple[list[Row], list[str]]:
@@ -272,8 +269,17 @@ class MilvusCollection:
 
         wrote, found = self._on_current(remove)
         if found:
-            self._settle(wrote, lambda g: self.vectors.at(g.name).delete([r["id"] for r in found]))
-            self._sizes = ("", -np.inf, [])
+            redone: list[Generation] = []
+
+            def redo(g: Generation) -> None:
+                self.vectors.at(g.name).delete([r["id"] for r in found])
+                redone.append(g)
+
+            self._settle(wrote, redo)
+            # Redone on a new generation, the rows' clusters there are unknown: its sizes
+            # come from the recluster and the next recount.
+            if not redone:
+                self.sizes.changed(wrote, np.asarray([r["cluster"] for r in found]), -1)
         rows = [Row(-1, r["id"], r["path"], int(r["cluster"])) for r in found]
         present = {r.id for r in rows}
         return rows, [i for i in ids if i not in present]
@@ -297,4 +303,5 @@ class MilvusCollection:
         self.close()
 
     def close(self) -> None:
+        self.sizes.close()
         self.vectors.close()

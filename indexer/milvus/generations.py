@@ -40,6 +40,7 @@ SEPARATOR = "__g"
 CENTROID_CLUSTER = -1
 FENCE = "lookalike.fence"  # Unix time until which writes to this generation must wait
 SEALED = "lookalike.sealed"  # "1": complete, a recluster may switch to it
+SIZES = "lookalike.sizes"  # images per cluster when switched to, JSON (indexer/milvus/sizes.py)
 MARK = "lookalike"  # the description's key
 
 
@@ -52,6 +53,7 @@ class Generation:
     centroids: np.ndarray
     default_nprobe: int
     legacy: bool = False  # a plain collection NAME, clustered by the folder's centroids
+    sizes: tuple[int, ...] | None = None  # images per cluster at the switch, if recorded
     quantizer: faiss.IndexFlatL2 = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -141,7 +143,15 @@ def read_generation(vectors: MilvusVectors, legacy_centroids: np.ndarray,
         return Generation(name, 0, legacy_centroids, legacy_nprobe, legacy=True)
     centroids = read_centroids(vectors.at(name), int(settings["nlist"]))
     return Generation(name, int(settings["generation"]), centroids,
-                      int(settings["default_nprobe"]))
+                      int(settings["default_nprobe"]), sizes=_sizes(about))
+
+
+def _sizes(description: dict[str, Any]) -> tuple[int, ...] | None:
+    try:
+        found = json.loads(description.get("properties", {}).get(SIZES) or "null")
+        return tuple(int(n) for n in found) if isinstance(found, list) else None
+    except (ValueError, TypeError):
+        return None
 
 
 def read_centroids(view: MilvusVectors, nlist: int) -> np.ndarray:
@@ -183,8 +193,11 @@ def fence(vectors: MilvusVectors, name: str, seconds: float) -> float:
 
 
 def switch(vectors: MilvusVectors, old: Generation | None, new: str,
-           grace_s: float = 0.0) -> None:
+           grace_s: float = 0.0, sizes: list[int] | None = None) -> None:
     """Points NAME at the sealed generation new; grace_s later, drops the old one.
+
+    sizes, the images in each of new's clusters, are left on it for servers to start from
+    when they move onto it, instead of counting every cluster (indexer/milvus/sizes.py).
 
     The grace lets servers still on the old generation notice the switch (they look every
     REFRESH_S) before it goes: a search already running on a collection as it is dropped
@@ -193,6 +206,8 @@ def switch(vectors: MilvusVectors, old: Generation | None, new: str,
     is nothing, and current_name() finds the sealed generation.
     """
     base = vectors.address.name
+    if sizes is not None:
+        set_property(vectors, new, SIZES, json.dumps([int(n) for n in sizes]))
     set_property(vectors, new, SEALED, "1")
     retired = None if old is None else old.name
     with milvus_errors(vectors.address):

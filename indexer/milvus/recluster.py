@@ -95,17 +95,12 @@ def recluster_milvus(collection: MilvusCollection, config: ReclusterConfig | Non
             _write_all(new, ids, paths, clusters, vectors, progress)
             logger.info("wrote %d images in %.1f s", len(ids), time.perf_counter() - started)
             del vectors
-            added, deleted = _catch_up_and_switch(store, old, new, set(ids), centroids,
-                                                  max(FENCE_MIN_S, 3 * read_s), grace_s)
+            after = _catch_up_and_switch(store, old, new, ids, clusters, centroids,
+                                         max(FENCE_MIN_S, 3 * read_s), grace_s)
         except BaseException:
             _abandon(store, old, new)
             raise
         now = collection.generation(force=True)
-        index = {id_: n for n, id_ in enumerate(ids)}
-        gone = clusters[[index[i] for i in deleted]]
-        after = (np.bincount(clusters, minlength=now.nlist)
-                 + np.bincount(added, minlength=now.nlist)
-                 - np.bincount(gone, minlength=now.nlist)).tolist()
     report = ReclusterReport(len(ids), len(before), now.nlist, imbalance(before),
                              imbalance(after), now.default_nprobe,
                              round(time.perf_counter() - clock, 2))
@@ -146,12 +141,12 @@ def _write_all(new: MilvusVectors, ids: list[str], paths: list[str], clusters: n
 
 
 def _catch_up_and_switch(store: MilvusVectors, old: Generation, new: MilvusVectors,
-                         copied: set[str], centroids: np.ndarray, fence_s: float,
-                         grace_s: float) -> tuple[np.ndarray, list[str]]:
-    """Fences the old generation, copies what changed since it was read, switches.
-
-    Returns the clusters of the images added meanwhile and the ids deleted meanwhile.
-    """
+                         ids: list[str], clusters: np.ndarray, centroids: np.ndarray,
+                         fence_s: float, grace_s: float) -> list[int]:
+    """Fences the old generation, copies what changed since it was read (ids, with their
+    new clusters), switches. Returns the images in each new cluster at the switch, which
+    are also left on the new generation for servers to start from."""
+    copied = set(ids)
     until = fence(store, old.name, fence_s)
     fenced = time.perf_counter()
     source = store.at(old.name)
@@ -170,8 +165,12 @@ def _catch_up_and_switch(store: MilvusVectors, old: Generation, new: MilvusVecto
     if time.time() > until - SWITCH_MARGIN_S:
         raise Unavailable(f"copying the last writes took longer than the {fence_s:.0f} s "
                           "writers were asked to wait; nothing was switched, run it again")
-    switch(store, old, new.name, grace_s)
-    return placed, deleted
+    index = {id_: n for n, id_ in enumerate(ids)}
+    nlist = len(centroids)
+    sizes = (np.bincount(clusters, minlength=nlist) + np.bincount(placed, minlength=nlist)
+             - np.bincount(clusters[[index[i] for i in deleted]], minlength=nlist)).tolist()
+    switch(store, old, new.name, grace_s, sizes=sizes)
+    return sizes
 
 
 def _abandon(store: MilvusVectors, old: Generation, new: MilvusVectors) -> None:

@@ -130,3 +130,27 @@ def test_a_server_killed_mid_add_loses_no_acknowledged_id(milvus_folder: Path,
             assert collection.lookup(id_)[0].id == id_
     with open_collection(milvus_folder) as collection:  # as it was, for the other tests
         collection.delete([f"killed-{n}" for n in range(len(images))])
+
+
+def test_info_and_add_over_grpc_count_nothing_in_milvus(milvus_folder: Path,
+                                                         image_folder: Path) -> None:
+    """Info answers the sizes from memory and an Add moves them: neither makes a Milvus
+    count (a count per cluster once made Info take seconds; indexer/milvus/sizes.py)."""
+    from tests.indexer.milvus.test_sizes import counted
+
+    running = create_server(milvus_folder, ServerConfig(port=0))
+    try:
+        calls = counted(running.engine.collection)
+        with Client(f"127.0.0.1:{running.port}") as client:
+            before = client.info()
+            assert calls.calls["query"] == 0
+            (added,) = client.add([str(sorted(image_folder.iterdir())[3])], ids=["counted"])
+            assert calls.calls["query"] == 1  # the given id's check, and no count
+            after = client.info()
+            assert after.count == before.count + 1
+            assert after.cluster_sizes[added.cluster] == before.cluster_sizes[added.cluster] + 1
+            assert client.delete(["counted"]) == (1, [])
+            assert client.info().cluster_sizes == before.cluster_sizes
+        assert calls.calls["query"] == 2  # and the delete's find
+    finally:
+        running.stop(grace_s=1)

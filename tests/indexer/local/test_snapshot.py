@@ -185,3 +185,28 @@ def test_a_current_snapshot_is_kept_and_a_stale_or_damaged_one_rewritten(folder)
     with Collection.open(folder, shared=True) as c:
         assert c._clusters.mapped_rows() == 601
         assert_same_as_sqlite(c, folder)
+
+
+@pytest.mark.parametrize("damage", ["vector", "cluster"])
+def test_a_damaged_row_fails_the_write_with_its_own_error(folder, damage):
+    """The error raised while the mapping is being filled is the one that comes out: a
+    view of the mapping left alive by its traceback made closing the mapping raise
+    BufferError instead, and `serve --processes N` showed that traceback."""
+    import sqlite3
+
+    from lookalike.common.errors import CollectionError
+
+    with sqlite3.connect(folder / "collection.sqlite") as db:
+        rowid, blob = db.execute("SELECT rowid, vector FROM images LIMIT 1 OFFSET 100").fetchone()
+        if damage == "vector":  # the checksum no longer matches
+            flipped = bytearray(blob)
+            flipped[5] ^= 0x04
+            db.execute("UPDATE images SET vector=? WHERE rowid=?", (bytes(flipped), rowid))
+            expected = f"row {rowid} fails its checksum"
+        else:  # a cluster past the centroids: refused before any row is read
+            db.execute("UPDATE images SET cluster=99 WHERE rowid=?", (rowid,))
+            expected = "clusters outside"
+    with pytest.raises(CollectionError, match=expected):
+        write_snapshot(folder)
+    assert not (folder / SNAPSHOT_FILE).exists()
+    assert not list(folder.glob(f".{SNAPSHOT_FILE}*"))  # no temp file left
