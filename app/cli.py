@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from lookalike.app import build, demo, index, labels, query, serve
 from lookalike.common.errors import LookalikeError
-from lookalike.common.sources import ManifestError
+from lookalike.common.manifest_payload import ManifestError
 
 
 class Command(NamedTuple):

@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from lookalike.clients.async_stream import TaskStream
 from lookalike.clients.channel import ClientConfig, make_config, open_aio_channel
+from lookalike.clients.checks import parsed
 from lookalike.clients.filters import Filter
 from lookalike.clients.images import prepare
 from lookalike.clients.label_messages import (
@@ -35,7 +36,6 @@ from lookalike.clients.messages import (
     delete_request,
     delete_result,
     input_size,
-    parsed,
     prepare_all,
     search_request,
     search_result,

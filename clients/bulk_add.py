@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lookalike.clients.checks import text
 from lookalike.clients.client import Client
-from lookalike.clients.messages import text
 from lookalike.common.errors import InvalidArgument, LookalikeError
 from lookalike.common.paths import as_found, stored_path
 from lookalike.common.sources import Source, image_bytes, read_sources

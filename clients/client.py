@@ -17,6 +17,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from lookalike.clients.channel import ClientConfig, make_config, open_channel
+from lookalike.clients.checks import parsed
 from lookalike.clients.filters import Filter
 from lookalike.clients.images import prepare
 from lookalike.clients.label_messages import (
@@ -37,7 +38,6 @@ from lookalike.clients.messages import (
     delete_request,
     delete_result,
     input_size,
-    parsed,
     prepare_all,
     search_request,
     search_result,

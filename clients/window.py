@@ -21,8 +21,9 @@ from typing import Any
 
 import grpc
 
+from lookalike.clients.checks import parsed, shown
 from lookalike.clients.errors import BadAnswer
-from lookalike.clients.messages import parsed, row_outcome, search_request, shown
+from lookalike.clients.messages import row_outcome, search_request
 from lookalike.clients.prefetch import Prepared
 from lookalike.clients.results import SearchResult
 from lookalike.clients.retry import RetryPolicy, retry_delay, stream_lost

@@ -33,13 +33,13 @@ from lookalike.indexer.interface import (
 )
 from lookalike.indexer.manifest import software_version
 from lookalike.indexer.wire import (
-    attributes_to,
     change_from,
     filter_from,
     item_to,
     payload_from,
     target_from,
 )
+from lookalike.proto.convert import attributes_to
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.server.batching import BatchConfig, Batcher
 from lookalike.server.chunking import ChunkPlan, encode_in_chunks, time_buckets
