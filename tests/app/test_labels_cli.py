@@ -93,6 +93,28 @@ def test_a_bad_import_names_each_row_and_applies_nothing(target, tmp_path, capsy
     assert code == 2 and "line 1: " in err and "finite" in err
 
 
+def test_add_takes_labels_and_attributes_from_the_manifest(target, image_folder, tmp_path,
+                                                           capsys):
+    t = ("--target", target)
+    images = sorted(image_folder.glob("*.png"))[:3]
+    manifest = tmp_path / "new.csv"
+    manifest.write_text("path,id,labels,attr.source,attr.weight:number\n"
+                        f"{images[0]},new-0,fresh;cat,shop,1.5\n"
+                        f"{images[1]},new-1,fresh,,\n"
+                        f"{images[2]},new-2,,,\n")
+    code, out, _ = run(capsys, "add", str(manifest), *t)
+    assert code == 0 and "added 3 images" in out
+    assert run(capsys, "count", "--label", "fresh", *t)[1] == "2\n"
+    code, out, _ = run(capsys, "browse", "--attr", "source=shop", "--range", "weight=1:2",
+                       "--json", *t)
+    [row] = [json.loads(line) for line in out.splitlines()]
+    assert (row["id"], row["labels"]) == ("new-0", ["cat", "fresh"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"path,attr.w:number\n{images[0]},heavy\n")
+    code, _, err = run(capsys, "add", str(bad), *t)
+    assert code == 2 and "bad.csv:2: " in err and "'heavy' is not a number" in err
+
+
 def test_update_commands_need_a_target_and_refuse_bad_values(target, capsys):
     t = ("--target", target)
     with pytest.raises(SystemExit, match="say which images"):
