@@ -72,10 +72,6 @@ class Filter:
         """True when it matches every image (nothing is tested)."""
         return self == EVERYTHING
 
-    @property
-    def labels_only(self) -> bool:
-        return not self.conditions and not self.path_prefix and self.clusters is None
-
     def digest(self) -> bytes:
         """A stable 16-byte fingerprint, to bind a page token to this filter."""
         return hashlib.sha256(repr(canonical(self)).encode()).digest()[:16]

@@ -151,3 +151,14 @@ def test_a_name_moves_to_the_cluster_that_took_most_of_its_members_else_it_is_dr
     assert carried == {5: "dogs"}
     assert moved == (NameMove("dogs", 1, 5),)
     assert dropped == (NameMove("cats", 0, -1), NameMove("mixed", 2, -1))
+
+
+def test_a_filter_survives_the_wire_both_ways():
+    from lookalike.indexer.wire import filter_from, filter_to
+
+    f = Filter.checked(any_of=["a"], none_of=["b"], path_prefix="/x", clusters=[1, 2],
+                       conditions=[Condition("p", range=Range(high=3, high_exclusive=True)),
+                                   Condition("s", equals="x"), Condition("n", equals=2.0),
+                                   Condition("e", exists=True)])
+    assert filter_from(filter_to(f)) == f
+    assert filter_from(filter_to(Filter())).everything
