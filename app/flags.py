@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from typing import Any
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -42,6 +43,22 @@ def positive_int(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {value!r}")
     return int(value)
+
+
+def float_in(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number from low to high."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not low <= number <= high:  # nan fails too
+            raise argparse.ArgumentTypeError(f"must be a number from {low} to {high}, "
+                                             f"got {value!r}")
+        return number
+
+    return parse
 
 
 def clusters_arg(value: str) -> str:

@@ -12,7 +12,9 @@ def cmd_add(args: argparse.Namespace) -> int:
     from lookalike.clients.bulk_add import add_from_manifest
 
     with connect(args) as client:
-        result = add_from_manifest(client, args.images, args.ids, progress=True)
+        # One folder, image or manifest as itself; several as a list, rows in their order.
+        images = args.images[0] if len(args.images) == 1 else args.images
+        result = add_from_manifest(client, images, args.ids, progress=True)
     for query, message in result.refused[:20]:
         print(f"not added {query}: {message}", file=sys.stderr)
     print(f"added {result.added} images, {len(result.refused)} refused")
@@ -63,7 +65,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def add_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("images", help="a folder, or a .txt/.csv/.jsonl manifest (optional id column)")
+    p.add_argument("images", nargs="+", metavar="IMAGES",
+                   help="images, folders, or .txt/.csv/.jsonl manifests (optional id column)")
     add_connection_args(p)
     p.add_argument("--ids", nargs="+", help="one id per image, in order (default: the "
                                             "manifest's id column, else numbers)")

@@ -24,12 +24,14 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(json.dumps({"cluster": result.cluster, "cluster_name": result.cluster_name,
                           "neighbors": [asdict(n) for n in result.neighbors]}))
     else:
+        from lookalike.present.plot import distance_text
+
         name = f" ({result.cluster_name})" if result.cluster_name else ""
         print(f"query cluster {result.cluster}{name}")
         for rank, n in enumerate(result.neighbors, 1):
             labels = f" [{', '.join(n.labels)}]" if n.labels else ""
-            print(f"{rank:3d}. {n.id:>10}  d={n.distance:<10.4g} cluster={n.cluster:<4} "
-                  f"{n.path}{labels}")
+            print(f"{rank:3d}. {n.id:>10}  d={distance_text(n.distance):<10} "
+                  f"cluster={n.cluster:<4} {n.path}{labels}")
     return 0
 
 
@@ -77,7 +79,7 @@ def search_flags(p: argparse.ArgumentParser) -> None:
 
 
 def bulk_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("manifest", help="a folder, or a .txt/.csv/.jsonl manifest")
+    p.add_argument("manifest", help="a folder, an image, or a .txt/.csv/.jsonl manifest")
     add_connection_args(p)
     p.add_argument("--out", required=True, help="results.jsonl or results.csv")
     p.add_argument("-k", type=int, default=10, help="neighbours per row (default 10)")

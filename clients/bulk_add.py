@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from lookalike.clients.checks import text
 from lookalike.clients.client import Client
 from lookalike.common.errors import InvalidArgument, LookalikeError
 from lookalike.common.paths import as_found, stored_path
-from lookalike.common.sources import Source, image_bytes, read_sources
+from lookalike.common.sources import ImagesSpec, Source, image_bytes, read_sources
 
 Skipped = tuple[str, str]  # (the row's query as written, why it was not added)
 
@@ -24,7 +23,7 @@ class AddResult:
 
 
 def add_from_manifest(
-    client: Client, images_spec: str | Path, ids: Sequence[str] | None = None, *,
+    client: Client, images_spec: ImagesSpec, ids: Sequence[str] | None = None, *,
     chunk: int = ADD_CHUNK, progress: bool = False,
 ) -> AddResult:
     """Adds every image of images_spec to the collection client is connected to.

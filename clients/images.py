@@ -24,9 +24,10 @@ def downsize(data: bytes, size: int) -> bytes:
     from PIL import Image
 
     from lookalike.common.decode import decode_image
+    from lookalike.common.imaging import open_image
 
     try:
-        with Image.open(io.BytesIO(data)) as header:
+        with open_image(data) as header:  # no Pillow warning: decode_image gives its own
             width, height = header.size
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return data  # the server gives its verdict

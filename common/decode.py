@@ -8,7 +8,7 @@ import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from lookalike.common.errors import ImageTooLarge, InvalidImage
-from lookalike.common.imaging import keyed_alpha, on_white
+from lookalike.common.imaging import keyed_alpha, on_white, open_image
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -43,7 +43,7 @@ def decode_image(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXE
     if not data:
         raise InvalidImage("the image is empty (0 bytes)")
     try:
-        image = Image.open(io.BytesIO(data))
+        image = open_image(data)
     except Image.DecompressionBombError as exc:  # over twice Pillow's own limit
         claimed = _claimed_size(data)
         if claimed and claimed[0] * claimed[1] > max_pixels:

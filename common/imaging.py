@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import threading
+import warnings
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -15,6 +17,23 @@ MAX_PIXELS = 50_000_000
 ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa"})
 SHRINK_MODES = frozenset({"RGB", "L", "RGBA", "LA"})  # resized as they are, then on_white
 KEYED_MODES = frozenset({"L", "RGB"})  # modes whose transparency can be one colour (tRNS)
+
+
+_QUIET = threading.Lock()  # catch_warnings swaps process-wide filters: one swap at a time
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Image.open of encoded bytes, without Pillow's DecompressionBombWarning.
+
+    Pillow warns (on stderr, from each decode worker) about an image over its own limit
+    (Image.MAX_IMAGE_PIXELS), which is never below lookalike's pixel cap (decode.allow_pixels
+    raises it to the cap): every caller checks the size itself and refuses such an image
+    with one clear message of its own, so the warning only says the same thing less well.
+    Pillow's hard refusal at twice its limit, DecompressionBombError, still raises.
+    """
+    with _QUIET, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(io.BytesIO(data))
 
 
 def keyed_alpha(image: Image.Image) -> Image.Image:
@@ -60,7 +79,7 @@ def thumbnail(source: bytes | str | Path, size: int, max_pixels: int = MAX_PIXEL
     """
     data = source if isinstance(source, bytes) else read_image_file(source)
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with open_image(data) as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageTooLarge(f"{width}x{height} is over the cap of {max_pixels:,} pixels")

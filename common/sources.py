@@ -1,4 +1,4 @@
-"""Image sources: a folder, or a .txt / .csv / .jsonl manifest of paths or URLs.
+"""Image sources: a folder, an image file or URL, or a .txt / .csv / .jsonl manifest of them.
 
 Manifests are read as UTF-8 (a BOM is skipped) with surrogate escapes, so a byte that is
 not UTF-8 stays in the path as Python writes non-UTF-8 file names: the row opens the file
@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -29,6 +30,10 @@ MANIFEST_SUFFIXES = (".txt", ".csv", ".jsonl")
 # is process-wide, so raising it here also covers the bulk output reader.
 CSV_FIELD_LIMIT = 2**31 - 1
 csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+
+
+# What the CLI's IMAGES names: one folder, image, URL or manifest, or a list of them.
+ImagesSpec = str | Path | Sequence[str | Path]
 
 
 class Source(NamedTuple):
@@ -68,28 +73,37 @@ def read_image_file(path: str | Path) -> bytes:
         raise NotFound(f"cannot read {path!r}: not a valid file name ({exc})") from None
 
 
-def read_sources(spec: str | Path) -> list[Source]:
-    """Lists the images named by a folder (recursive, sorted) or a manifest file.
+def read_sources(spec: ImagesSpec) -> list[Source]:
+    """Lists the images named by a folder (recursive, sorted), an image file or URL, a
+    manifest file, or a list of those (in its order, rows numbered across the list).
 
     Relative paths in a manifest are read relative to the manifest's own folder.
 
     Raises:
-        NotFound: the folder or manifest does not exist.
+        NotFound: the folder, image or manifest does not exist.
         ManifestError: the manifest is of an unknown kind, unreadable or malformed; the
             message names the manifest and, where there is one, the line.
     """
+    if not isinstance(spec, (str, Path)):
+        found = [s for one in spec for s in read_sources(one)]
+        return [s._replace(row=i) for i, s in enumerate(found)]
+    if isinstance(spec, str) and is_url(spec):
+        return [Source(0, spec, spec)]
     path = Path(spec)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
                        and p.is_file())
         return [Source(i, str(p), str(p)) for i, p in enumerate(files)]
     if not path.exists():
-        raise NotFound(f"no such folder or manifest: {spec}")
+        raise NotFound(f"no such folder, image or manifest: {spec}")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return [Source(0, str(spec), str(path))]
     readers = {".txt": _txt_rows, ".csv": _csv_rows, ".jsonl": _jsonl_rows}
     reader = readers.get(path.suffix.lower())
     if reader is None:
         raise ManifestError(
-            f"{spec}: expected a folder or a {', '.join(MANIFEST_SUFFIXES)} manifest"
+            f"{spec}: expected a folder, an image ({', '.join(sorted(IMAGE_SUFFIXES))}) or a "
+            f"{', '.join(MANIFEST_SUFFIXES)} manifest"
         )
     try:
         text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")

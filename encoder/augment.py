@@ -11,31 +11,25 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from lookalike.common import recipe
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Ranges of the training views."""
+    """Ranges of the training views; the defaults, with reasons, are in common/recipe.py."""
 
-    # Measured on MNIST (4 epochs, precision@10): flips and crops down to 60% of the
-    # area gave 0.86, no flips and crops of 70-100% gave 0.94, so both are off by default
-    # although near-duplicate queries can be mirrored.
-    area: tuple[float, float] = (0.7, 1.0)  # fraction of the image a crop keeps
-    aspect: tuple[float, float] = (0.8, 1.25)
-    flip: float = 0.0  # probability of a horizontal flip
-    rotate_deg: float = 15.0
-    brightness: float = 0.3
-    contrast: float = 0.3
-    saturation: float = 0.3
-    # Probability of dropping colour altogether: 0.2, as the base model was pretrained.
-    # Through the build, clip-art topic precision@10 0.696 against 0.685 with 0, edited
-    # near-duplicate recall@10 0.637 against 0.620, icons even, mirrored copies 0.03 lower;
-    # grey images (MNIST) see the same views. benchmarks/retrieval_quality.py, base 7870ffd9:
-    # benchmarks/results/retrieval_quality_7870ffd9_grey02.json against ..._p025.json.
-    grayscale: float = 0.2
-    blur: float = 0.3  # probability of a 3x3 Gaussian blur of random strength
-    noise: float = 0.03  # std of the Gaussian noise on the encoder's input (denoising)
-    jpeg: float = 0.3  # probability of starting from the JPEG re-compressed copy
-    jpeg_quality: int = 30
+    area: tuple[float, float] = recipe.CROP_AREA  # fraction of the image a crop keeps
+    aspect: tuple[float, float] = recipe.CROP_ASPECT
+    flip: float = recipe.FLIP  # probability of a horizontal flip
+    rotate_deg: float = recipe.ROTATE_DEG
+    brightness: float = recipe.BRIGHTNESS
+    contrast: float = recipe.CONTRAST
+    saturation: float = recipe.SATURATION
+    grayscale: float = recipe.GRAYSCALE  # probability of dropping colour altogether
+    blur: float = recipe.BLUR  # probability of a 3x3 Gaussian blur of random strength
+    noise: float = recipe.NOISE  # std of the Gaussian noise on the encoder's input (denoising)
+    jpeg: float = recipe.JPEG  # probability of starting from the JPEG re-compressed copy
+    jpeg_quality: int = recipe.JPEG_QUALITY
 
 
 def jpeg_copies(images: np.ndarray, quality: int = 30) -> np.ndarray:

@@ -10,30 +10,29 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from lookalike.common import recipe
+
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of the autoencoder; saved with every checkpoint."""
 
-    image_size: int = 64
+    # Defaults: the shipped base's architecture, with reasons, in common/recipe.py.
+    image_size: int = recipe.IMAGE_SIZE
     channels: int = 3
-    # A patchify stem (stem x stem patches -> widths[0]) replaces the full-resolution
-    # convs, whose backward passes dominated training time on XLA CPU; each further
-    # width is a stride-2 3x3 conv.
-    stem: int = 4
-    widths: tuple[int, ...] = (64, 128, 256)
-    embed_dim: int = 128
-    # The decoder only serves training, so it is narrow and, with one upsampling per
-    # width, reconstructs at recon_size (half the input by default): full-resolution
-    # decoder convs cost 4x the encoder and add nothing to the bottleneck's neighbours.
-    decoder_widths: tuple[int, ...] = (128, 64, 32)
-    # L2-normalised embeddings: the collection's squared L2 then ranks by cosine.
-    normalize: bool = True
+    # A patchify stem (stem x stem patches -> widths[0]); each further width is a stride-2
+    # 3x3 conv.
+    stem: int = recipe.STEM
+    widths: tuple[int, ...] = recipe.WIDTHS
+    embed_dim: int = recipe.EMBED_DIM
+    # The decoder only serves training: one upsampling per width, reconstructing at
+    # recon_size (half the input by default).
+    decoder_widths: tuple[int, ...] = recipe.DECODER_WIDTHS
+    normalize: bool = recipe.NORMALIZE  # L2-normalised embeddings
     # "pooled": the bottleneck reads average-pooled features of every stage (the whole map
-    # of the first, a 2x2 grid of the others), so a shape found a few pixels away or in
-    # another colour still lands near; "flatten": the bottom map flattened (models saved
-    # before pooling existed; benchmarks/retrieval_quality.py --head flatten scores it).
-    head: str = "pooled"
+    # of the first, a 2x2 grid of the others); "flatten": the bottom map flattened (models
+    # saved before pooling existed; benchmarks/retrieval_quality.py --head flatten scores it).
+    head: str = recipe.HEAD
     # >0: the embedding is the bottleneck PCA-whitened to this many dimensions, with the
     # whitening fitted on the collection at build time (encoder.whitening).
     whiten_dim: int = 0

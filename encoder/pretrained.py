@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.common import recipe
 from lookalike.encoder import checkpoint as checkpoints
 from lookalike.encoder.checkpoint import Checkpoint
 from lookalike.encoder.model import ModelConfig
@@ -21,9 +22,6 @@ from lookalike.encoder.train import TrainConfig, train
 logger = logging.getLogger(__name__)
 
 BASE_DIR = Path(__file__).parent / "base"
-# Fine-tuning reads at most this many of a collection's images (a random sample), so a
-# build's training time stops growing with the collection.
-FINE_TUNE_IMAGES = 5000
 
 
 def load_base(folder: str | Path | None = None) -> Checkpoint | None:
@@ -43,7 +41,7 @@ def fine_tune(
     train_config: TrainConfig,
     *,
     from_scratch: bool = False,
-    max_images: int = FINE_TUNE_IMAGES,
+    max_images: int = recipe.FINE_TUNE_IMAGES,
     progress: bool = False,
 ) -> Checkpoint:
     """Fine-tunes the base model on (a sample of) images, or trains from random weights.

@@ -14,6 +14,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from lookalike.common import recipe
 from lookalike.common.errors import TrainingError
 from lookalike.encoder.augment import AugmentConfig, jpeg_copies
 from lookalike.encoder.checkpoint import Checkpoint
@@ -24,28 +25,22 @@ from lookalike.encoder.model import Autoencoder, ModelConfig
 logger = logging.getLogger(__name__)
 
 
-AUTO_EPOCHS = 9  # the epochs auto mode runs on 5,000 images or more
-
-
 @dataclass(frozen=True)
 class TrainConfig:
-    # None: auto, see epochs_for. 9 epochs of 5,000 images gave MNIST-5000 precision@10
-    # 0.952 (5: 0.943, 7: 0.949), and `lookalike build` of 5,000 images still trains in
-    # under 3 minutes on 2 cores.
-    epochs: int | None = None
-    # Auto epochs give a small set at least this many steps, the budget 9 epochs give
-    # 5,000 images: near-duplicate top-1 on 2,000 photo crops was 0.265 after 9 epochs
-    # (141 steps) and 0.326 after 25 (391 steps).
-    min_steps: int = 350
-    batch_size: int = 128
-    learning_rate: float = 2e-3
+    """How the autoencoder trains; the defaults, with reasons, are in common/recipe.py."""
+
+    epochs: int | None = None  # None: auto, see epochs_for
+    min_steps: int = recipe.MIN_STEPS  # auto epochs give a small set at least this many steps
+    batch_size: int = recipe.BATCH_SIZE
+    learning_rate: float = recipe.LEARNING_RATE
     seed: int = 0
-    patience: int = 3  # epochs without min_delta relative improvement before stopping
-    min_delta: float = 0.01
-    recon_weight: float = 1.0
-    contrast_weight: float = 1.0  # 0 trains a plain (denoising) autoencoder
-    temperature: float = 0.5  # 0.5 beat 0.2 on MNIST precision@10 (0.94 vs 0.86)
-    warmup_epochs: float = 0.5
+    # epochs without min_delta relative improvement before stopping
+    patience: int = recipe.PATIENCE
+    min_delta: float = recipe.MIN_DELTA
+    recon_weight: float = recipe.RECON_WEIGHT
+    contrast_weight: float = recipe.CONTRAST_WEIGHT  # 0 trains a plain (denoising) autoencoder
+    temperature: float = recipe.TEMPERATURE  # of the NT-Xent term between the two views
+    warmup_epochs: float = recipe.WARMUP_EPOCHS
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def epochs_for(self, steps_per_epoch: int) -> int:
@@ -53,7 +48,7 @@ class TrainConfig:
         still trains for min_steps steps (the same step budget as 5,000 images)."""
         if self.epochs is not None:
             return self.epochs
-        return max(AUTO_EPOCHS, -(-self.min_steps // max(1, steps_per_epoch)))
+        return max(recipe.AUTO_EPOCHS, -(-self.min_steps // max(1, steps_per_epoch)))
 
 
 @dataclass

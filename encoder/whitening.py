@@ -7,10 +7,8 @@ cosine similarity between images of one kind.
 
 The whitening is partial by default: each principal direction is divided by its variance
 to the power 0.25 rather than 0.5, so strong directions are damped but the weak, noisy ones
-are not raised to their strength. With base 3b4e6cf0 (benchmarks/build_recipe.py, in
-process) power 0.25 beat full whitening on every set: MNIST-5000 precision@10 0.954 against
-0.924, icons recall@10 0.084 against 0.081, mirrored near-duplicate top-1 0.309 against
-0.257.
+are not raised to their strength (common/recipe.py gives the figures that chose 0.25 and 96
+dimensions).
 """
 
 from __future__ import annotations
@@ -22,14 +20,15 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from lookalike.common import recipe
 from lookalike.encoder.checkpoint import Checkpoint
 from lookalike.encoder.model import Autoencoder
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DIM = 96
-DEFAULT_POWER = 0.25  # 0.5: full PCA whitening; 0: PCA projection only
-MIN_IMAGES_PER_DIM = 4  # fewer images than 4 per output dimension: no whitening
+# The recipe's values under this module's names, which benchmarks import.
+DEFAULT_DIM = recipe.WHITEN_DIM
+DEFAULT_POWER = recipe.WHITEN_POWER  # 0.5: full PCA whitening; 0: PCA projection only
 
 
 def fit_whitening(
@@ -50,7 +49,7 @@ def fit_whitening(
     if not 0.0 <= power <= 0.5:
         raise ValueError(f"whitening power must be in [0, 0.5], got {power}")
     dim = min(dim, config.embed_dim)
-    if dim <= 0 or len(vectors) < MIN_IMAGES_PER_DIM * dim:
+    if dim <= 0 or len(vectors) < recipe.MIN_IMAGES_PER_DIM * dim:
         logger.info("not whitening: %d images for %d dimensions", len(vectors), dim)
         return checkpoint
     x = np.asarray(vectors, np.float64)

@@ -9,12 +9,10 @@ from typing import NamedTuple
 import faiss
 import numpy as np
 
+from lookalike.common import recipe
+
 logger = logging.getLogger(__name__)
 
-SILHOUETTE_SAMPLE = 2_000
-KMEANS_FIT_SAMPLE = 50_000
-NPROBE_MARGIN = 0.01  # the 500-query estimate of recall@10 wavers by about this much
-CHOOSE_K_FIT_SAMPLE = 20_000  # each candidate k is fitted on this many: auto stays fast
 
 
 class KChoice(NamedTuple):
@@ -25,7 +23,8 @@ class KChoice(NamedTuple):
 
 
 def candidate_ks(n: int) -> list[int]:
-    """The k values `auto` tries: about 8 from sqrt(n)/4 to 2·sqrt(n), within [2, 256].
+    """The k values `auto` tries: about 8 from sqrt(n)/4 to 2·sqrt(n), within [2, 256]
+    (common/recipe.py: K_BAND, K_CANDIDATES, K_MAX).
 
     sqrt(n) is the classic IVF rule of thumb for nlist. Silhouette alone favours very
     small k, which would make routing useless, so it picks within a band around sqrt(n).
@@ -33,14 +32,14 @@ def candidate_ks(n: int) -> list[int]:
     if n < 4:
         return [1]
     root = np.sqrt(n)
-    low = int(max(2, root / 4))
-    top = int(max(low, min(256, 2 * root, n // 2)))
-    ks = np.unique(np.geomspace(low, top, num=8).round().astype(int))
+    low = int(max(2, root * recipe.K_BAND[0]))
+    top = int(max(low, min(recipe.K_MAX, recipe.K_BAND[1] * root, n // 2)))
+    ks = np.unique(np.geomspace(low, top, num=recipe.K_CANDIDATES).round().astype(int))
     return [int(k) for k in ks if 2 <= k <= n - 1]
 
 
 def fit_kmeans(vectors: np.ndarray, k: int, seed: int = 0,
-               sample: int = KMEANS_FIT_SAMPLE) -> tuple[np.ndarray, float]:
+               sample: int = recipe.KMEANS_FIT_SAMPLE) -> tuple[np.ndarray, float]:
     """Fits KMeans (on a sample for large n) and returns (centroids float32 (k, d), inertia).
 
     Many clusters (k > 32) are for routing, like IVF's coarse quantizer: one random start
@@ -55,7 +54,7 @@ def fit_kmeans(vectors: np.ndarray, k: int, seed: int = 0,
     rng = np.random.default_rng(seed)
     if len(vectors) > max(sample, k):
         vectors = vectors[np.sort(rng.choice(len(vectors), max(sample, k), replace=False))]
-    many = k > 32
+    many = k > recipe.ROUTING_K
     km = KMeans(n_clusters=k, n_init=1 if many else 3, random_state=seed,
                 init="random" if many else "k-means++", max_iter=25 if many else 100)
     km.fit(vectors)
@@ -75,11 +74,11 @@ def choose_k(vectors: np.ndarray, seed: int = 0, candidates: list[int] | None = 
         return KChoice(1, [1], [0.0], [0.0])
     rng = np.random.default_rng(seed)
     sample = vectors
-    if len(vectors) > SILHOUETTE_SAMPLE:
-        sample = vectors[rng.choice(len(vectors), SILHOUETTE_SAMPLE, replace=False)]
+    if len(vectors) > recipe.SILHOUETTE_SAMPLE:
+        sample = vectors[rng.choice(len(vectors), recipe.SILHOUETTE_SAMPLE, replace=False)]
     scores, inertias = [], []
     for k in candidates:
-        centroids, inertia = fit_kmeans(vectors, k, seed, CHOOSE_K_FIT_SAMPLE)
+        centroids, inertia = fit_kmeans(vectors, k, seed, recipe.CHOOSE_K_FIT_SAMPLE)
         labels = assign(sample, centroids)
         score = silhouette_score(sample, labels) if len(np.unique(labels)) > 1 else -1.0
         scores.append(float(score))
@@ -108,8 +107,9 @@ def assign(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return route(vectors, make_quantizer(centroids))[:, 0]
 
 
-def choose_nprobe(vectors: np.ndarray, centroids: np.ndarray, target: float = 0.95,
-                  k: int = 10, sample: int = 500, seed: int = 0) -> int:
+def choose_nprobe(vectors: np.ndarray, centroids: np.ndarray,
+                  target: float = recipe.TARGET_RECALL, k: int = 10,
+                  sample: int = recipe.NPROBE_SAMPLE, seed: int = 0) -> int:
     """The smallest nprobe whose recall@k against exact search reaches target on a sample.
 
     Without building any index: a true neighbour is found at nprobe p exactly when its
@@ -134,7 +134,7 @@ def choose_nprobe(vectors: np.ndarray, centroids: np.ndarray, target: float = 0.
     needed = np.take_along_axis(rank, home, 1)  # probes needed to reach each true neighbour
     recall = (needed[:, :, None] < np.arange(1, nlist + 1)).mean(axis=(0, 1))
     # A margin over the sample's estimate, so new queries (not the sample) still reach target.
-    reached = recall >= min(1.0, target + NPROBE_MARGIN) - 1e-9
+    reached = recall >= min(1.0, target + recipe.NPROBE_MARGIN) - 1e-9
     return int(np.argmax(reached) + 1) if reached.any() else nlist
 
 

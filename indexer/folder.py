@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from lookalike.common.atomic import fsync_dir
+from lookalike.common.atomic import DIR_MODE, fsync_dir, usual_mode
 from lookalike.common.errors import InvalidArgument
 from lookalike.indexer.disk import refuse_when_full
 from lookalike.indexer.manifest import (
@@ -64,6 +64,7 @@ def write_folder(folder: Path, model: ModelSource, manifest: Manifest,
         base.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=BUILDING if inside else f".{folder.name}{BUILDING}",
                                      dir=base))
+        os.chmod(work, usual_mode(DIR_MODE))  # it becomes the collection: not mkdtemp's 0700
     try:
         with refuse_when_full(folder):
             _write_files(work, model, manifest, write_store)

@@ -7,12 +7,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lookalike.common import recipe
+
 
 @dataclass(frozen=True)
 class ReclusterConfig:
     clusters: int | None = None  # None: keep the current number; 0: choose by silhouette
     seed: int = 0
-    target_recall: float = 0.95
+    target_recall: float = recipe.TARGET_RECALL
 
 
 class NameMove(NamedTuple):

@@ -10,15 +10,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lookalike.common import recipe
 from lookalike.common.errors import TrainingError
 from lookalike.common.paths import as_found
 from lookalike.common.sources import read_sources
 from lookalike.encoder import checkpoint as checkpoints
 from lookalike.encoder.checkpoint import Checkpoint
 from lookalike.encoder.model import ModelConfig
-from lookalike.encoder.pretrained import FINE_TUNE_IMAGES
 from lookalike.encoder.train import TrainConfig
-from lookalike.encoder.whitening import DEFAULT_DIM, DEFAULT_POWER
 from lookalike.indexer.checks import check_rows
 from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
 from lookalike.indexer.folder import refuse_existing
@@ -36,9 +35,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BuildConfig:
+    """A build's settings; the recipe's defaults, with reasons, are in common/recipe.py."""
+
     clusters: int | None = None  # None: choose k by silhouette score
     seed: int = 0
-    target_recall: float = 0.95  # the default nprobe is the smallest that reaches it
+    # the default nprobe is the smallest that reaches it
+    target_recall: float = recipe.TARGET_RECALL
     model_config: ModelConfig = field(default_factory=ModelConfig)
     train_config: TrainConfig = field(default_factory=TrainConfig)
     # False: start from the shipped base encoder (encoder/base) and fine-tune it on at most
@@ -46,9 +48,9 @@ class BuildConfig:
     # behaviour before the base model). A model_config whose size the base does not have
     # trains from scratch too.
     from_scratch: bool = False
-    fine_tune_images: int = FINE_TUNE_IMAGES
-    whiten_dim: int = DEFAULT_DIM  # 0: store the plain L2-normalised bottleneck
-    whiten_power: float = DEFAULT_POWER  # 0.5: full whitening (encoder/whitening.py)
+    fine_tune_images: int = recipe.FINE_TUNE_IMAGES
+    whiten_dim: int = recipe.WHITEN_DIM  # 0: store the plain L2-normalised bottleneck
+    whiten_power: float = recipe.WHITEN_POWER  # 0.5: full whitening (encoder/whitening.py)
     # None: the images live in the folder (Faiss + SQLite); a milvus://HOST:PORT/NAME
     # address: in that Milvus collection, the folder keeping the model and centroids.
     store: str | None = None

@@ -26,8 +26,10 @@ class Answer(Protocol):
 
 
 def distance_text(distance: float) -> str:
-    """Three significant digits, with float noise (an image matching itself) shown as 0."""
-    return f"{round(distance, 6):.3g}"
+    """A distance as people read it, everywhere lookalike shows one (plots, contact
+    sheets, `lookalike search`, the demo): three significant digits, with float noise (an
+    image matching itself, 1.6e-12 or -3e-13) shown as 0. Machine output keeps the float."""
+    return f"{round(distance, 6) + 0.0:.3g}"  # + 0.0: -0.0 prints as 0
 
 
 def _pixels(image: Any) -> np.ndarray | None:

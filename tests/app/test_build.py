@@ -42,7 +42,7 @@ def test_build_checks_the_output_before_reading_any_image(built_collection, tmp_
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["build", "{missing}", "--out", "{tmp}/c"], "no such folder or manifest"),
+        (["build", "{missing}", "--out", "{tmp}/c"], "no such folder, image or manifest"),
         (["build", "{empty}", "--out", "{tmp}/c"], "no readable images"),
         (["train", "{images}", "--out", "{tmp}/m", "--size", "50"], "--size 50"),
         (["embed", "{tmp}/no-model", "{images}", "--out", "{tmp}/v.npz"], "no model"),
@@ -74,3 +74,91 @@ def test_bad_worker_counts_are_refused_by_the_parser(command, bad, capsys):
         main([*command, "--workers", bad])
     assert info.value.code == 2
     assert "--workers: must be a whole number of at least 1" in capsys.readouterr().err
+
+
+class _Captured(Exception):
+    """Stops the command once it has built its config."""
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """The BuildConfig / TrainConfig that `build` and `train` would run with."""
+    seen = {}
+
+    def build(images, out, config, **_):
+        seen["build"] = config
+        raise _Captured
+
+    def train(images, out, model_config, train_config, **_):
+        seen["train"] = train_config
+        raise _Captured
+
+    monkeypatch.setattr("lookalike.pipeline.build.build_collection", build)
+    monkeypatch.setattr("lookalike.pipeline.train.train_model", train)
+    return seen
+
+
+def test_recipe_flags_reach_the_config_and_default_to_the_recipe(captured):
+    from lookalike.encoder.augment import AugmentConfig
+    from lookalike.encoder.train import TrainConfig
+    from lookalike.pipeline.build import BuildConfig
+
+    with pytest.raises(_Captured):
+        main(["build", "x", "--out", "y"])
+    assert captured["build"] == BuildConfig()  # no flags: exactly the recipe
+    with pytest.raises(_Captured):
+        main(["build", "x", "--out", "y", "--flip", "0.5", "--whiten-power", "0.5"])
+    assert captured["build"].train_config == TrainConfig(augment=AugmentConfig(flip=0.5))
+    assert captured["build"].whiten_power == 0.5
+    with pytest.raises(_Captured):
+        main(["train", "x", "--out", "y", "--flip", "1"])
+    assert captured["train"] == TrainConfig(augment=AugmentConfig(flip=1.0))
+
+
+@pytest.mark.parametrize(("flag", "bad"), [("--flip", "1.5"), ("--flip", "nan"),
+                                           ("--whiten-power", "0.6"), ("--whiten-power", "-1"),
+                                           ("--whiten-power", "half")])
+def test_recipe_flags_are_checked_by_the_parser(flag, bad, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["build", "x", "--out", "y", flag, bad])
+    assert info.value.code == 2
+    assert f"{flag}: must be a number from" in capsys.readouterr().err
+
+
+def claimed_png(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height: enough for Pillow's size checks."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def test_an_over_cap_image_is_one_clear_line_without_pillows_warning(tmp_path, image_folder):
+    """10,000 x 9,000 is over Pillow's own limit (about 89M pixels), which warns, and over
+    lookalike's cap (50M), which refuses it. 300 rows, so decoding runs in worker processes."""
+    import subprocess
+    import sys
+
+    from lookalike.encoder.pretrained import BASE_DIR
+
+    (tmp_path / "huge.png").write_bytes(claimed_png(10_000, 9_000))
+    image = sorted(image_folder.iterdir())[0]
+    manifest = tmp_path / "images.txt"
+    manifest.write_text("huge.png\n" + f"{image}\n" * 300)
+    done = subprocess.run(
+        [sys.executable, "-m", "lookalike.app.cli", "embed", str(BASE_DIR), str(manifest),
+         "--out", str(tmp_path / "v.npz"), "--workers", "2"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "DecompressionBomb" not in done.stderr
+    assert "skipped huge.png: the image is 10000x9000 = 90,000,000 pixels, over the cap" \
+        in done.stderr
+    assert "embedded 300 images" in done.stdout

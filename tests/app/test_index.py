@@ -96,3 +96,21 @@ def test_add_keeps_link_paths_and_non_utf8_names(target, tmp_path, capsys):
         found = {i: c.lookup(i)[0].path for i in ("odd", "link", "real")}
     assert os.fsencode(local_path(found["odd"])) == odd
     assert found["link"] == str(folder / "link.jpg") and found["real"] == str(real)
+
+
+def test_add_takes_one_image_file(target, tmp_path, capsys):
+    [photo] = make_images(tmp_path / "one", count=1, size=32)
+    assert main(["add", str(photo), "--target", target]) == 0
+    assert "added 1 images, 0 refused" in capsys.readouterr().out
+    assert count(target) == 51
+
+
+def test_add_takes_several_images_with_their_ids(target, tmp_path, capsys):
+    a, png = make_images(tmp_path / "two", count=2, size=32)  # a .jpg and a .png
+    assert main(["add", str(a), str(png), "--target", target, "--ids", "a", "b"]) == 0
+    assert "added 2 images, 0 refused" in capsys.readouterr().out
+    with Client(target) as client:
+        found = {n.id: n.path for n in client.search(id="a", k=60).neighbors}
+    assert found["b"] == str(png)
+    assert main(["add", str(a), str(png), "--target", target, "--ids", "c"]) == 1
+    assert "--ids gives 1 ids for 2 images" in capsys.readouterr().err

@@ -55,3 +55,38 @@ def test_a_stream_to_a_frozen_server_ends_with_deadline_exceeded(server_process,
                     pass
         finally:
             os.kill(server.process.pid, signal.SIGCONT)
+
+
+def test_search_shows_an_exact_match_at_distance_0_and_json_keeps_the_float(monkeypatch,
+                                                                            capsys):
+    from lookalike.clients.results import Neighbor, SearchResult
+
+    noise = SearchResult(3, [Neighbor("a", "/p/a.jpg", 1.632e-12, 3),
+                             Neighbor("b", "/p/b.jpg", -3e-13, 3),
+                             Neighbor("c", "/p/c.jpg", 0.123456, 1)])
+
+    class Fake:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+        def search(self, *args, **kwargs):
+            return noise
+
+    monkeypatch.setattr("lookalike.app.query.connect", lambda args: Fake())
+    assert main(["search", "q.jpg"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[2] for line in lines[1:]] == ["d=0", "d=0", "d=0.123"]
+    assert "e-" not in "".join(lines)
+    assert main(["search", "q.jpg", "--json"]) == 0
+    distances = [n["distance"] for n in json.loads(capsys.readouterr().out)["neighbors"]]
+    assert distances == [1.632e-12, -3e-13, 0.123456]
+
+
+def test_every_distance_people_read_is_formatted_alike():
+    from lookalike.present.plot import distance_text
+
+    assert [distance_text(d) for d in (1.632e-12, -3e-13, 0.0, 0.5, 1.23456, 2e-4)] == [
+        "0", "0", "0", "0.5", "1.23", "0.0002"]

@@ -27,3 +27,16 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["f.bin"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_an_atomic_write_gets_the_mode_open_would_give(tmp_path, umask):
+    """Not mkstemp's 0600: a report's index.html behind a web server must be readable."""
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "atomic.html", b"<p>")
+        (tmp_path / "plain.html").write_bytes(b"<p>")
+    finally:
+        os.umask(old)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()}
+    assert modes["atomic.html"] == modes["plain.html"] == oct(0o666 & ~umask)

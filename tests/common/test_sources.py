@@ -9,7 +9,7 @@ import pytest
 
 from lookalike.common.errors import InvalidArgument, NotFound
 from lookalike.common.manifest_payload import ManifestError
-from lookalike.common.sources import read_image_file, read_sources
+from lookalike.common.sources import Source, read_image_file, read_sources
 
 
 def test_folder_is_read_recursively_and_sorted(tmp_path):
@@ -141,3 +141,18 @@ def test_a_stored_file_uri_reads_the_non_utf8_file_it_names(tmp_path):
     stored = stored_path(os.fsdecode(raw))
     assert stored.startswith("file://")
     assert read_image_file(stored) == b"bytes of a picture"
+
+
+def test_an_image_file_a_url_and_a_list_are_sources(tmp_path):
+    (tmp_path / "f").mkdir()
+    for name in ("f/x.png", "a.JPG", "b.webp"):
+        (tmp_path / name).write_bytes(b"not decoded here")
+    [one] = read_sources(tmp_path / "a.JPG")
+    assert one == Source(0, str(tmp_path / "a.JPG"), str(tmp_path / "a.JPG"))
+    assert read_sources("https://example.com/c.jpg") == [
+        Source(0, "https://example.com/c.jpg", "https://example.com/c.jpg")]
+    listed = read_sources([str(tmp_path / "b.webp"), tmp_path / "f", tmp_path / "a.JPG"])
+    assert [(s.row, Path(s.location).name) for s in listed] == [(0, "b.webp"), (1, "x.png"),
+                                                                 (2, "a.JPG")]
+    with pytest.raises(NotFound, match="no such folder, image or manifest"):
+        read_sources([tmp_path / "a.JPG", tmp_path / "gone.png"])
