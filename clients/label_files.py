@@ -10,6 +10,7 @@ Update per distinct change (the images that gain and lose the same labels and at
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from collections import defaultdict
@@ -160,14 +161,19 @@ def _row(line: int, record: Any, kind: str) -> Row:
         raise InvalidArgument("a row needs an 'id' (text)")
     if kind == ".csv":
         labels, attrs = csv_cells(record, "")
-        managed = frozenset(p[0] for c in record if isinstance(c, str)
-                            and (p := attr_column(c)) is not None)
+        managed = _managed(tuple(c for c in record if isinstance(c, str)))
     else:
         labels, given = jsonl_fields(record, "")
         attrs, managed = given or {}, (None if given is not None else frozenset())
     payload = check_payload(labels or (), attrs.items())
     return Row(line, record["id"], None if labels is None else payload.labels,
                dict(payload.attributes), managed)
+
+
+@functools.cache
+def _managed(columns: tuple[str, ...]) -> frozenset[str]:
+    """The attribute keys a CSV header's attr. columns decide (the same for every row)."""
+    return frozenset(p[0] for c in columns if (p := attr_column(c)) is not None)
 
 
 def _change(row: Row, now: Payload) -> tuple | None:
