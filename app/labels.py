@@ -94,7 +94,7 @@ def cmd_labels(args: argparse.Namespace) -> int:
         raise SystemExit("lookalike labels: export takes --out FILE; import takes FILE")
     with connect(args) as client:
         if args.action == "export":
-            rows = export_labels(client, args.out, filter_from(args))
+            rows = export_labels(client, args.out, filter_from(args), progress=True)
             print(f"{rows} rows -> {args.out}")
             return 0
         result = import_labels(client, args.file, dry_run=args.dry_run)

@@ -40,14 +40,21 @@ GET_CHUNK = 1000  # ids per Get, the server's limit
 
 
 def export_labels(client: Client, out: str | Path, filter: Filter | None = None,
-                  page_size: int = 1000) -> int:
+                  page_size: int = 1000, progress: bool = False) -> int:
     """Writes every image (that `filter` matches) to out (.csv or .jsonl), atomically;
     returns how many rows were written."""
     out = Path(out)
     kind = out.suffix.lower()
     if kind not in (".csv", ".jsonl"):
         raise InvalidArgument(f"{out}: export writes a .csv or a .jsonl file")
-    items = [item for page in _pages(client, filter, page_size) for item in page]
+    from tqdm import tqdm
+
+    items: list[Item] = []
+    with tqdm(total=client.count(filter) if progress else None, unit="img", desc="export",
+              disable=not progress) as bar:
+        for page in _pages(client, filter, page_size):
+            items += page
+            bar.update(len(page))
     data = _csv_text(items) if kind == ".csv" else "".join(
         json.dumps({"id": i.id, "path": i.path, "cluster": i.cluster,
                     "cluster_name": i.cluster_name, "labels": i.labels,
