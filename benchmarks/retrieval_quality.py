@@ -2,9 +2,9 @@
 
 Usage:
   python benchmarks/quality_data.py                  # once: fetch the Debian packages
-  python benchmarks/retrieval_quality.py [--sets mnist,icons,clipart,neardup]
+  python benchmarks/retrieval_quality.py [--sets mnist,icons,clipart,neardup,crossstyle]
         [--plain-ae-epochs 15 | 0] [--from-scratch] [--head flatten] [--whiten-dim 0]
-        [--whiten-power 0.5]
+        [--whiten-power 0.5] [--base DIR]
         [--out result.json]
 
 For each set: `build_collection` with the default BuildConfig (what `lookalike build`
@@ -20,6 +20,9 @@ Sets (see quality_data.py for what is kept out of pretraining):
 - clipart: openclipart-png, the even topics; topic precision@10.
 - neardup: 1,000 clip-art originals; queries are edited copies (80% crop, +-15 deg,
   colour +-30%, blur, JPEG q30), and the same mirrored; top-1 and recall@10.
+- crossstyle: bootstrap-icons, held out of all pretraining (cross_style.py): 652 outlined
+  icons queried against a gallery of their filled drawings plus 740 icons drawn once;
+  top-1 and recall@10 of the same name in the other style.
 """
 
 from __future__ import annotations
@@ -196,8 +199,23 @@ def neardup_set(count: int = 1000) -> tuple[list[bytes], np.ndarray, dict[str, l
 
 def run_neardup(config: BuildConfig, ae_epochs: int, count: int = 1000) -> dict:
     files, images, columns = neardup_set(count)
+    return run_queries(files, images, columns, config, ae_epochs)
+
+
+def run_crossstyle(config: BuildConfig, ae_epochs: int) -> dict:
+    from cross_style import cross_style_set, decoded
+
+    gallery, queries, _ = cross_style_set()
+    return run_queries(gallery, decoded(gallery), {"outline_to_fill": queries}, config,
+                       ae_epochs)
+
+
+def run_queries(files: list[bytes], images: np.ndarray, columns: dict[str, list[bytes]],
+                config: BuildConfig, ae_epochs: int) -> dict:
+    """A collection built from files (decoded: images); each column's query i must find
+    gallery item i. The lookalike build and every baseline, top-1 and recall@10."""
     found, _, facts = product(files, list(columns.values()), config)
-    result: dict = {"gallery": count, **facts}
+    result: dict = {"gallery": len(files), **facts}
     gallery = baselines(images, files, 0)
     pca = PCA(64, random_state=0).fit(pixels(images))
     # The plain autoencoder learns the gallery, as a build would, and encodes the queries.
@@ -217,9 +235,20 @@ def run_neardup(config: BuildConfig, ae_epochs: int, count: int = 1000) -> dict:
     return result
 
 
+def use_base(folder: Path) -> None:
+    """Builds in this process fine-tune the model in folder, as if it were encoder/base."""
+    try:
+        from lookalike.encoder import pretrained as shipped  # the module's name to come
+    except ImportError:
+        from lookalike.encoder import base as shipped
+    if not (folder / checkpoints.CONFIG_FILE).exists():
+        raise SystemExit(f"no model in {folder}")
+    shipped.BASE_DIR = folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="mnist,icons,clipart,neardup")
+    parser.add_argument("--sets", default="mnist,icons,clipart,neardup,crossstyle")
     parser.add_argument("--plain-ae-epochs", type=int, default=15)
     parser.add_argument("--from-scratch", action="store_true",
                         help="build without the shipped base model")
@@ -230,9 +259,13 @@ def main() -> None:
     parser.add_argument("--whiten-power", type=float, default=DEFAULT_POWER,
                         help="0.5: full whitening, the earlier default")
     parser.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's")
+    parser.add_argument("--base", help="fine-tune this candidate base model folder instead "
+                        "of encoder/base (a pretraining checkpoint, judged as it would ship)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.base:
+        use_base(Path(args.base))
     config = BuildConfig(from_scratch=args.from_scratch, whiten_dim=args.whiten_dim,
                          whiten_power=args.whiten_power,
                          model_config=ModelConfig(head=args.head),
@@ -242,6 +275,8 @@ def main() -> None:
         start = time.perf_counter()
         if name == "neardup":
             result[name] = run_neardup(config, args.plain_ae_epochs)
+        elif name == "crossstyle":
+            result[name] = run_crossstyle(config, args.plain_ae_epochs)
         else:
             result[name] = run_labelled(name, config, args.plain_ae_epochs)
         result[name]["seconds"] = round(time.perf_counter() - start, 1)

@@ -60,6 +60,12 @@ CONTRAST_WEIGHT = 1.0
 # (0.098 against 0.092) but put MNIST on its 0.95 floor (0.951), 0.1 cost MNIST 0.943
 # (BENCHMARKS.md, "Tried and not adopted"; benchmarks/results/build_recipe_t02_7870ffd9.json).
 TEMPERATURE = 0.5
+# Natural pairs (benchmarks/pretrain_pairs.py; builds have none, so these apply only when train()
+# is given group ids): the multi-positive term as strong as the view term, and half of each batch
+# drawn as two members of a group. Not swept: the first pair run used them (cross-style recall@10
+# in process 0.045 -> 0.368 after one epoch, benchmarks/results/pairs_check_epoch_001.json).
+PAIR_WEIGHT = 1.0
+PAIR_SHARE = 0.5
 
 # --- Training views (encoder/augment.py AugmentConfig) --------------------------------------
 # Crops keeping 70-100% of the area, never flipped: on MNIST flips with 60-100% crops gave

@@ -1,4 +1,5 @@
-"""Training objective: denoising reconstruction plus a contrastive term between two views."""
+"""Training objective: denoising reconstruction, a contrastive term between two views, and
+optionally natural pairs (images sharing a group id) as extra positives."""
 
 from __future__ import annotations
 
@@ -21,6 +22,33 @@ def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, partner).mean()
 
 
+def multi_positive_nt_xent(
+    z1: jax.Array, z2: jax.Array, groups: jax.Array, temperature: float
+) -> jax.Array:
+    """Supervised-contrastive NT-Xent (SupCon's L_out) over the 2n views of a batch.
+
+    Every other view whose image shares the anchor's group id is a positive (so are the
+    anchor's own second view); the anchor's loss is the mean over its positives of minus
+    the log-softmax against all other 2n - 1 views. With every group of one image it is
+    exactly nt_xent.
+
+    Args:
+        z1, z2: (n, d) embeddings of the two views of the same n images.
+        groups: (n,) integer group id of each image.
+        temperature: softmax temperature.
+    """
+    n = z1.shape[0]
+    z = jnp.concatenate([z1, z2])
+    z = z / (jnp.linalg.norm(z, axis=1, keepdims=True) + 1e-8)
+    self_mask = jnp.eye(2 * n, dtype=bool)
+    logits = jnp.where(self_mask, -1e9, z @ z.T / temperature)
+    log_prob = jax.nn.log_softmax(logits, axis=1)
+    g = jnp.concatenate([groups, groups])
+    positive = (g[:, None] == g[None, :]) & ~self_mask
+    per_anchor = -jnp.sum(jnp.where(positive, log_prob, 0.0), 1) / jnp.sum(positive, 1)
+    return per_anchor.mean()
+
+
 def downscale(x: jax.Array, size: int) -> jax.Array:
     """Box-filter (n, h, w, c) down to (n, size, size, c); h must be a multiple of size."""
     n, h, w, c = x.shape
@@ -37,14 +65,22 @@ def objective(
     recon_weight: float,
     contrast_weight: float,
     temperature: float,
+    groups: jax.Array | None = None,
+    pair_weight: float = 0.0,
 ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-    """Returns (total, (reconstruction MSE, contrastive loss)) on two views of the batch."""
+    """Returns (total, (reconstruction MSE, contrastive loss)) on two views of the batch.
+
+    With groups (one id per image of the batch) and pair_weight, the contrastive loss adds
+    pair_weight times multi_positive_nt_xent: images of one group (the same icon name in
+    another theme, the same character in another font) are positives too."""
     z1, z2, target1 = encoded_views(model, clean, jpeg, key, augment)
     # Only the first view is reconstructed: the second one would double the decoder's
     # cost for a term that mostly regularises.
     recon = model.decoder(z1)
     rec = jnp.mean((recon - downscale(target1, recon.shape[1])) ** 2)
     con = nt_xent(z1, z2, temperature) if contrast_weight else jnp.zeros(())
+    if groups is not None and pair_weight:
+        con = con + pair_weight * multi_positive_nt_xent(z1, z2, groups, temperature)
     return recon_weight * rec + contrast_weight * con, (rec, con)
 
 

@@ -42,6 +42,10 @@ class TrainConfig:
     temperature: float = recipe.TEMPERATURE  # of the NT-Xent term between the two views
     warmup_epochs: float = recipe.WARMUP_EPOCHS
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # Only when train() is given group ids (natural pairs, issue 28): the weight of the
+    # multi-positive term, and the share of each batch drawn as two members of a group.
+    pair_weight: float = recipe.PAIR_WEIGHT
+    pair_share: float = recipe.PAIR_SHARE
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """The epochs to run: `epochs` when given; else 9, or more so that a small set
@@ -81,11 +85,16 @@ def train_step(
     index: jax.Array,
     key: jax.Array,
     config: TrainConfig,
+    groups: jax.Array | None = None,
 ) -> jax.Array:
-    """One optimiser step; returns [total, reconstruction, contrastive] losses."""
+    """One optimiser step; returns [total, reconstruction, contrastive] losses.
+
+    groups: every training image's group id, or None (no pairs: today's objective)."""
+    pairs = {} if groups is None else {"groups": groups[index],
+                                       "pair_weight": config.pair_weight}
     loss_fn = functools.partial(
         objective, augment=config.augment, recon_weight=config.recon_weight,
-        contrast_weight=config.contrast_weight, temperature=config.temperature,
+        contrast_weight=config.contrast_weight, temperature=config.temperature, **pairs,
     )
     (loss, (rec, con)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(
         model, data[index], jpeg[index], key
@@ -104,6 +113,35 @@ def _epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> np.ndar
     return order.reshape(steps, batch_size)
 
 
+def pair_batches(n: int, batch_size: int, rng: np.random.Generator, groups: np.ndarray,
+                  share: float) -> np.ndarray:
+    """_epoch_batches whose first share of each batch is pairs: two different members of
+    each of batch_size * share / 2 random groups of two or more (-1: no group)."""
+    batches = _epoch_batches(n, batch_size, rng)
+    ids, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    real = np.flatnonzero((sizes > 1) & (ids >= 0))
+    k = int(batch_size * share) // 2
+    if k == 0 or len(real) == 0:
+        return batches
+    members = np.argsort(inverse, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes)])[real]
+    sizes = sizes[real]
+    g = rng.integers(0, len(real), (len(batches), k))
+    a = rng.integers(0, sizes[g])
+    b = (a + rng.integers(1, sizes[g])) % sizes[g]
+    pairs = np.stack([members[starts[g] + a], members[starts[g] + b]], -1)
+    batches[:, : 2 * k] = pairs.reshape(len(batches), 2 * k)
+    return batches
+
+
+def device_groups(groups: np.ndarray) -> np.ndarray:
+    """Group ids for the loss: images of no group (-1) each get an id of their own."""
+    out = groups.astype(np.int64).copy()
+    lone = out < 0
+    out[lone] = out.max(initial=0) + 1 + np.arange(lone.sum())
+    return out.astype(np.int32)
+
+
 def train(
     images: np.ndarray,
     model_config: ModelConfig | None = None,
@@ -111,11 +149,14 @@ def train(
     *,
     init: Checkpoint | None = None,
     progress: bool = False,
+    groups: np.ndarray | None = None,
 ) -> Checkpoint:
     """Trains an autoencoder on (n, size, size, 3) uint8 images and returns the checkpoint.
 
     With init, training starts from that checkpoint's weights (fine-tuning; its
-    architecture wins over model_config) instead of a random initialisation.
+    architecture wins over model_config) instead of a random initialisation. With groups
+    ((n,) int, -1 for none), images sharing a group are positives of each other too
+    (config.pair_weight, config.pair_share).
 
     Raises:
         TrainingError: too few images, all identical, or not the model's size.
@@ -127,6 +168,8 @@ def train(
     model_config = model_config or ModelConfig(image_size=images.shape[1])
     config = config or TrainConfig()
     check_trainable(images)
+    if groups is not None and groups.shape != (len(images),):
+        raise TrainingError(f"expected {len(images)} group ids, got shape {groups.shape}")
     if images.shape[1:3] != (model_config.image_size, model_config.image_size):
         raise TrainingError(
             f"images are {images.shape[1]}x{images.shape[2]}, the model expects "
@@ -144,7 +187,7 @@ def train(
         max(2, epochs * steps_per_epoch),
     )
     optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
-    history = _fit(model, optimizer, images, batch_size, epochs, config, progress)
+    history = _fit(model, optimizer, images, batch_size, epochs, config, progress, groups)
     meta = {
         "train_images": len(images),
         "epochs_run": len(history.losses),
@@ -161,7 +204,8 @@ def train(
     return Checkpoint(model, model_config, meta)
 
 
-def _fit(model, optimizer, images, batch_size, epochs, config, progress) -> TrainHistory:
+def _fit(model, optimizer, images, batch_size, epochs, config, progress,
+         groups=None) -> TrainHistory:
     from tqdm import tqdm
 
     n = len(images)
@@ -172,6 +216,7 @@ def _fit(model, optimizer, images, batch_size, epochs, config, progress) -> Trai
     data = jnp.asarray(images)
     jpeg = jnp.asarray(jpeg_copies(images, config.augment.jpeg_quality)
                        if config.augment.jpeg > 0 else images)
+    on_device = None if groups is None else jnp.asarray(device_groups(groups))
     history = TrainHistory()
     best, stale, seen, spent, step = np.inf, 0, 0, 0.0, 0
     bar = tqdm(total=epochs * n, unit="img", unit_scale=True, disable=not progress,
@@ -180,9 +225,12 @@ def _fit(model, optimizer, images, batch_size, epochs, config, progress) -> Trai
         bar.set_description(f"train epoch {epoch + 1}/{epochs}")
         start = time.perf_counter()
         out, done = [], 0
-        for index in _epoch_batches(n, batch_size, rng):
+        batches = (_epoch_batches(n, batch_size, rng) if groups is None else
+                   pair_batches(n, batch_size, rng, groups, config.pair_share))
+        for index in batches:
             key = jax.random.fold_in(base_key, step)
-            out.append(train_step(model, optimizer, data, jpeg, jnp.asarray(index), key, config))
+            out.append(train_step(model, optimizer, data, jpeg, jnp.asarray(index), key, config,
+                                  on_device))
             step += 1
             bar.update(min(batch_size, n - done))
             done += batch_size

@@ -17,7 +17,7 @@ R = TypeVar("R")
 _END = object()
 
 
-def ordered_map(
+def answer_in_order(
     items: Iterator[T], fn: Callable[[T], R], pool: Executor, window: int,
     active: Callable[[], bool],
 ) -> Iterator[R]:

@@ -13,7 +13,7 @@ from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc
 from lookalike.server.engine import Alive, Engine
 from lookalike.server.errors import handle_errors, handle_stream_errors, row_error
-from lookalike.server.in_order import ordered_map
+from lookalike.server.in_order import answer_in_order
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class LookalikeService(pb_grpc.LookalikeServicer):
                 return pb.SearchStreamResponse(tag=item.tag, error=row_error(exc))
             return pb.SearchStreamResponse(tag=item.tag, response=response)
 
-        yield from ordered_map(requests, row, self._pool, self._stream_window, alive)
+        yield from answer_in_order(requests, row, self._pool, self._stream_window, alive)
 
     @handle_stream_errors
     def Add(
