@@ -24,7 +24,7 @@ from lookalike.common.filters import Condition, Filter, Range, matches
 from lookalike.common.labels import EMPTY, Change, Payload, check_payload
 from lookalike.indexer.interface import Target
 from tests.adversarial.test_store_properties import FAST
-from tests.indexer.conftest import session_model
+from tests.conftest import session_model
 
 LABELS = st.sampled_from(["cat", "dog", " cat ", "ünï", "a" * 64, "x y"])
 BAD_LABELS = st.sampled_from(["", "   ", "a" * 65, "tab\there", "nul\0", "\ud800"])
