@@ -84,7 +84,7 @@ def milvus_vectors_folder(folder: Path, model_dir: Path, address: str, vectors: 
                                  nprobe, where)
         return folder
     store = MilvusVectors(where, vectors.shape[1])
-    store.create(k)
+    store.create(k, payloads=False)  # built before labels too
     store.insert(ids, paths, assign(vectors, centroids), vectors)
     store.close()
     write_folder(folder, model_dir, manifest,

@@ -102,6 +102,7 @@ class Engine:
         # Read once while loading, before serving: a Milvus-mode collection counts its
         # clusters on the first read only, and keeps them up from there without a call.
         collection.cluster_sizes()
+        self._labelling("label_counts")  # likewise: Milvus scans them once, here
         self.metrics.track_images(lambda: sum(self.collection.cluster_sizes()))
         costs = time_buckets(embedder, BATCH_SIZES, embedder.image_size)
         self.plan = ChunkPlan(costs, config.max_batch)

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,6 +35,8 @@ from lookalike.common.errors import (
     NotFound,
     Unavailable,
 )
+from lookalike.common.filters import Filter
+from lookalike.common.labels import Payload
 from lookalike.indexer.checks import check_add, check_queries
 from lookalike.indexer.clustering import route
 from lookalike.indexer.interface import Description, Hits, Row, check_search
@@ -46,6 +48,9 @@ from lookalike.indexer.milvus.generations import (
     fenced_until,
     read_generation,
 )
+from lookalike.indexer.milvus.label_counts import LabelCounts
+from lookalike.indexer.milvus.labelling import MilvusLabelling, names_in
+from lookalike.indexer.milvus.payloads import FIELD, check_size, from_json, to_json
 from lookalike.indexer.milvus.sizes import ClusterSizes
 from lookalike.indexer.milvus.store import (
     MAX_PATH,
@@ -63,7 +68,7 @@ WAIT_POLL_S = 0.05  # how often a write waiting out a recluster's fence looks ag
 T = TypeVar("T")
 
 
-class MilvusCollection:
+class MilvusCollection(MilvusLabelling):
     """Search, add and delete over a collection whose images live in Milvus.
 
     Stateless beyond the folder's fixed files: every read goes to Milvus, so an add or delete
@@ -85,12 +90,17 @@ class MilvusCollection:
         if self.built_centroids.ndim != 2 or self.built_centroids.shape[1] != self.dim:
             raise CollectionError(f"{folder / CENTROIDS_FILE} does not hold {self.dim}-d "
                                   "centroids")
+        self.labels = LabelCounts(self._scan_labels)
+        self._matches: dict[tuple[str, str], tuple[float, int]] = {}  # see _widened
+        self._props: dict[str, Any] = {}  # the current generation's properties (names &c.)
         self._lock = threading.Lock()
         self.vectors = MilvusVectors(self.address, self.dim, milvus_token(token))
         self.sizes = ClusterSizes(self.vectors, self.generation)
         try:
             self._generation = self._read_generation()
             self.vectors.at(self._generation.name).load()
+            found = current_name(self.vectors)
+            self._props = dict(found[1].get("properties", {})) if found else {}
         except BaseException:
             self.vectors.close()
             raise
@@ -116,8 +126,17 @@ class MilvusCollection:
                 if found is None or found[0] != self._generation.name:
                     self._generation = self._read_generation()
                     logger.info("%s: now on %s", self.folder, self._generation.name)
+                    found = current_name(self.vectors)
+                if found is not None:
+                    self._props = dict(found[1].get("properties", {}))
                 self._checked = time.monotonic()
             return self._generation
+
+    def _properties(self, force: bool = False) -> dict[str, Any]:
+        """The current generation's properties (cluster names, the page key), at most
+        REFRESH_S old unless force."""
+        self.generation(force)
+        return self._props
 
     def _on_current(self, work: Callable[[Generation], T]) -> T:
         """work on the current generation; once more on the next if a recluster dropped it."""
@@ -194,24 +213,42 @@ class MilvusCollection:
         return (np.arange(len(found), dtype=np.int64),
                 np.asarray([r["cluster"] for r in found], np.int64), vectors)
 
-    def search(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> Hits:
-        """The k nearest stored images of each query within its nprobe nearest clusters."""
+    def search(self, queries: np.ndarray, k: int, nprobe: int | None = None,
+               filter: Filter | None = None) -> Hits:
+        """The k nearest stored images of each query within its nprobe nearest clusters;
+        with a filter, the k nearest that match, nprobe widened by the filter's share of
+        the images (labelling._widened), and a query whose probed clusters hold fewer than
+        k matches searched again over every cluster, so k answer whenever k match."""
         queries = check_queries(queries, self.dim)
         check_search(k, nprobe)
 
         def scan(g: Generation) -> tuple[np.ndarray, np.ndarray, list]:
-            probes = route(queries, g.quantizer, min(nprobe or g.default_nprobe, g.nlist))
-            return (probes, *self.vectors.at(g.name).search(queries, probes, k))
+            view, where = self.vectors.at(g.name), self._where(g, filter)
+            probe = min(nprobe or g.default_nprobe, g.nlist)
+            probes = route(queries, g.quantizer, self._widened(g, where, probe) if where
+                           else probe)
+            distances, found = view.search(queries, probes, k, where)
+            short = [i for i, hits in enumerate(found) if len(hits) < k]
+            if where and short and probes.shape[1] < g.nlist:
+                wide, more = view.search(queries[short], None, k, where)
+                for j, i in enumerate(short):
+                    distances[i], found[i] = wide[j], more[j]
+            return probes, distances, found
 
         probes, distances, found = self._on_current(scan)
         rowids = np.full((len(queries), k), -1, np.int64)
         rows: dict[int, Row] = {}
+        payloads: dict[int, Payload] = {}
         for i, hits in enumerate(found):
             for j, hit in enumerate(hits):
                 rowid = i * k + j
                 rowids[i, j] = rowid
                 rows[rowid] = Row(rowid, hit["id"], hit["path"], int(hit["cluster"]))
-        return Hits(distances, rowids, probes[:, 0].copy(), rows)
+                payload = from_json(hit.get(FIELD))
+                if not payload.empty:
+                    payloads[rowid] = payload
+        return Hits(distances, rowids, probes[:, 0].copy(), rows, payloads,
+                    names_in(self._props))
 
     def lookup(self, id: str) -> tuple[Row, np.ndarray]:
         found = self._on_current(lambda g: self.vectors.at(g.name).find([id], vectors=True))
@@ -222,8 +259,10 @@ class MilvusCollection:
                 np.asarray(row["vector"], np.float32))
 
     # -- writes ------------------------------------------------------------------------
-    def add(self, vectors: np.ndarray, paths: list[str], ids: Sequence[str | None]) -> list[Row]:
-        """Stores the images in Milvus; on return they are durable and searchable everywhere.
+    def add(self, vectors: np.ndarray, paths: list[str], ids: Sequence[str | None],
+            payloads: Sequence[Payload] | None = None) -> list[Row]:
+        """Stores the images (and their labels and attributes) in Milvus; on return they are
+        durable and searchable everywhere.
 
         A given id already stored is refused (AlreadyExists) and nothing is stored. Two
         servers adding the same new id at the same moment can both succeed: Milvus does not
@@ -235,6 +274,11 @@ class MilvusCollection:
         if long is not None:
             raise InvalidArgument(f"a path of {len(long.encode())} bytes is over Milvus's "
                                   f"{MAX_PATH}-byte limit")
+        if payloads is not None and len(payloads) != len(paths):
+            raise InvalidArgument(f"{len(payloads)} payloads for {len(paths)} images")
+        stored = None if payloads is None else [to_json(p) for p in payloads]
+        if payloads is not None:
+            check_size(payloads)
         given = [i for i in ids if i is not None]
         if len(set(given)) < len(given):
             raise AlreadyExists("an id is given twice in one add")
@@ -249,12 +293,14 @@ class MilvusCollection:
         def write(g: Generation, redone: bool = False) -> Generation:
             clusters[:] = [route(vectors, g.quantizer)[:, 0]]
             store = self.vectors.at(g.name)
-            (store.upsert if redone else store.insert)(final, paths, clusters[0], vectors)
+            (store.upsert if redone else store.insert)(final, paths, clusters[0], vectors,
+                                                       stored)
             written[:] = [g]
             return g
 
         self._settle(self._on_current(write), lambda g: write(g, redone=True))
         self.sizes.changed(written[0], clusters[0], +1)
+        self.labels.moved((), payloads or ())
         return [Row(-1, i, p, int(c)) for i, p, c in zip(final, paths, clusters[0], strict=True)]
 
     def delete(self, ids: Sequence[str]) -> tuple[list[Row], list[str]]:
@@ -280,6 +326,7 @@ class MilvusCollection:
             # come from the recluster and the next recount.
             if not redone:
                 self.sizes.changed(wrote, np.asarray([r["cluster"] for r in found]), -1)
+            self.labels.moved([from_json(r.get(FIELD)) for r in found], ())
         rows = [Row(-1, r["id"], r["path"], int(r["cluster"])) for r in found]
         present = {r.id for r in rows}
         return rows, [i for i in ids if i not in present]

@@ -6,7 +6,12 @@
 3. Create generation N+1 holding the new centroids, and write every image into it with its
    new cluster. Servers go on searching and writing generation N meanwhile.
 4. Fence generation N (writers wait, searches go on), copy what changed since step 2 (ids
-   added or deleted), then seal N+1 and point the alias at it; drop N.
+   added or deleted, labels or attributes changed), write the cluster names carried by
+   recluster.carry_names and the page-token key onto N+1, then seal N+1 and point the alias
+   at it; drop N.
+
+Labels and attributes travel with their images. N+1 always has the payload field, so the
+first recluster of a collection created before labels is also its migration to them.
 
 No step flushes: an insert Milvus acknowledged is durable in its log (as for an add), and a
 flush costs about 2.5 s here while Milvus seals segments by itself.
@@ -41,8 +46,11 @@ from lookalike.indexer.milvus.generations import (
     set_property,
     switch,
 )
+from lookalike.indexer.milvus.labelling import NAME, PAGES, names_in
+from lookalike.indexer.milvus.payloads import FIELD
+from lookalike.indexer.milvus.rewrite import recover
 from lookalike.indexer.milvus.store import MilvusVectors, milvus_errors
-from lookalike.indexer.recluster import ReclusterConfig, ReclusterReport
+from lookalike.indexer.recluster import NameMove, ReclusterConfig, ReclusterReport, carry_names
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +79,9 @@ def recluster_milvus(collection: MilvusCollection, config: ReclusterConfig | Non
     store = collection.vectors
     with _claimed(store):
         old = collection.generation(force=True)
+        recover(store.at(old.name))  # a rewrite a crash interrupted: its rows, first
         started = time.perf_counter()
-        ids, paths, old_clusters, vectors = _read_all(store.at(old.name), progress)
+        ids, paths, old_clusters, vectors, payloads = _read_all(store.at(old.name), progress)
         # Sizes from the rows read, not one Milvus count per cluster (40 ms each here).
         before = np.bincount(old_clusters, minlength=old.nlist).tolist()
         read_s = time.perf_counter() - started
@@ -92,76 +101,101 @@ def recluster_milvus(collection: MilvusCollection, config: ReclusterConfig | Non
         logger.info("created %s in %.1f s", new.name, time.perf_counter() - started)
         try:
             started = time.perf_counter()
-            _write_all(new, ids, paths, clusters, vectors, progress)
+            _write_all(new, ids, paths, clusters, vectors, payloads, progress)
             logger.info("wrote %d images in %.1f s", len(ids), time.perf_counter() - started)
             del vectors
-            after = _catch_up_and_switch(store, old, new, ids, clusters, centroids,
-                                         max(FENCE_MIN_S, 3 * read_s), grace_s)
+            after, moved, dropped = _catch_up_and_switch(
+                store, old, new, ids, payloads, (old_clusters, clusters), centroids,
+                max(FENCE_MIN_S, 3 * read_s), grace_s)
         except BaseException:
             _abandon(store, old, new)
             raise
         now = collection.generation(force=True)
     report = ReclusterReport(len(ids), len(before), now.nlist, imbalance(before),
                              imbalance(after), now.default_nprobe,
-                             round(time.perf_counter() - clock, 2))
+                             round(time.perf_counter() - clock, 2), moved, dropped)
     logger.info("reclustered %s into %s: %s", collection.folder, now.name, report)
     return report
 
 
 def _read_all(old: MilvusVectors, progress: bool
-              ) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
-    """Every image's id, path, cluster and vector."""
+              ) -> tuple[list[str], list[str], np.ndarray, np.ndarray, list[dict]]:
+    """Every image's id, path, cluster, vector and stored payload ({} for none)."""
     from tqdm import tqdm
 
     ids: list[str] = []
     paths: list[str] = []
     clusters: list[int] = []
     chunks: list[np.ndarray] = []
+    payloads: list[dict] = []
     with tqdm(total=old.count(), unit="img", desc="reading", disable=not progress) as bar:
         for page in old.iter_rows(vectors=True):
             ids += [r["id"] for r in page]
             paths += [r["path"] for r in page]
             clusters += [r["cluster"] for r in page]
+            payloads += [r.get(FIELD) or {} for r in page]
             chunks.append(np.asarray([r["vector"] for r in page], np.float32))
             bar.update(len(page))
     vectors = np.concatenate(chunks) if chunks else np.zeros((0, old.dim), np.float32)
-    return ids, paths, np.asarray(clusters, np.int64), vectors
+    return ids, paths, np.asarray(clusters, np.int64), vectors, payloads
 
 
 def _write_all(new: MilvusVectors, ids: list[str], paths: list[str], clusters: np.ndarray,
-               vectors: np.ndarray, progress: bool, batch: int = 10_000) -> None:
+               vectors: np.ndarray, payloads: list[dict], progress: bool,
+               batch: int = 10_000) -> None:
     from tqdm import tqdm
 
     with tqdm(total=len(ids), unit="img", desc="writing", disable=not progress) as bar:
         for start in range(0, len(ids), batch):
             end = start + batch
             new.insert(ids[start:end], paths[start:end], clusters[start:end],
-                       vectors[start:end])
+                       vectors[start:end], payloads[start:end])
             bar.update(len(ids[start:end]))
 
 
-def _catch_up_and_switch(store: MilvusVectors, old: Generation, new: MilvusVectors,
-                         ids: list[str], clusters: np.ndarray, centroids: np.ndarray,
-                         fence_s: float, grace_s: float) -> list[int]:
-    """Fences the old generation, copies what changed since it was read (ids, with their
-    new clusters), switches. Returns the images in each new cluster at the switch, which
-    are also left on the new generation for servers to start from."""
-    copied = set(ids)
+def _catch_up_and_switch(
+    store: MilvusVectors, old: Generation, new: MilvusVectors, ids: list[str],
+    payloads: list[dict], moves: tuple[np.ndarray, np.ndarray], centroids: np.ndarray,
+    fence_s: float, grace_s: float,
+) -> tuple[list[int], tuple[NameMove, ...], tuple[NameMove, ...]]:
+    """Fences the old generation, copies what changed since it was read (ids added or
+    deleted, with their new clusters; payloads changed), carries the cluster names,
+    switches.
+
+    payloads: each id's as read. moves: (old, new) cluster of each id. Returns the images
+    in each new cluster at the switch (also left on the new generation for servers to
+    start from), and the names moved and dropped.
+    """
+    copied = dict(zip(ids, payloads, strict=True))
+    clusters = moves[1]
     until = fence(store, old.name, fence_s)
     fenced = time.perf_counter()
     source = store.at(old.name)
-    now = {r["id"] for page in source.iter_rows(vectors=False) for r in page}
-    added, deleted = sorted(now - copied), sorted(copied - now)
+    now = {r["id"]: r.get(FIELD) or {} for page in source.iter_rows(vectors=False)
+           for r in page}
+    added = sorted(now.keys() - copied.keys())
+    deleted = sorted(copied.keys() - now.keys())
+    changed = sorted(i for i in now.keys() & copied.keys() if now[i] != copied[i])
     placed = np.zeros(0, np.int64)
-    if added:
-        rows = source.find(added, vectors=True)
+    if added or changed:
+        rows = source.find(added + changed, vectors=True)
         vectors = np.asarray([r["vector"] for r in rows], np.float32).reshape(-1, store.dim)
-        placed = assign(vectors, centroids)
-        new.upsert([r["id"] for r in rows], [r["path"] for r in rows], placed, vectors)
+        where = assign(vectors, centroids)
+        new.upsert([r["id"] for r in rows], [r["path"] for r in rows], where, vectors,
+                   [r.get(FIELD) or {} for r in rows])
+        fresh = set(added)
+        placed = where[[r["id"] in fresh for r in rows]]
     if deleted:
         new.delete(deleted)
-    logger.info("caught up in %.2f s (fenced): %d added and %d deleted while reclustering",
-                time.perf_counter() - fenced, len(added), len(deleted))
+    properties = (describe(store, old.name) or {}).get("properties", {})
+    names, moved, dropped = carry_names(names_in(properties), *moves)
+    for cluster, name in names.items():
+        set_property(store, new.name, f"{NAME}{cluster}", name)
+    if properties.get(PAGES):
+        set_property(store, new.name, PAGES, properties[PAGES])
+    logger.info("caught up in %.2f s (fenced): %d added, %d deleted and %d relabelled while "
+                "reclustering", time.perf_counter() - fenced, len(added), len(deleted),
+                len(changed))
     if time.time() > until - SWITCH_MARGIN_S:
         raise Unavailable(f"copying the last writes took longer than the {fence_s:.0f} s "
                           "writers were asked to wait; nothing was switched, run it again")
@@ -170,7 +204,7 @@ def _catch_up_and_switch(store: MilvusVectors, old: Generation, new: MilvusVecto
     sizes = (np.bincount(clusters, minlength=nlist) + np.bincount(placed, minlength=nlist)
              - np.bincount(clusters[[index[i] for i in deleted]], minlength=nlist)).tolist()
     switch(store, old, new.name, grace_s, sizes=sizes)
-    return sizes
+    return sizes, moved, dropped
 
 
 def _abandon(store: MilvusVectors, old: Generation, new: MilvusVectors) -> None:

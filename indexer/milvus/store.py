@@ -1,12 +1,15 @@
 """A collection's images in a Milvus collection: the seed's clusters as Milvus's partition key.
 
-One Milvus collection per lookalike collection, with four fields: `id` (VARCHAR primary
-key), `vector` (FLOAT_VECTOR, squared-L2 metric like the local Faiss store), `path` and
-`cluster` (INT64, our KMeans cluster, the **partition key**). A query is routed by our own
-centroids, as in the local store; Milvus then searches with `cluster in [the nprobe nearest
-clusters]`, and the partition key prunes the other partitions: route to nprobe clusters,
-scan them, merge, executed by Milvus. Each partition holds a FLAT index: an exact scan
-within the probed clusters, so at nprobe = nlist the answers equal the local store's.
+One Milvus collection per lookalike collection, with five fields: `id` (VARCHAR primary
+key), `vector` (FLOAT_VECTOR, squared-L2 metric like the local Faiss store), `path`,
+`cluster` (INT64, our KMeans cluster, the **partition key**) and `payload` (JSON: labels and
+attributes, indexer/milvus/payloads.py; absent from collections created before labels,
+whose images then carry none until a recluster writes a generation with it). A query is
+routed by our own centroids, as in the local store; Milvus then searches with
+`cluster in [the nprobe nearest clusters]`, and the partition key prunes the other
+partitions: route to nprobe clusters, scan them, merge, executed by Milvus. Each partition
+holds a FLAT index: an exact scan within the probed clusters, so at nprobe = nlist the
+answers equal the local store's.
 
 Milvus hashes partition-key values into at most `num_partitions` partitions (capped here at
 1,024), so with more clusters than that a partition holds several clusters; the filter keeps
@@ -43,6 +46,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from lookalike.common.errors import AlreadyExists, InvalidArgument, LookalikeError, Unavailable
+from lookalike.indexer.milvus.payloads import FIELD, both, string
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +173,7 @@ class MilvusVectors:
         self.address, self.dim, self.timeout = address, dim, timeout
         self.name = address.name
         self._view = False
+        self._labelled: dict[str, bool] = {}  # Milvus collection -> has the payload field
         self._closed = threading.Event()
         with milvus_errors(address):
             self.client = MilvusClient(uri=address.uri, token=token, timeout=timeout)
@@ -184,8 +189,12 @@ class MilvusVectors:
         with milvus_errors(self.address):
             return bool(self.client.has_collection(self.name))
 
-    def create(self, nlist: int, description: str = "") -> None:
-        """Creates the Milvus collection (refusing an existing one) and loads it."""
+    def create(self, nlist: int, description: str = "", payloads: bool = True) -> None:
+        """Creates the Milvus collection (refusing an existing one) and loads it.
+
+        payloads: with the payload field (False only lays out a collection as built before
+        labels, for tests of them).
+        """
         from pymilvus import DataType, MilvusClient
 
         if self.exists():
@@ -197,6 +206,8 @@ class MilvusVectors:
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
         schema.add_field("path", DataType.VARCHAR, max_length=MAX_PATH)
         schema.add_field("cluster", DataType.INT64, is_partition_key=True)
+        if payloads:
+            schema.add_field(FIELD, DataType.JSON)
         index = self.client.prepare_index_params()
         index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
         with milvus_errors(self.address):
@@ -205,6 +216,21 @@ class MilvusVectors:
                 num_partitions=int(min(max(nlist, 1), MAX_PARTITIONS)),
                 consistency_level=self.address.consistency)
             self.client.load_collection(self.name)
+        self._labelled[self.name] = payloads
+
+    def labelled(self) -> bool:
+        """Whether this Milvus collection has the payload field (created since labels)."""
+        found = self._labelled.get(self.name)
+        if found is None:
+            with milvus_errors(self.address):
+                about = self.client.describe_collection(self.name)
+            found = any(f.get("name") == FIELD for f in about.get("fields", []))
+            self._labelled[self.name] = found
+        return found
+
+    def _fields(self, vectors: bool = False, payloads: bool = True) -> list[str]:
+        return (["id", "path", "cluster"] + (["vector"] if vectors else [])
+                + ([FIELD] if payloads and self.labelled() else []))
 
     def load(self) -> None:
         with milvus_errors(self.address):
@@ -221,19 +247,42 @@ class MilvusVectors:
 
     # -- writes ------------------------------------------------------------------------
     def insert(self, ids: Sequence[str], paths: Sequence[str], clusters: np.ndarray,
-               vectors: np.ndarray) -> None:
-        """Stores rows; on return Milvus has acknowledged them (written to its log)."""
-        self._write(self.client.insert, ids, paths, clusters, vectors)
+               vectors: np.ndarray, payloads: Sequence[dict] | None = None) -> None:
+        """Stores rows (payloads: payloads.to_json's, None: empty ones); on return Milvus has
+        acknowledged them (written to its log)."""
+        self._write(self.client.insert, ids, paths, clusters, vectors, payloads)
 
     def upsert(self, ids: Sequence[str], paths: Sequence[str], clusters: np.ndarray,
-               vectors: np.ndarray) -> None:
-        """Stores rows, replacing any of the same ids (a write redone on a new generation)."""
-        self._write(self.client.upsert, ids, paths, clusters, vectors)
+               vectors: np.ndarray, payloads: Sequence[dict] | None = None) -> None:
+        """Stores rows, replacing any of the same ids (a write redone on a new generation, or
+        new labels: Milvus 2.3 has no partial update). Not Milvus's upsert, which 2.3.5
+        routes past the partition key: see rewrite.py."""
+        from lookalike.indexer.milvus.rewrite import rewrite
+
+        rewrite(self, ids, paths, clusters, vectors, payloads)
+
+    def stashed(self) -> list[dict[str, Any]]:
+        """The rows a rewrite stashed (rewrite.py), with vectors."""
+        from lookalike.indexer.milvus.rewrite import PENDING
+
+        with milvus_errors(self.address):
+            return self.client.query(self.name, filter=f"cluster == {PENDING}",
+                                     output_fields=self._fields(True), limit=16_384,
+                                     consistency_level=self.address.consistency)
 
     def _write(self, method: Callable[..., Any], ids: Sequence[str], paths: Sequence[str],
-               clusters: np.ndarray, vectors: np.ndarray) -> None:
+               clusters: np.ndarray, vectors: np.ndarray,
+               payloads: Sequence[dict] | None) -> None:
         rows = [{"id": i, "path": p, "cluster": int(c), "vector": v.tolist()}
                 for i, p, c, v in zip(ids, paths, clusters, vectors, strict=True)]
+        if self.labelled():
+            given = payloads if payloads is not None else [{}] * len(rows)
+            for row, payload in zip(rows, given, strict=True):
+                row[FIELD] = payload
+        elif payloads is not None and any(payloads):
+            raise InvalidArgument("this Milvus collection was created before labels and "
+                                  "cannot hold them: run `lookalike recluster` once to move "
+                                  "it to a generation that can")
         with milvus_errors(self.address):
             for start in range(0, len(rows), INSERT_BATCH):
                 method(self.name, rows[start:start + INSERT_BATCH])
@@ -252,8 +301,8 @@ class MilvusVectors:
 
     # -- reads -------------------------------------------------------------------------
     def find(self, ids: Sequence[str], vectors: bool = False) -> list[dict[str, Any]]:
-        """The stored rows among ids (id, path, cluster[, vector]), in no set order."""
-        fields = ["id", "path", "cluster"] + (["vector"] if vectors else [])
+        """The stored rows among ids (id, path, cluster[, vector], payload), in no set order."""
+        fields = self._fields(vectors)
         found: list[dict[str, Any]] = []
         with milvus_errors(self.address):
             for start in range(0, len(ids), 1000):
@@ -262,14 +311,18 @@ class MilvusVectors:
                     output_fields=fields, consistency_level=self.address.consistency)
         return found
 
-    def search(self, queries: np.ndarray, probes: np.ndarray, k: int
+    def search(self, queries: np.ndarray, probes: np.ndarray | None, k: int, where: str = ""
                ) -> tuple[np.ndarray, list[list[dict[str, Any]]]]:
-        """Each query's k nearest rows within its probed clusters (n, nprobe).
+        """Each query's k nearest rows within its probed clusters (n, nprobe) that the
+        expression where matches (probes None: in every cluster).
 
         Returns (n, k) squared-L2 distances (inf where fewer than k rows) and, per query,
         its hits' rows nearest first. Queries that probe the same clusters go to Milvus
-        together as one request.
+        together as one request. Milvus applies where before it ranks, so the hits are the
+        k nearest that match.
         """
+        if probes is None:
+            probes = np.full((len(queries), 1), -1, np.int64)  # one group: every image
         n = len(queries)
         distances = np.full((n, k), np.inf, np.float32)
         rows: list[list[dict[str, Any]]] = [[] for _ in range(n)]
@@ -278,9 +331,10 @@ class MilvusVectors:
             groups.setdefault(tuple(int(c) for c in probe), []).append(i)
 
         def one(clusters: tuple[int, ...], members: list[int]) -> None:
+            within = IMAGES if clusters == (-1,) else f"cluster in {list(clusters)}"
             found = self.client.search(
                 self.name, data=[queries[i].tolist() for i in members], limit=k,
-                filter=f"cluster in {list(clusters)}", output_fields=["path", "cluster"],
+                filter=both(within, where), output_fields=self._fields()[1:],
                 search_params={"metric_type": "L2"},
                 consistency_level=self.address.consistency)
             for i, hits in zip(members, found, strict=True):
@@ -307,11 +361,33 @@ class MilvusVectors:
                                     consistency_level=consistency or self.address.consistency)
         return int(got[0]["count(*)"])
 
-    def iter_rows(self, vectors: bool = True, batch: int = 2000) -> Iterator[list[dict]]:
-        """Every stored row, in batches (for reports and reclustering)."""
-        fields = ["id", "path", "cluster"] + (["vector"] if vectors else [])
+    def count_where(self, where: str) -> int:
+        """How many images the expression where matches."""
         with milvus_errors(self.address):
-            it = self.client.query_iterator(self.name, batch_size=batch, filter=IMAGES,
+            got = self.client.query(self.name, filter=both(IMAGES, where),
+                                    output_fields=["count(*)"],
+                                    consistency_level=self.address.consistency)
+        return int(got[0]["count(*)"])
+
+    def page(self, where: str, after: str | None, limit: int, vectors: bool = False
+             ) -> list[dict[str, Any]]:
+        """Up to limit images that where matches, ids above after, in id order (Milvus
+        answers a limited query with the lowest primary keys: its query iterator's rule)."""
+        start = "" if after is None else f"id > {string(after)}"
+        with milvus_errors(self.address):
+            found = self.client.query(self.name, filter=both(IMAGES, start, where),
+                                      output_fields=self._fields(vectors), limit=limit,
+                                      consistency_level=self.address.consistency)
+        return sorted(found, key=lambda r: r["id"])[:limit]
+
+    def iter_rows(self, vectors: bool = True, batch: int = 2000, where: str = "",
+                  payloads: bool = True) -> Iterator[list[dict]]:
+        """Every stored row that where matches, in batches (for reports, updates and
+        reclustering)."""
+        fields = self._fields(vectors, payloads)
+        with milvus_errors(self.address):
+            it = self.client.query_iterator(self.name, batch_size=batch,
+                                            filter=both(IMAGES, where),
                                             output_fields=fields,
                                             consistency_level=self.address.consistency)
             try:
