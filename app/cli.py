@@ -8,9 +8,9 @@ import sys
 from collections.abc import Callable
 from typing import NamedTuple
 
-from lookalike.app import build, demo, duplicates, index, query, serve
+from lookalike.app import build, demo, duplicates, index, labels, query, serve
 from lookalike.common.errors import LookalikeError
-from lookalike.common.sources import ManifestError
+from lookalike.common.manifest_payload import ManifestError
 
 
 class Command(NamedTuple):
@@ -40,6 +40,16 @@ COMMANDS: dict[str, Command] = {
                    "add images to a served collection (no rebuild)"),
     "delete": Command(index.cmd_delete, index.delete_flags,
                       "delete images by id from a served collection"),
+    "label": Command(labels.cmd_label, labels.label_flags,
+                     "add or remove labels on ids, a cluster or a filter's matches"),
+    "attr": Command(labels.cmd_attr, labels.attr_flags,
+                    "set or clear attributes on ids, a cluster or a filter's matches"),
+    "cluster": Command(labels.cmd_cluster, labels.cluster_flags, "name a cluster"),
+    "browse": Command(labels.cmd_browse, labels.browse_flags,
+                      "list stored images (all, or a filter's matches)"),
+    "count": Command(labels.cmd_count, labels.count_flags, "count a filter's matches"),
+    "labels": Command(labels.cmd_labels, labels.labels_flags,
+                      "export labels and attributes to CSV/JSONL, or import them back"),
     "recluster": Command(index.cmd_recluster, index.recluster_flags,
                          "re-run KMeans on a collection's current vectors"),
     "report": Command(index.cmd_report, index.report_flags,

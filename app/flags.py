@@ -66,3 +66,69 @@ def clusters_arg(value: str) -> str:
     if value != "auto":
         positive_int(value)
     return value
+
+
+def add_filter_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    """Adds the filter flags (with `prefix`, e.g. "filter-" for bulk); filter_from reads them."""
+    def flag(name: str, **kw: Any) -> None:
+        p.add_argument(f"--{prefix}{name}", dest=f"f_{name.replace('-', '_')}", **kw)
+
+    flag("label", action="append", default=[], metavar="LABEL",
+         help="only images with this label (repeat: all of them)")
+    flag("any-label", action="append", default=[], metavar="LABEL",
+         help="only images with at least one of these labels (repeat)")
+    flag("no-label", action="append", default=[], metavar="LABEL",
+         help="only images without this label (repeat)")
+    flag("attr", action="append", default=[], metavar="KEY[:number]=VALUE",
+         type=attr_assignment,
+         help="only images whose attribute KEY is VALUE (text; KEY:number=1.5 for a number)")
+    flag("range", action="append", default=[], metavar="KEY=MIN:MAX", type=range_arg,
+         help="only images whose number attribute KEY is in [MIN, MAX]; a side may be empty")
+    flag("has-attr", action="append", default=[], metavar="KEY",
+         help="only images that have attribute KEY")
+    flag("path-prefix", default="", metavar="TEXT", help="only images whose path starts so")
+    flag("cluster", action="append", type=int, default=[], metavar="N",
+         help="only images in cluster N (repeat: any of them)")
+
+
+def attr_assignment(text: str) -> tuple[str, str | float]:
+    """"KEY=VALUE" -> (KEY, "VALUE"); "KEY:number=1.5" -> (KEY, 1.5)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE or KEY:number=VALUE, got {text!r}")
+    if key.endswith(":number"):
+        try:
+            return key[: -len(":number")], float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a number") from None
+    return key, value
+
+
+def range_arg(text: str) -> Any:
+    """An argparse type: "KEY=MIN:MAX" (a side may be empty) as an SDK Range."""
+    from lookalike.clients import Range
+
+    key, sep, bounds = text.partition("=")
+    low, colon, high = bounds.partition(":")
+    try:
+        if not sep or not colon:
+            raise ValueError
+        return Range(key, float(low) if low.strip() else None,
+                      float(high) if high.strip() else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected KEY=MIN:MAX (a side may be empty), got "
+                                         f"{text!r}") from None
+
+
+def filter_from(args: argparse.Namespace) -> Any:
+    """The SDK Filter the filter flags ask for, or None when none was given."""
+    from lookalike.clients import Equals, Exists, Filter
+
+    attrs = ([Equals(*a) for a in args.f_attr] + args.f_range
+             + [Exists(k) for k in args.f_has_attr])
+    if not (attrs or args.f_any_label or args.f_label or args.f_no_label
+            or args.f_path_prefix or args.f_cluster):
+        return None
+    return Filter(any_labels=args.f_any_label, all_labels=args.f_label,
+                  none_labels=args.f_no_label, attributes=attrs, path_prefix=args.f_path_prefix,
+                  clusters=args.f_cluster or None)

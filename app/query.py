@@ -6,29 +6,32 @@ import argparse
 import json
 from dataclasses import asdict
 
-from lookalike.app.flags import add_connection_args, connect
+from lookalike.app.flags import add_connection_args, add_filter_args, connect, filter_from
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     if not args.image and not args.id:
         raise SystemExit("lookalike search: give an IMAGE or --id")
+    wanted = filter_from(args)
     with connect(args) as client:
         if args.id:
-            result = client.search(id=args.id, k=args.k, nprobe=args.nprobe)
+            result = client.search(id=args.id, k=args.k, nprobe=args.nprobe, filter=wanted)
         else:
-            result = client.search(args.image, k=args.k, nprobe=args.nprobe)
+            result = client.search(args.image, k=args.k, nprobe=args.nprobe, filter=wanted)
     if args.plot:
         client.plot(result, args.plot, columns=args.plot_columns)
     if args.json:
-        print(json.dumps({"cluster": result.cluster,
+        print(json.dumps({"cluster": result.cluster, "cluster_name": result.cluster_name,
                           "neighbors": [asdict(n) for n in result.neighbors]}))
     else:
         from lookalike.present.plot import distance_text
 
-        print(f"query cluster {result.cluster}")
+        name = f" ({result.cluster_name})" if result.cluster_name else ""
+        print(f"query cluster {result.cluster}{name}")
         for rank, n in enumerate(result.neighbors, 1):
+            labels = f" [{', '.join(n.labels)}]" if n.labels else ""
             print(f"{rank:3d}. {n.id:>10}  d={distance_text(n.distance):<10} "
-                  f"cluster={n.cluster:<4} {n.path}")
+                  f"cluster={n.cluster:<4} {n.path}{labels}")
     return 0
 
 
@@ -37,7 +40,8 @@ def cmd_bulk(args: argparse.Namespace) -> int:
 
     config = BulkConfig(k=args.k, nprobe=args.nprobe, concurrency=args.concurrency,
                         window=args.window, workers=args.workers, resume=args.resume,
-                        overwrite=args.overwrite, progress=not args.quiet)
+                        overwrite=args.overwrite, progress=not args.quiet,
+                        filter=filter_from(args))
     with connect(args, retries=args.retries) as client:
         summary = run_bulk(args.manifest, client, args.out, config)
     if args.resume and summary.rows == 0 and summary.skipped == summary.total:
@@ -68,6 +72,7 @@ def search_flags(p: argparse.ArgumentParser) -> None:
     add_connection_args(p)
     p.add_argument("-k", type=int, default=10, help="neighbours wanted (default 10)")
     p.add_argument("--nprobe", type=int, default=None, help="clusters to scan")
+    add_filter_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", help="write a PNG of the query beside its neighbours")
     p.add_argument("--plot-columns", type=int, default=6, help="images per row of the plot")
@@ -88,6 +93,7 @@ def bulk_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=int, default=7,
                    help="tries again after the server becomes unavailable (default 7, ~15 s)")
     p.add_argument("--fail-on-error", action="store_true", help="exit 1 if any row failed")
+    add_filter_args(p, prefix="filter-")
     p.add_argument("--contact-sheet", help="write an HTML page of every row's neighbours")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 

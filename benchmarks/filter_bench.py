@@ -30,10 +30,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from index_bench import DIM, mixture, save_tiny_model  # noqa: E402
 
+from lookalike.common.filters import Filter  # noqa: E402
+from lookalike.common.labels import Change  # noqa: E402
 from lookalike.indexer.clustering import choose_nprobe, fit_kmeans  # noqa: E402
-from lookalike.indexer.filters import Filter  # noqa: E402
 from lookalike.indexer.interface import Target  # noqa: E402
-from lookalike.indexer.labels import Change  # noqa: E402
 from lookalike.indexer.local.collection import Collection  # noqa: E402
 from lookalike.indexer.manifest import Manifest  # noqa: E402
 

@@ -13,9 +13,9 @@ import numpy as np
 from filter_bench import browse_all, measure_label, prepare
 from index_bench import DIM, mixture
 
+from lookalike.common.labels import Change
 from lookalike.indexer.clustering import assign
 from lookalike.indexer.interface import Target
-from lookalike.indexer.labels import Change
 from lookalike.indexer.milvus.collection import MilvusCollection
 from lookalike.indexer.milvus.folder import create_milvus_collection
 from lookalike.indexer.milvus.store import MilvusAddress

@@ -3,8 +3,18 @@
 from lookalike.clients.async_client import AsyncClient
 from lookalike.clients.client import Client
 from lookalike.clients.errors import BadAnswer
-from lookalike.clients.results import Added, CollectionInfo, Neighbor, SearchResult
+from lookalike.clients.filters import Equals, Exists, Filter, Range
+from lookalike.clients.results import (
+    Added,
+    CollectionInfo,
+    Item,
+    Neighbor,
+    Page,
+    SearchResult,
+    Updated,
+)
 from lookalike.clients.retry import RetryPolicy
 
-__all__ = ["Added", "AsyncClient", "BadAnswer", "Client", "CollectionInfo", "Neighbor",
-           "RetryPolicy", "SearchResult"]
+__all__ = ["Added", "AsyncClient", "BadAnswer", "Client", "CollectionInfo", "Equals", "Exists",
+           "Filter", "Item", "Neighbor", "Page", "Range", "RetryPolicy", "SearchResult",
+           "Updated"]

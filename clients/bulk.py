@@ -12,6 +12,8 @@ from typing import Any
 
 from lookalike.clients.bulk_output import OutputWriter
 from lookalike.clients.client import Client
+from lookalike.clients.filters import Filter
+from lookalike.clients.label_messages import filter_message
 from lookalike.clients.prefetch import RowFeed, downsized, prepare_row
 from lookalike.clients.results import SearchResult
 from lookalike.common.errors import (
@@ -46,6 +48,7 @@ class BulkConfig:
         resume: continue an existing output, skipping the rows it holds.
         overwrite: replace an existing output.
         progress: show a progress bar.
+        filter: only images it matches are answered, for every row (None: all).
     """
 
     k: int = 10
@@ -56,6 +59,7 @@ class BulkConfig:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
+    filter: Filter | None = None
 
     def __post_init__(self) -> None:
         for name in ("k", "concurrency", "window", "workers"):
@@ -65,6 +69,7 @@ class BulkConfig:
             raise InvalidArgument(f"nprobe must be at least 1, got {self.nprobe}")
         if self.resume and self.overwrite:
             raise InvalidArgument("give --resume or --overwrite, not both")
+        filter_message(self.filter)  # a bad filter stops the run before any row
 
 
 @dataclass
@@ -115,7 +120,8 @@ def search_in_order(
             feed = _feed(each, todo[i::n], share, config.window)
             feeds.append(feed)
             streams.append(feed.in_row_order(each.search_many(
-                feed, k=config.k, nprobe=config.nprobe, window=config.window,
+                feed, k=config.k, nprobe=config.nprobe, filter=config.filter,
+                window=config.window,
                 workers=max(2, share))))
         for i in range(len(todo)):
             yield next(streams[i % n])

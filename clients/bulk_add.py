@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lookalike.clients.checks import text
 from lookalike.clients.client import Client
-from lookalike.clients.messages import text
 from lookalike.common.errors import InvalidArgument, LookalikeError
 from lookalike.common.paths import as_found, stored_path
 from lookalike.common.sources import ImagesSpec, Source, image_bytes, read_sources
@@ -28,8 +28,9 @@ def add_from_manifest(
 ) -> AddResult:
     """Adds every image of images_spec to the collection client is connected to.
 
-    Images go as bytes, a chunk per Add stream; the server decodes and embeds them. An
-    unreadable file or a refused image is reported and the rest go on.
+    Images go as bytes, a chunk per Add stream, with the labels and attributes the manifest
+    gives them; the server decodes and embeds them. An unreadable file or a refused image is
+    reported and the rest go on.
 
     Args:
         ids: one id per image, in order; by default the manifest's id column, else the
@@ -72,7 +73,9 @@ def _add_chunk(client: Client, rows: list[tuple[Source, str | None]]
         return 0, refused
     # As found (links kept), and as text the wire can carry (common/paths.py).
     paths = [stored_path(as_found(s.location)) for s, _, _ in ready]
-    answers = client.add([b for _, _, b in ready], [i for _, i, _ in ready], paths)
+    answers = client.add([b for _, _, b in ready], [i for _, i, _ in ready], paths,
+                         labels=[sorted(s.payload.labels) for s, _, _ in ready],
+                         attributes=[dict(s.payload.attributes) for s, _, _ in ready])
     added = 0
     for (source, _, _), answer in zip(ready, answers, strict=True):
         if isinstance(answer, LookalikeError):

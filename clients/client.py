@@ -17,7 +17,20 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from lookalike.clients.channel import ClientConfig, make_config, open_channel
+from lookalike.clients.checks import parsed
+from lookalike.clients.filters import Filter
 from lookalike.clients.images import prepare
+from lookalike.clients.label_messages import (
+    browse_request,
+    count_of,
+    filter_message,
+    get_request,
+    got_of,
+    name_cluster_request,
+    page_of,
+    update_request,
+    updated_of,
+)
 from lookalike.clients.messages import (
     AddPlan,
     check_query,
@@ -25,14 +38,13 @@ from lookalike.clients.messages import (
     delete_request,
     delete_result,
     input_size,
-    parsed,
     prepare_all,
     search_request,
     search_result,
     serving_status,
 )
 from lookalike.clients.prefetch import prepare_row
-from lookalike.clients.results import Added, CollectionInfo, SearchResult
+from lookalike.clients.results import Added, CollectionInfo, Item, Page, SearchResult, Updated
 from lookalike.clients.retry import NO_RETRY, is_retryable, retry_delay, stream_lost
 from lookalike.clients.sync_stream import ThreadedStream
 from lookalike.clients.window import Window
@@ -93,23 +105,25 @@ class Client:
     def search(
         self, image: Any = None, *, id: str | None = None,
         vector: Sequence[float] | None = None, k: int = 10, nprobe: int | None = None,
-        timeout: float | None = None,
+        filter: Filter | None = None, timeout: float | None = None,
     ) -> SearchResult:
         """The k images most like the query: a path, URL, bytes, PIL image or array, an
-        `id=` of a stored image (left out of its own result), or a raw `vector=`."""
+        `id=` of a stored image (left out of its own result), or a raw `vector=`. With a
+        `filter`, the k nearest images that match it."""
         check_query(image, id, vector)
+        wanted = filter_message(filter)
         data = None
         if image is not None:
             size = self.input_size()
             data = prepare(image, size, self.config.fetch)
-        request = search_request(data, id=id, vector=vector, k=k, nprobe=nprobe)
+        request = search_request(data, id=id, vector=vector, k=k, nprobe=nprobe, filter=wanted)
         response = self._unary(self._stub.Search, request, timeout, "search")
         return search_result(response, query=id if id is not None else image)
 
     def search_many(
         self, images: Iterable[Any] | AsyncIterable[Any], *, k: int = 10,
-        nprobe: int | None = None, timeout: float | None = None, window: int = 64,
-        workers: int = 4,
+        nprobe: int | None = None, filter: Filter | None = None, timeout: float | None = None,
+        window: int = 64, workers: int = 4,
     ) -> Iterator[SearchResult | LookalikeError]:
         """Searches many images over one stream; yields, in input order, a result or the
         row's error, so one bad image does not stop the rest.
@@ -120,10 +134,12 @@ class Client:
         ones are on the wire; at most `window` rows are read ahead of the caller
         (prepared, in flight, or answered before an earlier row). If the stream breaks
         with UNAVAILABLE the unanswered rows are sent again after a backoff; `timeout` is
-        the longest wait for an answer while rows are in flight.
+        the longest wait for an answer while rows are in flight. `filter` applies to every
+        row.
         """
+        wanted = filter_message(filter)
         size = self.input_size()
-        rows = Window(k=k, nprobe=nprobe, size=window, target=self.target,
+        rows = Window(k=k, nprobe=nprobe, filter=wanted, size=window, target=self.target,
                       stall_timeout_s=self._timeout(timeout), retry=self.config.retry)
         with closing(ThreadedStream(self._stub.SearchStream, self._metadata, rows)) as stream:
             stream.feed(images, partial(prepare_row, size=size, limits=self.config.fetch),
@@ -141,9 +157,15 @@ class Client:
 
     def add(
         self, images: Iterable[Any], ids: Iterable[str | None] | None = None,
-        paths: Iterable[str] | None = None, timeout: float | None = None,
+        paths: Iterable[str] | None = None, timeout: float | None = None, *,
+        labels: Iterable[Iterable[str] | None] | None = None,
+        attributes: Iterable[dict[str, str | float] | None] | None = None,
     ) -> list[Added | LookalikeError]:
         """Adds images; each comes back as Added (durable) or the error that refused it.
+
+        `labels` and `attributes`, when given, hold one entry per image: its labels (a list
+        of text) and its attributes (key -> text or finite number); a bad one is that
+        image's error.
 
         Retried on UNAVAILABLE only when every image has an id: the images not yet
         acknowledged are sent again, and one stored by an attempt whose answer was lost
@@ -152,7 +174,7 @@ class Client:
         deadline of the whole call.
         """
         images = list(images)
-        plan = AddPlan(images, ids, paths)
+        plan = AddPlan(images, ids, paths, labels, attributes)
         size = self.input_size() if images else None
         plan.prepared(prepare_all(images, size, self.config.fetch))
         delays = (self.config.retry if plan.idempotent else NO_RETRY).delays()
@@ -176,6 +198,65 @@ class Client:
         """
         request = delete_request(ids)
         return delete_result(self._unary(self._stub.Delete, request, timeout, "delete"))
+
+    def browse(self, filter: Filter | None = None, page_size: int = 100,
+                     page_token: str = "", with_vectors: bool = False,
+                     timeout: float | None = None) -> Page:
+        """One page of the stored images in the order they were added (all, or those
+        `filter` matches); pass its next_page_token for the next ("" on the last page).
+        A token works only with the same collection and filter."""
+        request = browse_request(filter, page_size, page_token, with_vectors)
+        return page_of(self._unary(self._stub.Browse, request, timeout, "browse"),
+                       request)
+
+    def browse_all(self, filter: Filter | None = None, page_size: int = 100,
+                         with_vectors: bool = False, timeout: float | None = None
+                         ) -> Iterator[Item]:
+        """Every stored image (that `filter` matches), page after page; `timeout` is per
+        page."""
+        token = ""
+        while True:
+            page = self.browse(filter, page_size, token, with_vectors, timeout)
+            items = page.items
+            yield from items
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    def count(self, filter: Filter | None = None, timeout: float | None = None) -> int:
+        """How many stored images `filter` matches (all of them without one)."""
+        request = pb.CountRequest(filter=filter_message(filter))
+        return count_of(self._unary(self._stub.Count, request, timeout, "count"))
+
+    def get(self, ids: Iterable[str], with_vectors: bool = False,
+                  timeout: float | None = None) -> tuple[list[Item], list[str]]:
+        """The stored rows of ids (at most 1000), in the order asked, and the missing ids."""
+        request = get_request(ids, with_vectors)
+        return got_of(self._unary(self._stub.Get, request, timeout, "get"), request)
+
+    def update(
+        self, *, ids: Iterable[str] | None = None, cluster: int | None = None,
+        filter: Filter | None = None, add_labels: Iterable[str] | None = None,
+        remove_labels: Iterable[str] | None = None,
+        set_attributes: dict[str, str | float] | None = None,
+        clear_attributes: Iterable[str] | None = None, timeout: float | None = None,
+    ) -> Updated:
+        """Changes the labels and attributes of given ids, a cluster's members, or a
+        filter's matches (exactly one), in one transaction: all of them or none.
+
+        Retried on UNAVAILABLE: the same change applied twice leaves the same result.
+        """
+        request = update_request(ids=ids, cluster=cluster, filter=filter,
+                                 add_labels=add_labels, remove_labels=remove_labels,
+                                 set_attributes=set_attributes,
+                                 clear_attributes=clear_attributes)
+        return updated_of(self._unary(self._stub.Update, request, timeout, "update"))
+
+    def name_cluster(self, cluster: int, name: str, timeout: float | None = None) -> str:
+        """Names a cluster ("" clears its name); returns the name it had."""
+        request = name_cluster_request(cluster, name)
+        response = self._unary(self._stub.NameCluster, request, timeout, "name_cluster")
+        return response.previous
 
     def info(self, timeout: float | None = None) -> CollectionInfo:
         """What is served: model, input size, counts, clusters, versions."""

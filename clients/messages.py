@@ -9,61 +9,24 @@ bare Python exception. Free of I/O: Client and AsyncClient share it.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from google.protobuf.message import Message
-from google.protobuf.unknown_fields import UnknownFieldSet
 from grpc_health.v1 import health_pb2
 
+from lookalike.clients.checks import checked, int32, parsed, shown, text, wrong_types
 from lookalike.clients.errors import BadAnswer, from_row_error
+from lookalike.clients.label_messages import info_extras, neighbor_of, payload_fields
 from lookalike.clients.prefetch import Prepared, prepare_row
-from lookalike.clients.results import Added, CollectionInfo, Neighbor, SearchResult
+from lookalike.clients.results import Added, CollectionInfo, SearchResult
 from lookalike.common.errors import InvalidArgument, LookalikeError
 from lookalike.common.fetch import FetchLimits
 from lookalike.common.paths import stored_path
 from lookalike.proto.v1 import lookalike_pb2 as pb
 
 logger = logging.getLogger(__name__)
-
-INT32_MAX = 2**31 - 1
-SHOWN_CHARS = 80  # how much of a caller's text an error message quotes
-
-
-def shown(value: object) -> str:
-    """repr(value), cut to SHOWN_CHARS: messages quote user text, never all of it."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
-
-
-def text(value: object, what: str) -> str:
-    """value, when it is a str the wire can carry.
-
-    Raises:
-        InvalidArgument: not a str, or not encodable as UTF-8 (a lone surrogate).
-    """
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{what} must be text, got {type(value).__name__} {shown(value)}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidArgument(
-            f"{what} {shown(value)} is not valid UTF-8 text ({exc.reason} at character "
-            f"{exc.start})") from None
-    return value
-
-
-def int32(value: object, what: str) -> int:
-    """value, when it is an int that fits the wire's int32."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidArgument(f"{what} must be an int, got {shown(value)}")
-    if not -INT32_MAX - 1 <= value <= INT32_MAX:
-        raise InvalidArgument(f"{what} {value} is out of range")
-    return int(value)
-
 
 def check_query(image: Any, id: str | None, vector: Sequence[float] | None) -> None:
     """Raises InvalidArgument unless exactly one of image, id or vector is given."""
@@ -76,10 +39,13 @@ def check_query(image: Any, id: str | None, vector: Sequence[float] | None) -> N
 def search_request(
     data: bytes | None = None, *, id: str | None = None,
     vector: Sequence[float] | None = None, k: int = 10, nprobe: int | None = None,
+    filter: pb.Filter | None = None,
 ) -> pb.SearchRequest:
-    """The SearchRequest for exactly one of encoded image bytes, id or vector."""
+    """The SearchRequest for exactly one of encoded image bytes, id or vector; `filter` is
+    already checked (label_messages.filter_message)."""
     check_query(data, id, vector)
-    request = pb.SearchRequest(k=int32(k, "k"), nprobe=int32(nprobe or 0, "nprobe"))
+    request = pb.SearchRequest(k=int32(k, "k"), nprobe=int32(nprobe or 0, "nprobe"),
+                               filter=filter)
     if id is not None:
         request.id = text(id, "the id")
     elif vector is not None:
@@ -101,52 +67,11 @@ def delete_result(response: pb.DeleteResponse) -> tuple[int, list[str]]:
     return response.deleted, list(response.missing)
 
 
-def parsed(answer: Any, target: str) -> Any:
-    """answer, unless grpc could not parse its bytes: grpc.aio then gives None where grpc
-    raises INTERNAL (which clients/errors.py maps to the same BadAnswer)."""
-    if answer is None:
-        raise BadAnswer(f"the answer from {target} is not a lookalike.v1 message")
-    return answer
-
-
-def wrong_types(message: Message) -> list[str]:
-    """The fields the contract knows that arrived with another wire type, here or nested.
-
-    protobuf keeps such a field as an unknown one and reads it as unset, so a neighbour
-    list of the wrong type would come out as no neighbours. Unknown field numbers (a newer
-    server's fields) are not wrong.
-    """
-    descriptor = message.DESCRIPTOR
-    wrong = [descriptor.fields_by_number[f.field_number].name for f in UnknownFieldSet(message)
-             if f.field_number in descriptor.fields_by_number]
-    for name, repeated in _nested(descriptor):
-        if repeated:
-            for item in getattr(message, name):
-                wrong += wrong_types(item)
-        elif message.HasField(name):
-            wrong += wrong_types(getattr(message, name))
-    return wrong
-
-
-@functools.cache
-def _nested(descriptor: Any) -> tuple[tuple[str, bool], ...]:
-    """The message-typed fields of a message type: (name, repeated)."""
-    return tuple((f.name, f.is_repeated) for f in descriptor.fields
-                 if f.message_type is not None)
-
-
-def checked(message: Message, what: str) -> None:
-    """Raises BadAnswer when the answer has fields of the wrong type (wrong_types)."""
-    if wrong := wrong_types(message):
-        raise BadAnswer(f"{what} has fields of the wrong type: {', '.join(sorted(set(wrong)))}")
-
-
 def search_result(response: pb.SearchResponse, query: object = None) -> SearchResult:
     checked(response, "the server's search answer")
     return SearchResult(
-        cluster=response.cluster,
-        neighbors=[Neighbor(n.id, n.path, n.distance, n.cluster) for n in response.neighbors],
-        query=query)
+        cluster=response.cluster, neighbors=[neighbor_of(n) for n in response.neighbors],
+        query=query, cluster_name=response.cluster_name)
 
 
 def row_outcome(prepared: Prepared, response: pb.SearchStreamResponse
@@ -170,7 +95,7 @@ def collection_info(r: pb.InfoResponse) -> CollectionInfo:
     return CollectionInfo(
         r.model_fingerprint, r.model_config_json, r.embedding_dim, r.input_size, r.count,
         r.clusters, list(r.cluster_sizes), r.default_nprobe, r.format_version,
-        r.software_version, r.imbalance, r.base_model, r.store)
+        r.software_version, r.imbalance, r.base_model, r.store, **info_extras(r))
 
 
 def input_size(info: CollectionInfo) -> int | None:
@@ -217,23 +142,32 @@ class AddPlan:
     """
 
     def __init__(self, images: Sequence[Any], ids: Iterable[str | None] | None,
-                 paths: Iterable[str] | None) -> None:
-        """Raises InvalidArgument when ids or paths are not one per image."""
+                 paths: Iterable[str] | None, labels: Iterable[Any] | None = None,
+                 attributes: Iterable[Any] | None = None) -> None:
+        """Raises InvalidArgument when ids, paths, labels or attributes are not one per
+        image. A bad label or attribute is that image's error."""
         count = len(images)
         self.ids = list(ids) if ids is not None else [None] * count
         given = list(paths) if paths is not None else None
-        for name, values in (("ids", self.ids), ("paths", given)):
+        labels = list(labels) if labels is not None else None
+        attributes = list(attributes) if attributes is not None else None
+        for name, values in (("ids", self.ids), ("paths", given), ("labels", labels),
+                             ("attributes", attributes)):
             if values is not None and len(values) != count:
                 raise InvalidArgument(f"got {count} images but {len(values)} {name}")
         self.count = count
         self.outcomes: dict[int, Added | LookalikeError] = {}
         self.paths = [""] * count
+        self.payloads: list[tuple[list[str], list[pb.Attribute]]] = [([], [])] * count
         for n, image in enumerate(images):
             try:
                 if self.ids[n] is not None:
                     text(self.ids[n], f"the id of image {n}")
                 self.paths[n] = (text(given[n], f"the path of image {n}") if given is not None
                                  else default_path(image, n))
+                self.payloads[n] = payload_fields(labels[n] if labels else None,
+                                                  attributes[n] if attributes else None,
+                                                  f"image {n}")
             except InvalidArgument as exc:
                 self.outcomes[n] = exc
         self._ready: list[Prepared] = []
@@ -257,7 +191,8 @@ class AddPlan:
         todo = [p for p in self._ready if p.row not in self.outcomes]
         self._sent = {str(p.row): p.row for p in todo}
         return [pb.AddRequest(tag=str(p.row), image=p.data, path=self.paths[p.row],
-                              id=self.ids[p.row] or "") for p in todo]
+                              id=self.ids[p.row] or "", labels=self.payloads[p.row][0],
+                              attributes=self.payloads[p.row][1]) for p in todo]
 
     def answer(self, item: pb.AddResponse, target: str) -> None:
         row = self._sent.get(parsed(item, target).tag)

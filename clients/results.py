@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+Attributes = dict[str, "str | float"]  # key -> text or a finite number
+
 
 @dataclass(frozen=True)
 class Neighbor:
@@ -11,6 +13,9 @@ class Neighbor:
     path: str
     distance: float
     cluster: int
+    labels: list[str] = field(default_factory=list)  # sorted
+    attributes: Attributes = field(default_factory=dict)
+    cluster_name: str = ""  # "" when the cluster is unnamed
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,7 @@ class SearchResult:
     cluster: int
     neighbors: list[Neighbor] = field(default_factory=list)
     query: object = None  # what was asked for, as the caller gave it
+    cluster_name: str = ""  # the query cluster's name; "" when unnamed
 
 
 @dataclass(frozen=True)
@@ -43,3 +49,34 @@ class CollectionInfo:
     imbalance: float
     base_model: str = ""  # the base encoder fine-tuned into this collection's; "" if none
     store: str = ""  # "local", or the Milvus address holding the images; "" from old servers
+    cluster_names: dict[int, str] = field(default_factory=dict)  # the named clusters
+    label_counts: dict[str, int] = field(default_factory=dict)  # label -> images, most first
+
+
+@dataclass(frozen=True)
+class Item:
+    """One stored image, as browse and get answer it."""
+
+    id: str
+    path: str
+    cluster: int
+    cluster_name: str = ""
+    labels: list[str] = field(default_factory=list)  # sorted
+    attributes: Attributes = field(default_factory=dict)
+    vector: list[float] | None = None  # only when with_vectors was asked
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of browse: its items in row order, and the token of the next ("" at the end)."""
+
+    items: list[Item]
+    next_page_token: str = ""
+
+
+@dataclass(frozen=True)
+class Updated:
+    """What an update changed: how many images, and the given ids that were not stored."""
+
+    updated: int
+    missing: list[str] = field(default_factory=list)

@@ -21,8 +21,9 @@ from typing import Any
 
 import grpc
 
+from lookalike.clients.checks import parsed, shown
 from lookalike.clients.errors import BadAnswer
-from lookalike.clients.messages import parsed, row_outcome, search_request, shown
+from lookalike.clients.messages import row_outcome, search_request
 from lookalike.clients.prefetch import Prepared
 from lookalike.clients.results import SearchResult
 from lookalike.clients.retry import RetryPolicy, retry_delay, stream_lost
@@ -54,8 +55,9 @@ class Window:
     def __init__(
         self, *, k: int, nprobe: int | None, size: int, stall_timeout_s: float,
         retry: RetryPolicy, target: str, clock: Callable[[], float] = time.monotonic,
+        filter: pb.Filter | None = None,
     ) -> None:
-        self.k, self.nprobe = k, nprobe
+        self.k, self.nprobe, self.filter = k, nprobe, filter
         self.size = max(1, size)
         self.stall_timeout_s = stall_timeout_s
         self.target = target
@@ -113,7 +115,7 @@ class Window:
         if prepared.data is None:
             return pb.SearchStreamRequest(tag=str(row.number))
         return pb.SearchStreamRequest(tag=str(row.number), request=search_request(
-            prepared.data, k=self.k, nprobe=self.nprobe))
+            prepared.data, k=self.k, nprobe=self.nprobe, filter=self.filter))
 
     # The reader: the core's loop over the server's answers.
     def listen(self) -> None:

@@ -18,6 +18,8 @@ import numpy as np
 
 from lookalike.common.errors import InvalidArgument, InvalidImage, NotFound
 from lookalike.common.fetch import FetchLimits, fetch_url
+from lookalike.common.labels import EMPTY, Payload
+from lookalike.common.manifest_payload import ManifestError, csv_payload, jsonl_payload
 from lookalike.common.paths import local_path
 
 IMAGE_SUFFIXES = frozenset(
@@ -34,17 +36,15 @@ csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
 ImagesSpec = str | Path | Sequence[str | Path]
 
 
-class ManifestError(InvalidArgument):
-    """A manifest that cannot be read as a whole: malformed, unreadable or of unknown kind."""
-
-
 class Source(NamedTuple):
-    """One row of input: the location as written, where to read it, and an optional id."""
+    """One row of input: the location as written, where to read it, an optional id, and
+    the labels and attributes the manifest gives it."""
 
     row: int
     query: str
     location: str
     id: str | None = None
+    payload: Payload = EMPTY
 
     @property
     def is_url(self) -> bool:
@@ -111,8 +111,8 @@ def read_sources(spec: ImagesSpec) -> list[Source]:
         raise ManifestError(f"cannot read manifest {spec}: {exc.strerror}") from None
     rows = reader(path, text)
     base = path.parent
-    return [Source(i, query, _resolve(query, base), row_id)
-            for i, (query, row_id) in enumerate(rows)]
+    return [Source(i, query, _resolve(query, base), row_id, *extra)
+            for i, (query, row_id, *extra) in enumerate(rows)]
 
 
 def _resolve(query: str, base: Path) -> str:
@@ -127,21 +127,22 @@ def _txt_rows(path: Path, text: str) -> list[tuple[str, str | None]]:
     return [(line, None) for line in lines if line and not line.startswith("#")]
 
 
-def _csv_rows(path: Path, text: str) -> list[tuple[str, str | None]]:
+def _csv_rows(path: Path, text: str) -> list[tuple[str, str | None, Payload]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         fields = set(reader.fieldnames or ())
         key = "path" if "path" in fields else "url" if "url" in fields else None
         if key is None:
             raise ManifestError(f"{path}: a CSV manifest needs a 'path' or 'url' column")
-        return [(row[key].strip(), (row.get("id") or "").strip() or None)
+        return [(row[key].strip(), (row.get("id") or "").strip() or None,
+                 csv_payload(row, f"{path}:{reader.line_num}: "))
                 for row in reader if (row.get(key) or "").strip()]
     except csv.Error as exc:
         raise ManifestError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
 
 
-def _jsonl_rows(path: Path, text: str) -> list[tuple[str, str | None]]:
-    rows: list[tuple[str, str | None]] = []
+def _jsonl_rows(path: Path, text: str) -> list[tuple[str, str | None, Payload]]:
+    rows: list[tuple[str, str | None, Payload]] = []
     for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
@@ -155,7 +156,8 @@ def _jsonl_rows(path: Path, text: str) -> list[tuple[str, str | None]]:
         if not isinstance(location, str) or not location.strip():
             raise ManifestError(f"{path}:{number}: a row needs a 'path' or 'url' string")
         row_id = record.get("id")
-        rows.append((location.strip(), str(row_id) if row_id is not None else None))
+        rows.append((location.strip(), str(row_id) if row_id is not None else None,
+                     jsonl_payload(record, f"{path}:{number}: ")))
     return rows
 
 

@@ -10,8 +10,8 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import numpy as np
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.filters import Filter
-from lookalike.indexer.labels import Change, Payload
+from lookalike.common.filters import Filter
+from lookalike.common.labels import Change, Payload
 from lookalike.indexer.recluster import ReclusterConfig, ReclusterReport
 
 NO_ROWS: Mapping[int, Row] = MappingProxyType({})

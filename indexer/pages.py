@@ -8,7 +8,7 @@ import hmac
 import struct
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.filters import Filter
+from lookalike.common.filters import Filter
 
 VERSION = 1
 _BODY = struct.Struct("<Bq")  # version, the last row number of the page before

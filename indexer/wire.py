@@ -4,14 +4,15 @@ in: the server's one reading of them, and the SDK's one writing of them."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import numpy as np
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.filters import EVERYTHING, Condition, Filter, Range
+from lookalike.common.filters import EVERYTHING, Condition, Filter, Range
+from lookalike.common.labels import Change, Payload, Value, check_payload
 from lookalike.indexer.interface import Item, Target
-from lookalike.indexer.labels import Change, Payload, Value, check_payload
+from lookalike.proto.convert import attributes_to
 from lookalike.proto.v1 import lookalike_pb2 as pb
 
 
@@ -22,17 +23,9 @@ def value_from(msg: pb.Value, what: str) -> Value:
     return msg.text if kind == "text" else msg.number
 
 
-def value_to(value: Value) -> pb.Value:
-    return pb.Value(text=value) if isinstance(value, str) else pb.Value(number=value)
-
-
 def attributes_from(attrs: Iterable[pb.Attribute], what: str) -> list[tuple[str, Value]]:
     return [(a.key, value_from(a.value, f"{what}[{i}] ({a.key}) value"))
             for i, a in enumerate(attrs)]
-
-
-def attributes_to(attrs: Mapping[str, Value]) -> list[pb.Attribute]:
-    return [pb.Attribute(key=k, value=value_to(attrs[k])) for k in sorted(attrs)]
 
 
 def payload_from(labels: Iterable[str], attrs: Iterable[pb.Attribute], what: str = "") -> Payload:
@@ -62,24 +55,6 @@ def filter_from(msg: pb.Filter) -> Filter:
                         for i, c in enumerate(msg.conditions)],
                        msg.path_prefix, list(msg.clusters) or None)
     return EVERYTHING if f.everything else f
-
-
-def filter_to(f: Filter) -> pb.Filter:
-    conditions = []
-    for c in f.conditions:
-        if c.equals is not None:
-            conditions.append(pb.Condition(key=c.key, equals=value_to(c.equals)))
-        elif c.range is not None:
-            r = c.range
-            conditions.append(pb.Condition(key=c.key, range=pb.Range(
-                min=r.low if math.isfinite(r.low) else None,
-                max=r.high if math.isfinite(r.high) else None,
-                min_exclusive=r.low_exclusive, max_exclusive=r.high_exclusive)))
-        else:
-            conditions.append(pb.Condition(key=c.key, exists=True))
-    return pb.Filter(any_of=sorted(f.any_of), all_of=sorted(f.all_of),
-                     none_of=sorted(f.none_of), conditions=conditions,
-                     path_prefix=f.path_prefix, clusters=sorted(f.clusters or ()))
 
 
 def change_from(msg: pb.UpdateRequest) -> Change:

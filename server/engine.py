@@ -18,9 +18,10 @@ import numpy as np
 from lookalike.common.decode import allow_pixels, decode_image
 from lookalike.common.errors import CollectionError, DeadlineExceeded, InvalidArgument
 from lookalike.common.fetch import fetch_url
+from lookalike.common.filters import Filter
+from lookalike.common.labels import EMPTY, Payload, check_cluster_name
 from lookalike.encoder.embed import BATCH_SIZES, Embedder
 from lookalike.indexer.clustering import imbalance
-from lookalike.indexer.filters import Filter
 from lookalike.indexer.ids import check_ids
 from lookalike.indexer.interface import (
     NO_NAMES,
@@ -30,16 +31,15 @@ from lookalike.indexer.interface import (
     Row,
     check_search,
 )
-from lookalike.indexer.labels import EMPTY, Payload, check_cluster_name
 from lookalike.indexer.manifest import software_version
 from lookalike.indexer.wire import (
-    attributes_to,
     change_from,
     filter_from,
     item_to,
     payload_from,
     target_from,
 )
+from lookalike.proto.convert import attributes_to
 from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.server.batching import BatchConfig, Batcher
 from lookalike.server.chunking import ChunkPlan, encode_in_chunks, time_buckets

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.filters import EVERYTHING, Filter
+from lookalike.common.filters import EVERYTHING, Filter
+from lookalike.common.labels import EMPTY, Change, Payload, check_cluster_name
 from lookalike.indexer.interface import Item, Page, Row, Target, Updated
-from lookalike.indexer.labels import EMPTY, Change, Payload, check_cluster_name
 from lookalike.indexer.local.filtered import forget_selections, where
 from lookalike.indexer.pages import check_page_size, make_token, read_token
 

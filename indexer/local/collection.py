@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.common.errors import InvalidArgument, NotFound, Unavailable
+from lookalike.common.filters import Filter
+from lookalike.common.labels import Payload
 from lookalike.indexer.checks import check_add, check_queries, check_rows, drop_missing
 from lookalike.indexer.clustering import route
-from lookalike.indexer.filters import Filter
 from lookalike.indexer.interface import NO_ROWS, Description, Hits, Row, check_search
-from lookalike.indexer.labels import Payload
 from lookalike.indexer.local.browsing import Browsing
 from lookalike.indexer.local.cluster_indexes import ClusterIndexes
 from lookalike.indexer.local.create import write_collection

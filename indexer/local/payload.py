@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 
-from lookalike.indexer.labels import Payload, Value
+from lookalike.common.labels import Payload, Value
 
 # labels: its primary key (label, rowid) is the inverted index label -> rows, and counts a
 # label without touching the rows; labels_row reads one row's labels. attributes: one value

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from lookalike.indexer.filters import Condition, Filter
-from lookalike.indexer.labels import EMPTY, Payload, Value
+from lookalike.common.filters import Condition, Filter
+from lookalike.common.labels import EMPTY, Payload, Value
 
 _NONE = np.empty(0, np.int64)
 CACHED = 32  # filters whose matches are kept, until the next change

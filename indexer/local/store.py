@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.common.errors import AlreadyExists, CollectionError, NotFound
+from lookalike.common.labels import Payload
 from lookalike.indexer.disk import refuse_when_full, transaction
 from lookalike.indexer.ids import is_text, number_rows
 from lookalike.indexer.interface import Row
-from lookalike.indexer.labels import Payload
 from lookalike.indexer.local import changelog, payload, settings
 
 logger = logging.getLogger(__name__)

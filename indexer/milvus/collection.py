@@ -35,13 +35,13 @@ from lookalike.common.errors import (
     NotFound,
     Unavailable,
 )
+from lookalike.common.filters import Filter
+from lookalike.common.labels import Payload
 from lookalike.indexer.calibration import KEYS as DUPLICATE_KEYS
 from lookalike.indexer.calibration import valid_value
 from lookalike.indexer.checks import check_add, check_queries
 from lookalike.indexer.clustering import route
-from lookalike.indexer.filters import Filter
 from lookalike.indexer.interface import Description, Hits, Row, check_search
-from lookalike.indexer.labels import Payload
 from lookalike.indexer.manifest import MODEL_DIR, Manifest, read_manifest
 from lookalike.indexer.milvus.folder import CENTROIDS_FILE, MILVUS_FILE, milvus_token
 from lookalike.indexer.milvus.generations import (

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from lookalike.common.errors import Unavailable
-from lookalike.indexer.labels import Payload
+from lookalike.common.labels import Payload
 
 logger = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from lookalike.common.errors import InvalidArgument
+from lookalike.common.filters import EVERYTHING, Filter
+from lookalike.common.labels import Change, Payload, check_cluster_name
 from lookalike.indexer.clustering import route
-from lookalike.indexer.filters import EVERYTHING, Filter
 from lookalike.indexer.interface import Item, Page, Row, Target, Updated
-from lookalike.indexer.labels import Change, Payload, check_cluster_name
 from lookalike.indexer.milvus.generations import Generation, describe, fenced_until, set_property
 from lookalike.indexer.milvus.label_counts import LabelCounts
 from lookalike.indexer.milvus.payloads import FIELD, check_size, expression, from_json, to_json

@@ -23,8 +23,8 @@ from types import MappingProxyType
 from typing import Any
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.filters import Condition, Filter
-from lookalike.indexer.labels import EMPTY, Payload, check_key
+from lookalike.common.filters import Condition, Filter
+from lookalike.common.labels import EMPTY, Payload, check_key
 
 FIELD = "payload"
 # Bytes of one payload as JSON: Milvus 2.3 holds 65,536 in a JSON field, and a rewrite

@@ -43,6 +43,11 @@ def add_answers(requests: list[pb.AddRequest]) -> list[Answer]:
     return [pb.AddResponse(tag=r.tag, id=r.id or f"auto-{r.tag}", cluster=2) for r in requests]
 
 
+def item(n: int) -> pb.Item:
+    return pb.Item(id=f"i{n}", path=f"/images/{n}.png", cluster=n % 3, labels=["cat"],
+                   attributes=[pb.Attribute(key="price", value=pb.Value(number=n))])
+
+
 @dataclass
 class Script:
     """What the server answers to each rpc: the requests in, the answers out."""
@@ -56,6 +61,15 @@ class Script:
         lambda request: pb.InfoResponse(input_size=0, count=10, clusters=3))
     health: Callable[[Any], Answer] = (
         lambda request: health_pb2.HealthCheckResponse(status=1))
+    browse: Callable[[pb.BrowseRequest], Answer] = (
+        lambda request: pb.BrowseResponse(items=[item(n) for n in range(2)]))
+    count: Callable[[pb.CountRequest], Answer] = lambda request: pb.CountResponse(count=7)
+    get: Callable[[pb.GetRequest], Answer] = (
+        lambda request: pb.GetResponse(items=[pb.Item(id=i) for i in request.ids]))
+    update: Callable[[pb.UpdateRequest], Answer] = (
+        lambda request: pb.UpdateResponse(updated=len(request.ids.ids)))
+    name_cluster: Callable[[pb.NameClusterRequest], Answer] = (
+        lambda request: pb.NameClusterResponse(previous="old"))
     calls: list[str] = field(default_factory=list)  # the rpcs called, in order
 
 
@@ -86,6 +100,27 @@ class HostileServicer(pb_grpc.LookalikeServicer):
     def Info(self, request: pb.InfoRequest, context: grpc.ServicerContext) -> Answer:
         self.script.calls.append("Info")
         return self.script.info(request)
+
+    def Browse(self, request: pb.BrowseRequest, context: grpc.ServicerContext) -> Answer:
+        self.script.calls.append("Browse")
+        return self.script.browse(request)
+
+    def Count(self, request: pb.CountRequest, context: grpc.ServicerContext) -> Answer:
+        self.script.calls.append("Count")
+        return self.script.count(request)
+
+    def Get(self, request: pb.GetRequest, context: grpc.ServicerContext) -> Answer:
+        self.script.calls.append("Get")
+        return self.script.get(request)
+
+    def Update(self, request: pb.UpdateRequest, context: grpc.ServicerContext) -> Answer:
+        self.script.calls.append("Update")
+        return self.script.update(request)
+
+    def NameCluster(self, request: pb.NameClusterRequest,
+                    context: grpc.ServicerContext) -> Answer:
+        self.script.calls.append("NameCluster")
+        return self.script.name_cluster(request)
 
     def Check(self, request: Any, context: grpc.ServicerContext) -> Answer:
         self.script.calls.append("Check")

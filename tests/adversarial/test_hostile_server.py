@@ -7,36 +7,15 @@ answer keep their outcome. Never a KeyError, ValueError or an answer read as emp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 
-from lookalike.clients import AsyncClient, BadAnswer, Client, SearchResult
-from lookalike.clients.retry import NO_RETRY
+from lookalike.clients import BadAnswer, SearchResult
 from lookalike.common.errors import LookalikeError
 from lookalike.proto.v1 import lookalike_pb2 as pb
 
-from ..clients.conftest import Caller
-from .hostile_server import HostileServer, Script, add_answers, stream_answers
+from .hostile_server import Script, add_answers, stream_answers
 
 IMAGE = b"any bytes: this server decodes nothing"
-
-
-@pytest.fixture(params=[Client, AsyncClient], ids=["Client", "AsyncClient"])
-def hostile(request: pytest.FixtureRequest) -> Iterator[Callable[..., Caller]]:
-    """Starts a HostileServer with a script and connects a client of one kind to it."""
-    made: list[tuple[HostileServer, Caller]] = []
-
-    def start(script: Script) -> Caller:
-        server = HostileServer(script)
-        made.append((server, Caller(request.param, server.target, retry=NO_RETRY,
-                                    timeout=10)))
-        return made[-1][1]
-
-    yield start
-    for server, caller in made:
-        caller.close()
-        server.stop()
 
 
 def field(number: int, wire_type: int, payload: bytes) -> bytes:

@@ -20,9 +20,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from benchmarks.testbed import blob_vectors, make_collection
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.filters import Condition, Filter, Range, matches
+from lookalike.common.filters import Condition, Filter, Range, matches
+from lookalike.common.labels import EMPTY, Change, Payload, check_payload
 from lookalike.indexer.interface import Target
-from lookalike.indexer.labels import EMPTY, Change, Payload, check_payload
 from tests.adversarial.test_store_properties import FAST
 from tests.conftest import session_model
 

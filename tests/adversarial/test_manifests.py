@@ -19,7 +19,8 @@ from lookalike.clients.bulk import output_row
 from lookalike.clients.bulk_output import OutputWriter, read_rows
 from lookalike.clients.results import Neighbor, SearchResult
 from lookalike.common.errors import LookalikeError, NotFound
-from lookalike.common.sources import ManifestError, Source, read_sources
+from lookalike.common.manifest_payload import ManifestError
+from lookalike.common.sources import Source, read_sources
 
 FAST = settings(max_examples=60, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lookalike.app.cli import main
-from lookalike.clients import Added, AsyncClient, Client
+from lookalike.clients import Added, AsyncClient, Client, Equals, Filter
 from lookalike.clients.retry import NO_RETRY
 from lookalike.common.errors import InvalidArgument, LookalikeError
 
@@ -130,3 +130,34 @@ def test_the_cli_refuses_an_id_argument_that_is_not_utf8(command, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err and calls == []
     assert f"'\\udcff' {REFUSED} 0)" in err
+
+
+@pytest.mark.parametrize("kind", [0, 1], ids=["Client", "AsyncClient"])
+@pytest.mark.parametrize(("call", "args", "kwargs", "words"), [
+    ("get", (["ok", LONE],), {}, "id 1 of the get"),
+    ("update", (), {"ids": [LONE], "add_labels": ["x"]}, "id 0 of the update"),
+    ("update", (), {"ids": ["a"], "add_labels": [LONE]}, "add_labels[0]"),
+    ("update", (), {"ids": ["a"], "set_attributes": {"k": LONE}}, "value"),
+    ("update", (), {"ids": ["a"], "clear_attributes": [LONE]}, "clear_attributes[0]"),
+    ("count", (Filter(none_labels=[LONE]),), {}, "filter.none_of[0]"),
+    ("count", (Filter(attributes=[Equals("k", LONE)]),), {}, "equals"),
+    ("count", (Filter(path_prefix=LONE),), {}, "filter.path_prefix"),
+    ("browse", (), {"page_token": LONE}, "page_token"),
+    ("name_cluster", (1, LONE), {}, "cluster name"),
+    ("search", (), {"id": "a", "filter": Filter(any_labels=[LONE])}, "filter.any_of[0]"),
+], ids=["get-id", "update-id", "label", "attr-value", "clear-key", "filter-label",
+        "filter-equals", "path-prefix", "page-token", "cluster-name", "search-filter"])
+def test_a_lone_surrogate_in_label_calls_is_refused_before_sending(callers, kind, call, args,
+                                                                   kwargs, words):
+    with pytest.raises(InvalidArgument) as info:
+        callers[kind](call, *args, **kwargs)
+    assert words in str(info.value)
+    assert "UTF-8" in str(info.value) or "A-Z a-z" in str(info.value)  # a key's own rule
+
+
+@pytest.mark.parametrize("kind", [0, 1], ids=["Client", "AsyncClient"])
+def test_a_lone_surrogate_label_on_add_is_that_images_error(callers, kind):
+    added = callers[kind]("add", [b"a", b"b"], ids=["x", "y"], labels=[["ok"], [LONE]],
+                          attributes=[{"k": 1}, None])
+    assert isinstance(added[0], Added) and isinstance(added[1], InvalidArgument)
+    assert "image 1: labels[0]" in str(added[1]) and "UTF-8" in str(added[1])

@@ -26,7 +26,7 @@ from lookalike.common.errors import (
 from .conftest import Caller
 
 API = {"search", "search_many", "add", "delete", "info", "health", "input_size", "plot",
-       "close"}
+       "close", "browse", "browse_all", "count", "get", "update", "name_cluster"}
 
 
 def public(cls: type) -> set[str]:
@@ -49,6 +49,9 @@ def test_signatures_match_in_names_kinds_defaults_and_annotations(name):
     if name == "search_many":
         assert expected == "Iterator[SearchResult | LookalikeError]"
         expected = "AsyncIterator[SearchResult | LookalikeError]"
+    if name == "browse_all":
+        assert expected == "Iterator[Item]"
+        expected = "AsyncIterator[Item]"
     assert awaited.return_annotation == expected
     assert getattr(Client, name).__doc__ == getattr(AsyncClient, name).__doc__
 
@@ -59,12 +62,13 @@ def test_search_many_takes_workers_and_a_window_in_both():
         assert (parameters["window"].default, parameters["workers"].default) == (64, 4)
 
 
-def test_async_methods_are_coroutines_and_search_many_iterates():
-    for name in API - {"plot", "search_many"}:
+def test_async_methods_are_coroutines_and_the_streams_iterate():
+    for name in API - {"plot", "search_many", "browse_all"}:
         assert inspect.iscoroutinefunction(getattr(AsyncClient, name)), name
         assert not inspect.iscoroutinefunction(getattr(Client, name)), name
-    assert inspect.isasyncgenfunction(AsyncClient.search_many)
-    assert inspect.isgeneratorfunction(Client.search_many)
+    for name in ("search_many", "browse_all"):
+        assert inspect.isasyncgenfunction(getattr(AsyncClient, name)), name
+        assert inspect.isgeneratorfunction(getattr(Client, name)), name
 
 
 def test_search_by_image_and_by_id(connect, shared_target, image_folder):

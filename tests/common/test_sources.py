@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from lookalike.common.errors import InvalidArgument, NotFound
-from lookalike.common.sources import ManifestError, Source, read_image_file, read_sources
+from lookalike.common.manifest_payload import ManifestError
+from lookalike.common.sources import Source, read_image_file, read_sources
 
 
 def test_folder_is_read_recursively_and_sorted(tmp_path):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.filters import Condition, Filter, Range, matches
-from lookalike.indexer.labels import (
+from lookalike.common.filters import Condition, Filter, Range, matches
+from lookalike.common.labels import (
     MAX_ATTRIBUTES,
     MAX_LABELS,
     Change,
@@ -154,7 +154,8 @@ def test_a_name_moves_to_the_cluster_that_took_most_of_its_members_else_it_is_dr
 
 
 def test_a_filter_survives_the_wire_both_ways():
-    from lookalike.indexer.wire import filter_from, filter_to
+    from lookalike.indexer.wire import filter_from
+    from lookalike.proto.convert import filter_to
 
     f = Filter.checked(any_of=["a"], none_of=["b"], path_prefix="/x", clusters=[1, 2],
                        conditions=[Condition("p", range=Range(high=3, high_exclusive=True)),

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.filters import Condition, Filter, Range, matches
+from lookalike.common.filters import Condition, Filter, Range, matches
+from lookalike.common.labels import EMPTY, MAX_LABELS, Change, check_payload
 from lookalike.indexer.interface import Target
-from lookalike.indexer.labels import EMPTY, MAX_LABELS, Change, check_payload
 from lookalike.indexer.manifest import MODEL_DIR
 from lookalike.indexer.opener import open_collection
 from tests.indexer.test_store_contract import NLIST, _data, write_store

@@ -10,9 +10,9 @@ import pytest
 
 from benchmarks.testbed import blob_vectors, make_collection
 from lookalike.common.errors import InvalidArgument, Unavailable
-from lookalike.indexer.filters import Condition, Filter, Range
+from lookalike.common.filters import Condition, Filter, Range
+from lookalike.common.labels import MAX_LABELS, Change, check_payload
 from lookalike.indexer.interface import Target
-from lookalike.indexer.labels import MAX_LABELS, Change, check_payload
 from lookalike.indexer.local.collection import Collection
 from lookalike.indexer.lock import FolderLock
 from lookalike.indexer.manifest import DATABASE_FILE

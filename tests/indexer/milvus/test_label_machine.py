@@ -17,9 +17,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from benchmarks.testbed import blob_vectors, milvus_vectors_folder
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.filters import Filter, matches
+from lookalike.common.filters import Filter, matches
+from lookalike.common.labels import EMPTY, Change, Payload, check_payload
 from lookalike.indexer.interface import Target
-from lookalike.indexer.labels import EMPTY, Change, Payload, check_payload
 from lookalike.indexer.opener import open_collection
 from tests.adversarial.test_label_properties import CHANGES, PAYLOADS, filters
 

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from benchmarks.testbed import blob_vectors, milvus_vectors_folder, vector_ids
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.filters import Condition, Filter, matches
+from lookalike.common.filters import Condition, Filter, matches
+from lookalike.common.labels import Change, check_payload
 from lookalike.indexer.interface import Target
-from lookalike.indexer.labels import Change, check_payload
 from lookalike.indexer.milvus.payloads import to_json
 from lookalike.indexer.milvus.recluster import recluster_milvus
 from lookalike.indexer.milvus.rewrite import PENDING, recover, stash_id

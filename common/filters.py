@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lookalike.common.errors import InvalidArgument
-from lookalike.indexer.labels import Payload, Value, check_key, check_label, check_value
+from lookalike.common.labels import Payload, Value, check_key, check_label, check_value
 
 INF = math.inf
 
