@@ -33,16 +33,21 @@ def flip_in_file(path: Path, offset: int, mask: int) -> None:
 
 
 def flip_stored(folder: Path, query: str, at: int, mask: int) -> None:
-    """Flips bits of the bytes the query selects (a blob or a text), where the file holds
-    them: the database is damaged under SQLite, not through it."""
+    """Flips bits of the bytes the query selects (a blob or a text), everywhere the file
+    holds them (a path is in its row and in the path index): the database is damaged under
+    SQLite, not through it."""
     checkpoint(folder)
     with sqlite3.connect(folder / DATABASE) as db:
         value = db.execute(query).fetchone()[0]
     stored = value.encode() if isinstance(value, str) else bytes(value)
     data = (folder / DATABASE).read_bytes()
-    start = data.find(stored)
-    assert start >= 0 and data.find(stored, start + 1) < 0, "not stored exactly once"
-    flip_in_file(folder / DATABASE, start + at, mask)
+    starts, start = [], data.find(stored)
+    while start >= 0:
+        starts.append(start)
+        start = data.find(stored, start + 1)
+    assert 1 <= len(starts) <= 2, f"stored {len(starts)} times, not in its row (and an index)"
+    for start in starts:
+        flip_in_file(folder / DATABASE, start + at, mask)
 
 
 def update(folder: Path, statement: str) -> None:

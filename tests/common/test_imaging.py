@@ -145,8 +145,8 @@ def test_the_sdk_and_its_pictures_import_and_downsize_without_the_encoder():
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report.pop("sdk_modules") >= 15
-    assert report.pop("present_modules") == ["contact_sheet", "html", "plot", "report",
-                                             "report_plots", "thumbs"]
+    assert report.pop("present_modules") == ["contact_sheet", "duplicates_sheet", "html",
+                                             "plot", "report", "report_plots", "thumbs"]
     assert report == {"loaded": [], "xla_flags_same": True, "pillow_limit_same": True,
                       "refused": [10_000, 20_000]}
 
