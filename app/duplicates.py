@@ -16,6 +16,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     from lookalike.indexer.calibration import resolve
     from lookalike.indexer.copies import collection_groups, group_records, stored_calibration
     from lookalike.indexer.opener import open_collection
+    from lookalike.present.duplicates_sheet import counted
 
     preset = "strict" if args.strict else "loose" if args.loose else None
     collection = open_collection(args.collection, read_only=True)  # beside a running server
@@ -30,7 +31,8 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         atomic_write_bytes(args.out, _encode(records, Path(args.out).suffix.lower()))
     images = sum(len(g.rows) for g in found)
     exact = sum(bool(g.group.exact.all()) for g in found)
-    print(f"{len(found)} groups ({exact} of exact copies only), {images} images, threshold "
+    print(f"{counted(len(found), 'group')} ({exact} of exact copies only), "
+          f"{counted(images, 'image')}, threshold "
           f"{threshold:.4g}" + (f" -> {args.out}" if args.out else ""))
     if not args.out:
         for r in records:

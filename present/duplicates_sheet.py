@@ -27,20 +27,32 @@ def write_duplicates_sheet(records: Iterable[dict[str, Any]], page: str | Path,
     thumbs = Thumbs(page.parent / f"{page.stem}_files")
     rows, groups, images = [], 0, 0
     for number, members in groupby(records, key=lambda r: r["group"]):
-        cells = []
-        for m in members:
-            mark = "representative" if m["representative"] else f"d={distance_text(m['distance'])}"
-            css = ("query " if m["representative"] else "") + ("exact" if m["exact"] else "")
-            cells.append(figure(thumbs.link(m["path"]),
-                                 f"{html.escape(str(m['id']))}<br>{mark}"
-                                 + (" exact" if m["exact"] else ""), css))
+        cells = [_member(m, thumbs) for m in members]
         groups, images = groups + 1, images + len(cells)
         rows.append(f"<tr><td>#{number}<br>{len(cells)}</td><td>{''.join(cells)}</td></tr>")
     write_page(page, "lookalike: duplicates",
-               f"<h1>Duplicates</h1><p>{groups} groups, {images} images, threshold "
+               f"<h1>Duplicates</h1><p>{counted(groups, 'group')}, {counted(images, 'image')}, "
+               f"threshold "
                f"{threshold:.4g} (squared L2). Blue: the representative (the largest image, "
                f"else the most central); d: each copy's distance to it; green: an exact copy "
                f"of it. Nothing was moved or deleted.</p><table>\n{''.join(rows)}\n</table>",
                SHEET_STYLE)
     logger.info("duplicates sheet of %d groups -> %s", groups, page)
     return page
+
+
+def _member(record: dict[str, Any], thumbs: Thumbs) -> str:
+    """One member's figure: the representative outlined; a copy with its distance to it, and
+    green with "exact copy" where it is one (the representative is the original it copies,
+    never itself marked exact, whatever its record's exact flag says)."""
+    name = html.escape(str(record["id"]))
+    if record["representative"]:
+        return figure(thumbs.link(record["path"]), f"{name}<br>representative", "query")
+    exact = bool(record["exact"])
+    caption = f"{name}<br>d={distance_text(record['distance'])}" + (" exact copy" if exact else "")
+    return figure(thumbs.link(record["path"]), caption, "exact" if exact else "")
+
+
+def counted(n: int, noun: str) -> str:
+    """"1 group", "2 groups", "0 images"."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
