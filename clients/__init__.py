@@ -7,6 +7,9 @@ from lookalike.clients.filters import Equals, Exists, Filter, Range
 from lookalike.clients.results import (
     Added,
     CollectionInfo,
+    DuplicateCalibration,
+    DuplicateGroup,
+    DuplicateMember,
     Item,
     Neighbor,
     Page,
@@ -15,6 +18,7 @@ from lookalike.clients.results import (
 )
 from lookalike.clients.retry import RetryPolicy
 
-__all__ = ["Added", "AsyncClient", "BadAnswer", "Client", "CollectionInfo", "Equals", "Exists",
+__all__ = ["Added", "AsyncClient", "BadAnswer", "Client", "CollectionInfo",
+           "DuplicateCalibration", "DuplicateGroup", "DuplicateMember", "Equals", "Exists",
            "Filter", "Item", "Neighbor", "Page", "Range", "RetryPolicy", "SearchResult",
            "Updated"]

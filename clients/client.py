@@ -18,6 +18,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from lookalike.clients.channel import ClientConfig, make_config, open_channel
 from lookalike.clients.checks import parsed
+from lookalike.clients.duplicates import duplicate_group, duplicates_request
+from lookalike.clients.errors import from_rpc_error
 from lookalike.clients.filters import Filter
 from lookalike.clients.images import prepare
 from lookalike.clients.label_messages import (
@@ -44,7 +46,15 @@ from lookalike.clients.messages import (
     serving_status,
 )
 from lookalike.clients.prefetch import prepare_row
-from lookalike.clients.results import Added, CollectionInfo, Item, Page, SearchResult, Updated
+from lookalike.clients.results import (
+    Added,
+    CollectionInfo,
+    DuplicateGroup,
+    Item,
+    Page,
+    SearchResult,
+    Updated,
+)
 from lookalike.clients.retry import NO_RETRY, is_retryable, retry_delay, stream_lost
 from lookalike.clients.sync_stream import ThreadedStream
 from lookalike.clients.window import Window
@@ -262,6 +272,36 @@ class Client:
         """What is served: model, input size, counts, clusters, versions."""
         response = self._unary(self._stub.Info, pb.InfoRequest(), timeout, "info")
         return collection_info(response)
+
+    # --- Duplicates (issue 27) ---
+    def find_duplicates(
+        self, threshold: float | None = None, *, preset: str | None = None,
+        nprobe: int | None = None, read_files: bool = True, timeout: float | None = None,
+    ) -> Iterator[DuplicateGroup]:
+        """Every group of near-duplicate images in the served collection, largest first, as
+        the server sends them. Nothing is moved or deleted.
+
+        Args:
+            threshold: the largest squared L2 distance of a near pair (0: exact copies only);
+                None: the collection's calibrated threshold, or `preset`'s.
+            preset: "strict" or "loose" (the calibrated ones); not with a threshold.
+            nprobe: clusters searched around each image (None: the collection's default).
+            read_files: the server hashes the files behind stored paths, so identical bytes
+                or pixels are exact and the largest image represents its group.
+            timeout: the deadline of the whole call. Leaving the loop early cancels the call,
+                and the server stops its work.
+        """
+        request = duplicates_request(threshold, preset, nprobe, read_files)
+        call = self._stub.FindDuplicates(request, metadata=self._metadata,
+                                         timeout=self._timeout(timeout))
+        try:
+            for message in call:
+                yield duplicate_group(parsed(message, self.target))
+        except grpc.RpcError as err:
+            raise from_rpc_error(err, self.target) from None
+        finally:
+            call.cancel()
+    # --- end of duplicates ---
 
     def health(self, timeout: float | None = None) -> str:
         """The standard health status: "SERVING", "NOT_SERVING", ..."""

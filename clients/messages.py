@@ -17,6 +17,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2
 
 from lookalike.clients.checks import checked, int32, parsed, shown, text, wrong_types
+from lookalike.clients.duplicates import calibration_of
 from lookalike.clients.errors import BadAnswer, from_row_error
 from lookalike.clients.label_messages import info_extras, neighbor_of, payload_fields
 from lookalike.clients.prefetch import Prepared, prepare_row
@@ -95,7 +96,8 @@ def collection_info(r: pb.InfoResponse) -> CollectionInfo:
     return CollectionInfo(
         r.model_fingerprint, r.model_config_json, r.embedding_dim, r.input_size, r.count,
         r.clusters, list(r.cluster_sizes), r.default_nprobe, r.format_version,
-        r.software_version, r.imbalance, r.base_model, r.store, **info_extras(r))
+        r.software_version, r.imbalance, r.base_model, r.store, **info_extras(r),
+        **calibration_of(r))
 
 
 def input_size(info: CollectionInfo) -> int | None:

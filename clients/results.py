@@ -34,6 +34,42 @@ class Added:
     cluster: int
 
 
+# --- Duplicates (issue 27) ---
+@dataclass(frozen=True)
+class DuplicateCalibration:
+    """The squared-L2 duplicate thresholds a build calibrated: the best separation of edited
+    copies from other images, a strict one (fewer, surer groups) and a loose one."""
+
+    threshold: float
+    strict: float
+    loose: float
+
+
+@dataclass(frozen=True)
+class DuplicateMember:
+    id: str
+    path: str
+    distance: float  # squared L2 to the representative (0 for it and for exact copies)
+    exact: bool  # identical bytes or pixels to the representative (True for it)
+    representative: bool  # the group's first member only
+    cluster: int
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """One group of near-duplicates: number from 1 (largest first), the representative first."""
+
+    group: int
+    members: list[DuplicateMember]
+    threshold: float  # the squared-L2 threshold the call used
+    groups: int  # how many groups the call sends in all
+
+    @property
+    def representative(self) -> DuplicateMember:
+        return self.members[0]
+# --- end of duplicates ---
+
+
 @dataclass(frozen=True)
 class CollectionInfo:
     model_fingerprint: str
@@ -51,6 +87,8 @@ class CollectionInfo:
     store: str = ""  # "local", or the Milvus address holding the images; "" from old servers
     cluster_names: dict[int, str] = field(default_factory=dict)  # the named clusters
     label_counts: dict[str, int] = field(default_factory=dict)  # label -> images, most first
+    # Duplicates (issue 27): None for a collection built before calibration, or an old server
+    duplicate_calibration: DuplicateCalibration | None = None
 
 
 @dataclass(frozen=True)

@@ -11,20 +11,30 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
 
 from lookalike.common.decode import DEFAULT_MAX_PIXELS
-from lookalike.common.errors import LookalikeError
+from lookalike.common.errors import CollectionError, LookalikeError
 from lookalike.common.sources import is_url, read_image_file
 from lookalike.indexer.calibration import Calibration
-from lookalike.indexer.duplicates import Group, find_groups, with_exact
+from lookalike.indexer.duplicates import (
+    Alive,
+    Group,
+    always,
+    check_alive,
+    find_groups,
+    with_exact,
+)
 from lookalike.indexer.interface import Row
 
 logger = logging.getLogger(__name__)
+
+ALIVE_EVERY = 256  # files read between two questions to the caller's alive()
 
 
 class FoundGroup(NamedTuple):
@@ -42,14 +52,18 @@ class Contents(NamedTuple):
     pixels: np.ndarray
 
 
-def read_contents(paths: Sequence[str], decode: Sequence[bool] | None = None) -> Contents:
+def read_contents(paths: Sequence[str], decode: Sequence[bool] | None = None,
+                  alive: Alive | None = None) -> Contents:
     """Hashes every readable file's bytes and reads its size from its header; decodes and
-    hashes the pixels of those images where decode says so (decoding is the slow part)."""
+    hashes the pixels of those images where decode says so (decoding is the slow part).
+    alive is asked every ALIVE_EVERY files; once it says no, DeadlineExceeded ends the work."""
     n = len(paths)
     byte_keys: list[bytes | None] = [None] * n
     pixel_keys: list[bytes | None] = [None] * n
     pixels = np.zeros(n, np.int64)
     for i, path in enumerate(paths):
+        if alive is not None and i % ALIVE_EVERY == 0:
+            check_alive(alive)
         data = _read(path)
         if data is None:
             continue
@@ -86,34 +100,80 @@ def _pixels(data: bytes, decode: bool) -> tuple[int, bytes | None]:
 
 def collection_groups(collection: Any, threshold: float, nprobe: int | None = None,
                       read_files: bool = True) -> list[FoundGroup]:
+    """Every group of near-duplicates in a collection, largest first (see iter_groups)."""
+    return list(iter_groups(collection, threshold, nprobe, read_files))
+
+
+class Searched(NamedTuple):
+    """A collection's groups as found by the search, before their members' files are read."""
+
+    groups: list[Group]
+    rows: list[Row]
+    byte_keys: list[bytes | None] | None  # None: the files are not read
+
+
+def iter_groups(collection: Any, threshold: float, nprobe: int | None = None,
+                read_files: bool = True, alive: Alive | None = None,
+                stable: Callable[[], AbstractContextManager[Any]] = nullcontext,
+                ) -> Iterator[FoundGroup]:
+    """Every group of near-duplicates in a collection, largest first (see search_collection
+    and finish_groups)."""
+    return finish_groups(search_collection(collection, threshold, nprobe, read_files, alive,
+                                           stable), alive)
+
+
+def search_collection(collection: Any, threshold: float, nprobe: int | None = None,
+                      read_files: bool = True, alive: Alive | None = None,
+                      stable: Callable[[], AbstractContextManager[Any]] = nullcontext,
+                      ) -> Searched:
     """Every group of near-duplicates in a collection, largest first (see find_groups).
 
     nprobe: clusters searched around each image (None or 0: the collection's default).
     read_files: hash the files behind stored paths, so identical bytes or pixels are
         reported as exact and the representative is the image with the most pixels;
         without it identical vectors count as exact and the most central is chosen.
+    alive: asked between range searches; once it says no, the work stops with
+        DeadlineExceeded.
+    stable: held while the rows and vectors are read (a server's writing lock).
+
+    Raises:
+        CollectionError: fewer than two images, where no image can have a copy.
     """
-    rowids, clusters, vectors = collection.all_vectors()
-    rows_by_id = {r.rowid: r for r in collection.rows()}
-    # A row deleted between the two reads (a server beside us) is left out.
+    alive = alive or always
+    with stable():
+        rowids, clusters, vectors = collection.all_vectors()
+        rows_by_id = {r.rowid: r for r in collection.rows()}
+    # A row deleted between the two reads (a writer beside us) is left out.
     kept = np.array([int(r) in rows_by_id for r in rowids], bool)
     rowids, clusters, vectors = rowids[kept], clusters[kept], vectors[kept]
+    if len(rowids) < 2:
+        raise CollectionError(f"the collection holds {len(rowids)} image"
+                              f"{'' if len(rowids) == 1 else 's'}: duplicates need two or more")
     rows = [rows_by_id[int(r)] for r in rowids]
-    paths = [r.path for r in rows]
-    contents = read_contents(paths) if read_files else None
+    contents = read_contents([r.path for r in rows], alive=alive) if read_files else None
+    check_alive(alive)
     groups = find_groups(vectors, threshold, clusters=clusters, centroids=collection.centroids,
                          nprobe=nprobe or collection.default_nprobe,
                          keys=None if contents is None else [contents.byte_keys],
-                         pixels=None if contents is None else contents.pixels)
-    if contents is not None and groups:
-        # Identical pixels under other bytes (a PNG saved twice): decode group members only.
-        members = np.concatenate([g.members for g in groups]).tolist()
-        decoded = read_contents([paths[i] for i in members], [True] * len(members))
-        pixel_keys: list[bytes | None] = [None] * len(rows)
-        for i, key in zip(members, decoded.pixel_keys, strict=True):
-            pixel_keys[i] = key
-        groups = [with_exact(g, [contents.byte_keys, pixel_keys]) for g in groups]
-    return [FoundGroup(g, [rows[i] for i in g.members]) for g in groups]
+                         pixels=None if contents is None else contents.pixels, alive=alive)
+    return Searched(groups, rows, None if contents is None else contents.byte_keys)
+
+
+def finish_groups(searched: Searched, alive: Alive | None = None) -> Iterator[FoundGroup]:
+    """Each group with its rows, in order, yielded once its members' files are read (the slow
+    part after the search, done a group at a time); alive is asked before each group."""
+    rows, byte_keys = searched.rows, searched.byte_keys
+    for group in searched.groups:
+        check_alive(alive or always)
+        if byte_keys is not None:
+            # Identical pixels under other bytes (a PNG saved twice): decode members only.
+            members = group.members.tolist()
+            decoded = read_contents([rows[i].path for i in members], [True] * len(members))
+            pixel_keys: list[bytes | None] = [None] * len(rows)
+            for i, key in zip(members, decoded.pixel_keys, strict=True):
+                pixel_keys[i] = key
+            group = with_exact(group, [byte_keys, pixel_keys])
+        yield FoundGroup(group, [rows[i] for i in group.members])
 
 
 def stored_calibration(collection: Any) -> Calibration | None:
@@ -131,10 +191,13 @@ FIELDS = ("group", "id", "path", "distance", "representative", "exact", "group_s
 
 def group_records(found: list[FoundGroup]) -> list[dict[str, Any]]:
     """One flat record per member (FIELDS), groups numbered from 1, largest first."""
-    records = []
-    for number, (group, rows) in enumerate(found, 1):
-        for k, row in enumerate(rows):
-            records.append({"group": number, "id": row.id, "path": row.path,
-                            "distance": float(group.distances[k]), "representative": k == 0,
-                            "exact": bool(group.exact[k]), "group_size": len(rows)})
-    return records
+    return [r for number, one in enumerate(found, 1) for r in member_records(number, one)]
+
+
+def member_records(number: int, found: FoundGroup) -> list[dict[str, Any]]:
+    """The records (FIELDS) of one group's members, the representative first."""
+    group, rows = found
+    return [{"group": number, "id": row.id, "path": row.path,
+             "distance": float(group.distances[k]), "representative": k == 0,
+             "exact": bool(group.exact[k]), "group_size": len(rows)}
+            for k, row in enumerate(rows)]

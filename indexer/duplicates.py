@@ -14,7 +14,7 @@ search's result is bounded by scanning at most MAX_PAIRS candidates per call.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import faiss
@@ -22,7 +22,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from lookalike.common.errors import InvalidArgument
+from lookalike.common.errors import DeadlineExceeded, InvalidArgument
 from lookalike.indexer.clustering import make_quantizer, route
 
 MAX_PAIRS = 1 << 22  # candidates per range_search call: its result stays under ~50 MB
@@ -30,6 +30,19 @@ MAX_PAIRS = 1 << 22  # candidates per range_search call: its result stays under 
 # (one image embedded at two places of a batch differs in the last bit, encoder/embed.py)
 # and Faiss's norm-based distances (a few float32 ulps of 2) both stay far under it.
 SAME = 1e-6
+
+Alive = Callable[[], bool]  # whether the caller still wants the answer; asked between batches
+
+
+def always() -> bool:
+    return True
+
+
+def check_alive(alive: Alive) -> None:
+    """Stops the work (DeadlineExceeded) once its caller has gone away."""
+    if not alive():
+        raise DeadlineExceeded("the caller went away or its deadline passed; the duplicate "
+                               "search was stopped")
 
 
 class Group(NamedTuple):
@@ -120,10 +133,12 @@ def _components(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarra
 
 
 def near_components(vectors: np.ndarray, threshold: float, clusters: np.ndarray | None = None,
-                    centroids: np.ndarray | None = None, nprobe: int = 1) -> np.ndarray:
+                    centroids: np.ndarray | None = None, nprobe: int = 1,
+                    alive: Alive = always) -> np.ndarray:
     """Each vector's component (its smallest member's position) in the graph of pairs at most
     threshold apart, found by range search within each vector's nprobe nearest clusters
-    (all vectors are one cluster when centroids is None)."""
+    (all vectors are one cluster when centroids is None). alive is asked before each range
+    search call; once it says no, the work stops with DeadlineExceeded."""
     n = len(vectors)
     label = np.arange(n, dtype=np.int64)
     if n < 2:
@@ -143,6 +158,7 @@ def near_components(vectors: np.ndarray, threshold: float, clusters: np.ndarray 
             index.add(vectors[db])
             step = max(1, MAX_PAIRS // max(1, len(db)))
             for start in range(0, len(queries), step):
+                check_alive(alive)
                 chunk = queries[start:start + step]
                 lims, _, found = index.range_search(vectors[chunk], radius)
                 a = np.repeat(chunk, np.diff(lims).astype(np.int64))
@@ -210,7 +226,7 @@ def _merge(label: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def find_groups(vectors: np.ndarray, threshold: float, *, clusters: np.ndarray | None = None,
                 centroids: np.ndarray | None = None, nprobe: int = 1,
                 keys: Sequence[Sequence[bytes | None]] | None = None,
-                pixels: np.ndarray | None = None) -> list[Group]:
+                pixels: np.ndarray | None = None, alive: Alive = always) -> list[Group]:
     """Every group of two or more images that are near-duplicates, largest group first.
 
     Args:
@@ -220,6 +236,7 @@ def find_groups(vectors: np.ndarray, threshold: float, *, clusters: np.ndarray |
             pairs are sought in its nprobe nearest clusters (None: one scan of everything).
         keys: content keys (see exact_labels).
         pixels: (n,) each image's width times height, 0 where unknown.
+        alive: asked between range searches; once it says no, DeadlineExceeded ends the work.
 
     The representative is the member with the most pixels; where that is unknown or tied,
     the member nearest the group's mean vector (the most central one), then the first.
@@ -234,7 +251,8 @@ def find_groups(vectors: np.ndarray, threshold: float, *, clusters: np.ndarray |
     node, exact = exact_labels(vectors, keys)
     nodes = np.unique(node)
     sub_clusters = None if clusters is None else np.asarray(clusters, np.int64)[nodes]
-    label = nodes[near_components(vectors[nodes], threshold, sub_clusters, centroids, nprobe)]
+    label = nodes[near_components(vectors[nodes], threshold, sub_clusters, centroids, nprobe,
+                                  alive)]
     component = label[np.searchsorted(nodes, node)]
     pixels = np.zeros(n, np.int64) if pixels is None else np.asarray(pixels, np.int64)
     order = np.argsort(component, kind="stable")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +44,7 @@ from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.server.batching import BatchConfig, Batcher
 from lookalike.server.chunking import ChunkPlan, encode_in_chunks, time_buckets
 from lookalike.server.config import ServerConfig
+from lookalike.server.duplicates import calibration_message, find_duplicates
 from lookalike.server.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -300,7 +301,25 @@ class Engine:
                            for c, n in sorted(self._labelling("cluster_names").items())],
             label_counts=[pb.LabelCount(label=label, count=n) for label, n in sorted(
                 self._labelling("label_counts").items(), key=lambda x: (-x[1], x[0]))],
+            duplicate_calibration=calibration_message(self.collection),
         )
+
+    def find_duplicates(self, request: pb.FindDuplicatesRequest,
+                        alive: Alive = always) -> Iterator[pb.DuplicateGroup]:
+        """Every group of near-duplicates, largest first (server/duplicates.py); the work
+        stops between steps once alive says no, counted as abandoned at stage duplicates."""
+
+        steps = self.metrics.duplicate_steps
+
+        def still() -> bool:
+            steps.inc()
+            return alive()
+
+        try:
+            yield from find_duplicates(self.collection, request, still)
+        except DeadlineExceeded:
+            self.metrics.abandoned.labels("duplicates").inc()
+            raise
 
     def _labelling(self, method: str) -> dict:
         """Names or label counts; empty from a store without them yet (the Milvus store

@@ -39,6 +39,10 @@ class Metrics:
         self.abandoned = Counter(
             "lookalike_abandoned", "Queries dropped because their caller went away, by stage.",
             ["stage"], registry=self.registry)
+        self.duplicate_steps = Counter(
+            "lookalike_duplicate_steps", "Steps of FindDuplicates work (range searches, groups,"
+            " files read), each begun after asking whether its caller still waits.",
+            registry=self.registry)
         # Worker processes (server/group/metrics.py) record into files the parent sums; a
         # gauge computed at scrape time cannot be read that way, so there the image count
         # is set after each write instead, and the group shows the latest worker's value.

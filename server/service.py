@@ -118,3 +118,10 @@ class LookalikeService(pb_grpc.LookalikeServicer):
     def NameCluster(self, request: pb.NameClusterRequest,
                     context: grpc.ServicerContext) -> pb.NameClusterResponse:
         return self.engine().name_cluster(request)
+
+    # --- Duplicates (issue 27) ---
+    @handle_stream_errors
+    def FindDuplicates(self, request: pb.FindDuplicatesRequest,
+                       context: grpc.ServicerContext) -> Iterator[pb.DuplicateGroup]:
+        yield from self.engine().find_duplicates(request, caller_alive(context))
+    # --- end of duplicates ---

@@ -1,10 +1,20 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class DuplicatePreset(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DUPLICATE_PRESET_CALIBRATED: _ClassVar[DuplicatePreset]
+    DUPLICATE_PRESET_STRICT: _ClassVar[DuplicatePreset]
+    DUPLICATE_PRESET_LOOSE: _ClassVar[DuplicatePreset]
+DUPLICATE_PRESET_CALIBRATED: DuplicatePreset
+DUPLICATE_PRESET_STRICT: DuplicatePreset
+DUPLICATE_PRESET_LOOSE: DuplicatePreset
 
 class SearchRequest(_message.Message):
     __slots__ = ("image", "url", "id", "vector", "k", "nprobe", "filter")
@@ -189,7 +199,7 @@ class InfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("model_fingerprint", "model_config_json", "embedding_dim", "input_size", "count", "clusters", "cluster_sizes", "default_nprobe", "format_version", "software_version", "imbalance", "base_model", "store", "cluster_names", "label_counts")
+    __slots__ = ("model_fingerprint", "model_config_json", "embedding_dim", "input_size", "count", "clusters", "cluster_sizes", "default_nprobe", "format_version", "software_version", "imbalance", "base_model", "store", "cluster_names", "label_counts", "duplicate_calibration")
     MODEL_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     MODEL_CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_DIM_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +215,7 @@ class InfoResponse(_message.Message):
     STORE_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_NAMES_FIELD_NUMBER: _ClassVar[int]
     LABEL_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_CALIBRATION_FIELD_NUMBER: _ClassVar[int]
     model_fingerprint: str
     model_config_json: str
     embedding_dim: int
@@ -220,7 +231,8 @@ class InfoResponse(_message.Message):
     store: str
     cluster_names: _containers.RepeatedCompositeFieldContainer[ClusterName]
     label_counts: _containers.RepeatedCompositeFieldContainer[LabelCount]
-    def __init__(self, model_fingerprint: _Optional[str] = ..., model_config_json: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., input_size: _Optional[int] = ..., count: _Optional[int] = ..., clusters: _Optional[int] = ..., cluster_sizes: _Optional[_Iterable[int]] = ..., default_nprobe: _Optional[int] = ..., format_version: _Optional[str] = ..., software_version: _Optional[str] = ..., imbalance: _Optional[float] = ..., base_model: _Optional[str] = ..., store: _Optional[str] = ..., cluster_names: _Optional[_Iterable[_Union[ClusterName, _Mapping]]] = ..., label_counts: _Optional[_Iterable[_Union[LabelCount, _Mapping]]] = ...) -> None: ...
+    duplicate_calibration: DuplicateCalibration
+    def __init__(self, model_fingerprint: _Optional[str] = ..., model_config_json: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., input_size: _Optional[int] = ..., count: _Optional[int] = ..., clusters: _Optional[int] = ..., cluster_sizes: _Optional[_Iterable[int]] = ..., default_nprobe: _Optional[int] = ..., format_version: _Optional[str] = ..., software_version: _Optional[str] = ..., imbalance: _Optional[float] = ..., base_model: _Optional[str] = ..., store: _Optional[str] = ..., cluster_names: _Optional[_Iterable[_Union[ClusterName, _Mapping]]] = ..., label_counts: _Optional[_Iterable[_Union[LabelCount, _Mapping]]] = ..., duplicate_calibration: _Optional[_Union[DuplicateCalibration, _Mapping]] = ...) -> None: ...
 
 class ClusterName(_message.Message):
     __slots__ = ("cluster", "name")
@@ -349,3 +361,53 @@ class NameClusterResponse(_message.Message):
     PREVIOUS_FIELD_NUMBER: _ClassVar[int]
     previous: str
     def __init__(self, previous: _Optional[str] = ...) -> None: ...
+
+class DuplicateCalibration(_message.Message):
+    __slots__ = ("threshold", "strict", "loose")
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    STRICT_FIELD_NUMBER: _ClassVar[int]
+    LOOSE_FIELD_NUMBER: _ClassVar[int]
+    threshold: float
+    strict: float
+    loose: float
+    def __init__(self, threshold: _Optional[float] = ..., strict: _Optional[float] = ..., loose: _Optional[float] = ...) -> None: ...
+
+class FindDuplicatesRequest(_message.Message):
+    __slots__ = ("threshold", "preset", "nprobe", "read_files")
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    PRESET_FIELD_NUMBER: _ClassVar[int]
+    NPROBE_FIELD_NUMBER: _ClassVar[int]
+    READ_FILES_FIELD_NUMBER: _ClassVar[int]
+    threshold: float
+    preset: DuplicatePreset
+    nprobe: int
+    read_files: bool
+    def __init__(self, threshold: _Optional[float] = ..., preset: _Optional[_Union[DuplicatePreset, str]] = ..., nprobe: _Optional[int] = ..., read_files: _Optional[bool] = ...) -> None: ...
+
+class DuplicateGroup(_message.Message):
+    __slots__ = ("group", "members", "threshold", "groups")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    group: int
+    members: _containers.RepeatedCompositeFieldContainer[DuplicateMember]
+    threshold: float
+    groups: int
+    def __init__(self, group: _Optional[int] = ..., members: _Optional[_Iterable[_Union[DuplicateMember, _Mapping]]] = ..., threshold: _Optional[float] = ..., groups: _Optional[int] = ...) -> None: ...
+
+class DuplicateMember(_message.Message):
+    __slots__ = ("id", "path", "distance", "exact", "representative", "cluster")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
+    REPRESENTATIVE_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    path: str
+    distance: float
+    exact: bool
+    representative: bool
+    cluster: int
+    def __init__(self, id: _Optional[str] = ..., path: _Optional[str] = ..., distance: _Optional[float] = ..., exact: _Optional[bool] = ..., representative: _Optional[bool] = ..., cluster: _Optional[int] = ...) -> None: ...

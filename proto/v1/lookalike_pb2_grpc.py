@@ -84,6 +84,11 @@ class LookalikeStub:
                 request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterRequest.SerializeToString,
                 response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterResponse.FromString,
                 _registered_method=True)
+        self.FindDuplicates = channel.unary_stream(
+                '/lookalike.v1.Lookalike/FindDuplicates',
+                request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.FindDuplicatesRequest.SerializeToString,
+                response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.DuplicateGroup.FromString,
+                _registered_method=True)
 
 
 class LookalikeServicer:
@@ -162,6 +167,18 @@ class LookalikeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindDuplicates(self, request, context):
+        """--- Duplicates (issue 27) ---
+        Every group of near-duplicate images in the collection, one message per group, largest
+        group first; needs a read token. The search finds all groups before the first is sent
+        (a pair found last may join two groups); each group is then sent as soon as its
+        members' files are read. Cancelling the call stops the work on the server.
+        --- end of duplicates ---
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LookalikeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -214,6 +231,11 @@ def add_LookalikeServicer_to_server(servicer, server):
                     servicer.NameCluster,
                     request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterRequest.FromString,
                     response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterResponse.SerializeToString,
+            ),
+            'FindDuplicates': grpc.unary_stream_rpc_method_handler(
+                    servicer.FindDuplicates,
+                    request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.FindDuplicatesRequest.FromString,
+                    response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.DuplicateGroup.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -486,6 +508,33 @@ class Lookalike:
             '/lookalike.v1.Lookalike/NameCluster',
             lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterRequest.SerializeToString,
             lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindDuplicates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/lookalike.v1.Lookalike/FindDuplicates',
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.FindDuplicatesRequest.SerializeToString,
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.DuplicateGroup.FromString,
             options,
             channel_credentials,
             insecure,

@@ -16,25 +16,30 @@ from lookalike.app.cli import main
 from lookalike.indexer.local.collection import Collection
 
 
-@pytest.fixture
-def copies(tmp_path, model_dir):
+def copies_collection(root, model_dir):
     """Eight images: 0 and its byte copy 6, 1 and its pixel copy 7 (other bytes), 2 and a
-    near vector 3 (2 is twice as large, so it represents them), 4 and 5 far from all."""
-    paths = make_images(tmp_path / "images", 6)
-    shutil.copy(paths[0], tmp_path / "images" / "byte_copy.jpg")
-    Image.open(paths[1]).save(tmp_path / "images" / "pixel_copy.png", compress_level=1)
+    near vector 3 (2 is twice as large, so it represents them), 4 and 5 far from all; no
+    calibration. Returns the collection folder (root/collection; images in root/images)."""
+    paths = make_images(root / "images", 6)
+    shutil.copy(paths[0], root / "images" / "byte_copy.jpg")
+    Image.open(paths[1]).save(root / "images" / "pixel_copy.png", compress_level=1)
     Image.open(paths[2]).resize((192, 192)).save(paths[2])
-    paths += [tmp_path / "images" / "byte_copy.jpg", tmp_path / "images" / "pixel_copy.png"]
+    paths += [root / "images" / "byte_copy.jpg", root / "images" / "pixel_copy.png"]
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(8, 16)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     vectors[6] = vectors[0] + 1e-4  # the embedding's noise: grouped by bytes anyway
     vectors[7] = vectors[1]
     vectors[3] = vectors[2] + 0.02
-    folder = tmp_path / "collection"
+    folder = root / "collection"
     make_collection(folder, model_dir, vectors, k=2, nprobe=2,
                     paths=[str(p) for p in paths], ids=[f"im{i}" for i in range(8)]).close()
     return folder
+
+
+@pytest.fixture
+def copies(tmp_path, model_dir):
+    return copies_collection(tmp_path, model_dir)
 
 
 def test_groups_are_written_with_exact_flags_and_representatives(copies, tmp_path, capsys):

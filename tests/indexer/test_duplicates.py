@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from lookalike.common.errors import InvalidArgument
+from lookalike.common.errors import DeadlineExceeded, InvalidArgument
 from lookalike.indexer.duplicates import find_groups
 
 
@@ -114,3 +114,21 @@ def test_a_threshold_that_means_nothing_is_refused_saying_why(threshold, says):
     vectors = np.eye(4, dtype=np.float32)  # unit vectors: at most 4 apart
     with pytest.raises(InvalidArgument, match=says):
         find_groups(vectors, threshold)
+
+
+def test_a_caller_gone_away_stops_the_search_at_the_next_range_search():
+    vectors = np.random.default_rng(3).normal(size=(2000, 8)).astype(np.float32)
+    centroids = vectors[:50]
+    asked = []
+
+    def alive() -> bool:
+        asked.append(True)
+        return len(asked) < 5
+
+    with pytest.raises(DeadlineExceeded, match="stopped"):
+        find_groups(vectors, 0.01, centroids=centroids, nprobe=2, alive=alive)
+    assert len(asked) == 5  # no range search began after the fifth question said no
+    everything = []
+    find_groups(vectors, 0.01, centroids=centroids, nprobe=2,
+                alive=lambda: everything.append(True) or True)
+    assert len(everything) >= 50  # one question per cluster at least, had it gone on
