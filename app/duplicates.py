@@ -6,34 +6,32 @@ import argparse
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
-from lookalike.app.flags import positive_int
+from lookalike.app.flags import DEFAULT_TARGET, add_connection_args, connect, positive_int
+from lookalike.common.errors import InvalidArgument
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
     from lookalike.common.atomic import atomic_write_bytes
-    from lookalike.indexer.calibration import resolve
-    from lookalike.indexer.copies import collection_groups, group_records, stored_calibration
-    from lookalike.indexer.opener import open_collection
     from lookalike.present.duplicates_sheet import counted
 
     preset = "strict" if args.strict else "loose" if args.loose else None
-    collection = open_collection(args.collection, read_only=True)  # beside a running server
-    try:
-        threshold = resolve(stored_calibration(collection), args.threshold, preset)
-        found = collection_groups(collection, threshold, args.nprobe,
-                                  read_files=not args.no_read_files)
-    finally:
-        collection.close()
-    records = group_records(found)
+    if args.collection and args.target:
+        raise InvalidArgument("give a collection folder or --target HOST:PORT, not both")
+    served = not args.collection
+    threshold, records = (_from_server(args, preset) if served
+                          else _from_folder(args, preset))
     if args.out:
         atomic_write_bytes(args.out, _encode(records, Path(args.out).suffix.lower()))
-    images = sum(len(g.rows) for g in found)
-    exact = sum(bool(g.group.exact.all()) for g in found)
-    print(f"{counted(len(found), 'group')} ({exact} of exact copies only), "
-          f"{counted(images, 'image')}, threshold "
-          f"{threshold:.4g}" + (f" -> {args.out}" if args.out else ""))
+    groups = {r["group"]: [] for r in records}
+    for r in records:
+        groups[r["group"]].append(r["exact"])
+    exact = sum(all(flags) for flags in groups.values())
+    print(f"{counted(len(groups), 'group')} ({exact} of exact copies only), "
+          f"{counted(len(records), 'image')}, threshold {threshold:.4g}"
+          + (f" -> {args.out}" if args.out else ""))
     if not args.out:
         for r in records:
             mark = "*" if r["representative"] else " "
@@ -43,8 +41,46 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     if args.contact_sheet:
         from lookalike.present.duplicates_sheet import write_duplicates_sheet
 
-        print(f"contact sheet -> {write_duplicates_sheet(records, args.contact_sheet, threshold)}")
+        # Through a server the files are not ours to read: every picture is a placeholder
+        # until the server can send thumbnails.
+        page = write_duplicates_sheet(records, args.contact_sheet, threshold,
+                                      pictures=not served)
+        print(f"contact sheet -> {page}")
     return 0
+
+
+def _from_folder(args: argparse.Namespace, preset: str | None) -> tuple[float, list[dict]]:
+    from lookalike.indexer.calibration import resolve
+    from lookalike.indexer.copies import collection_groups, group_records, stored_calibration
+    from lookalike.indexer.opener import open_collection
+
+    collection = open_collection(args.collection, read_only=True)  # beside a running server
+    try:
+        threshold = resolve(stored_calibration(collection), args.threshold, preset)
+        found = collection_groups(collection, threshold, args.nprobe,
+                                  read_files=not args.no_read_files)
+    finally:
+        collection.close()
+    return threshold, group_records(found)
+
+
+def _from_server(args: argparse.Namespace, preset: str | None) -> tuple[float, list[dict]]:
+    """The groups FindDuplicates streams, as the folder mode's records."""
+    args.target = args.target or DEFAULT_TARGET
+    records: list[dict] = []
+    threshold = args.threshold
+    with connect(args) as client:
+        for group in client.find_duplicates(args.threshold, preset=preset, nprobe=args.nprobe,
+                                            read_files=not args.no_read_files):
+            threshold = group.threshold
+            records += [{"group": group.group, "id": m.id, "path": m.path,
+                         "distance": m.distance, "representative": m.representative,
+                         "exact": m.exact, "group_size": len(group.members)}
+                        for m in group.members]
+        if threshold is None:  # no group, so none said it: the preset's calibrated one
+            calibration = client.info().duplicate_calibration
+            threshold = getattr(calibration, preset or "threshold", math.nan)
+    return threshold, records
 
 
 def _encode(records: list[dict], suffix: str) -> bytes:
@@ -68,7 +104,11 @@ def _threshold(value: str) -> float:
 
 
 def duplicates_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("collection", help="the collection folder (read only: it may be served)")
+    p.add_argument("collection", nargs="?",
+                   help="the collection folder (read only: it may be served); without it, "
+                        "the server at --target is asked")
+    add_connection_args(p, sends_images=False)
+    p.set_defaults(target=None)  # a folder, or --target (default 127.0.0.1:50051) without one
     which = p.add_mutually_exclusive_group()
     which.add_argument("--threshold", type=_threshold,
                        help="largest squared distance of a near pair (default: the one the "
@@ -83,5 +123,5 @@ def duplicates_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nprobe", type=positive_int, default=None,
                    help="clusters searched around each image (default: the collection's)")
     p.add_argument("--no-read-files", action="store_true",
-                   help="do not read the image files: identical vectors count as exact, the "
-                        "most central member represents a group")
+                   help="do not read the image files (the server's, with --target): identical "
+                        "vectors count as exact, the most central member represents a group")

@@ -15,16 +15,22 @@ from lookalike.present.plot import distance_text
 
 logger = logging.getLogger(__name__)
 
+SERVED_NOTE = ("<p>Found by a server: its files are not read here, so no picture is shown "
+               "(a server cannot send thumbnails yet).</p>")
 SHEET_STYLE = STYLE + ".exact figcaption { color: #1a7f37; font-weight: 600; }\n"
 
 
 def write_duplicates_sheet(records: Iterable[dict[str, Any]], page: str | Path,
-                           threshold: float) -> Path:
+                           threshold: float, pictures: bool = True) -> Path:
     """Writes page with one row per group of copies.indexer group_records' records (grouped
     by their "group" number, in the order given: largest first), thumbnails beside it
-    (`<page stem>_files/`); a file that cannot be read shows a placeholder."""
+    (`<page stem>_files/`); a file that cannot be read shows a placeholder.
+
+    pictures: False where the files are not this machine's to read (groups a server found):
+    every image is a placeholder, and the page says why.
+    """
     page = Path(page)
-    thumbs = Thumbs(page.parent / f"{page.stem}_files")
+    thumbs = Thumbs(page.parent / f"{page.stem}_files") if pictures else NO_THUMBS
     rows, groups, images = [], 0, 0
     for number, members in groupby(records, key=lambda r: r["group"]):
         cells = [_member(m, thumbs) for m in members]
@@ -35,13 +41,24 @@ def write_duplicates_sheet(records: Iterable[dict[str, Any]], page: str | Path,
                f"threshold "
                f"{threshold:.4g} (squared L2). Blue: the representative (the largest image, "
                f"else the most central); d: each copy's distance to it; green: an exact copy "
-               f"of it. Nothing was moved or deleted.</p><table>\n{''.join(rows)}\n</table>",
+               f"of it. Nothing was moved or deleted.</p>{'' if pictures else SERVED_NOTE}"
+               f"<table>\n{''.join(rows)}\n</table>",
                SHEET_STYLE)
     logger.info("duplicates sheet of %d groups -> %s", groups, page)
     return page
 
 
-def _member(record: dict[str, Any], thumbs: Thumbs) -> str:
+class _NoThumbs:
+    """Thumbs that read nothing: every image a placeholder."""
+
+    def link(self, _location: str) -> None:
+        return None
+
+
+NO_THUMBS = _NoThumbs()
+
+
+def _member(record: dict[str, Any], thumbs: Thumbs | _NoThumbs) -> str:
     """One member's figure: the representative outlined; a copy with its distance to it, and
     green with "exact copy" where it is one (the representative is the original it copies,
     never itself marked exact, whatever its record's exact flag says)."""

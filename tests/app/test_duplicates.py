@@ -91,3 +91,39 @@ def test_a_built_collection_uses_its_calibrated_threshold(built_collection, caps
     assert main(["duplicates", str(built_collection)]) == 0
     assert main(["duplicates", str(built_collection), "--strict"]) == 0
     assert "groups" in capsys.readouterr().out
+
+
+def test_through_a_server_the_same_groups_are_written(copies, tmp_path, capsys):
+    from tests.server.conftest import running_server
+
+    local, served = tmp_path / "local.jsonl", tmp_path / "served.jsonl"
+    sheet = tmp_path / "served.html"
+    assert main(["duplicates", str(copies), "--threshold", "0.01", "--out", str(local)]) == 0
+    with running_server(copies) as (_, target):
+        assert main(["duplicates", "--target", target, "--threshold", "0.01", "--out",
+                     str(served), "--contact-sheet", str(sheet)]) == 0
+        assert main(["duplicates", "--target", target, "--threshold", "0.01",
+                     "--out", str(tmp_path / "served.csv")]) == 0
+        assert main(["duplicates", str(copies), "--target", target]) == 1
+        assert "not both" in capsys.readouterr().err
+        assert main(["duplicates", "--target", target]) == 1  # no calibration: say so
+        assert "--threshold" in capsys.readouterr().err
+    assert served.read_bytes() == local.read_bytes()
+    assert len(list(csv.DictReader((tmp_path / "served.csv").open()))) == 6
+    page = sheet.read_text()
+    # No file is read on this side: every picture is a placeholder, and the page says why.
+    assert page.count("not readable") == 6 and "<img" not in page and "Found by a server" in page
+    assert not (tmp_path / "served_files").exists()
+
+
+def test_through_a_server_a_built_collection_uses_its_calibration(built_collection, capsys):
+    from lookalike.clients import Client
+    from tests.server.conftest import running_server
+
+    with running_server(built_collection) as (_, target):
+        with Client(target) as client:
+            calibration = client.info().duplicate_calibration
+        for flags, threshold in (([], calibration.threshold), (["--strict"], calibration.strict),
+                                 (["--loose"], calibration.loose)):
+            assert main(["duplicates", "--target", target, *flags]) == 0
+            assert f"threshold {threshold:.4g}" in capsys.readouterr().out
