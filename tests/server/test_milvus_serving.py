@@ -154,3 +154,23 @@ def test_info_and_add_over_grpc_count_nothing_in_milvus(milvus_folder: Path,
         assert calls.calls["query"] == 2  # and the delete's find
     finally:
         running.stop(grace_s=1)
+
+
+def test_find_duplicates_through_milvus_servers_agrees_with_the_library(
+        two_servers, milvus_folder: Path) -> None:
+    import numpy as np
+
+    from lookalike.indexer.copies import collection_groups
+
+    with open_collection(milvus_folder, read_only=True) as collection:
+        _, _, vectors = collection.all_vectors()
+        distances = ((vectors[:, None] - vectors[None]) ** 2).sum(-1)
+        np.fill_diagonal(distances, np.inf)
+        threshold = float(np.quantile(distances.min(1), 0.3))  # some images have a group
+        want = [[r.id for r in f.rows] for f in collection_groups(collection, threshold, 4)]
+    with Client(two_servers[0]) as a, Client(two_servers[1]) as b:
+        calibration = a.info().duplicate_calibration
+        assert calibration is not None and calibration == b.info().duplicate_calibration
+        got = [[[m.id for m in g.members] for g in c.find_duplicates(threshold, nprobe=4)]
+               for c in (a, b)]
+    assert got[0] == got[1] == want and want

@@ -81,6 +81,23 @@ def test_every_worker_answers_searches_health_and_reflection(group):
             channel.close()
 
 
+def test_every_worker_finds_the_same_duplicates_and_says_the_calibration(group):
+    channels = channels_per_worker(group)
+    request = pb.FindDuplicatesRequest(threshold=0.3, nprobe=4)
+    try:
+        answers, infos = {}, {}
+        for worker, channel in channels.items():
+            stub = pb_grpc.LookalikeStub(channel)
+            assert group.answered_by(lambda w=worker, s=stub: answers.setdefault(
+                w, list(s.FindDuplicates(request, timeout=60)))) == {worker}, group.last_calls
+            infos[worker] = stub.Info(pb.InfoRequest(), timeout=30).duplicate_calibration
+        assert answers[0] == answers[1] and answers[0]  # the same groups, and some
+        assert infos[0] == infos[1] and infos[0].loose > 0
+    finally:
+        for channel in channels.values():
+            channel.close()
+
+
 def test_one_metrics_endpoint_sums_every_worker(group):
     port = group.metrics_port()
     before = scrape(port)
