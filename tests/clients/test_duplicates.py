@@ -6,8 +6,11 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lookalike.clients import DuplicateCalibration, DuplicateGroup, DuplicateMember
+from lookalike.clients.duplicates import PRESETS, duplicates_request
 from lookalike.common.errors import CollectionError, InvalidArgument
 from tests.app.test_duplicates import copies_collection
 from tests.server.conftest import running_server
@@ -78,3 +81,24 @@ def test_too_few_images_raise_collection_error(connect, tmp_path, model_dir):
     with running_server(tmp_path / "c") as (_, target):
         with pytest.raises(CollectionError, match="holds 1 image"):
             _groups(connect(target), 0.1)
+
+
+@given(threshold=st.one_of(st.none(), st.floats(), st.integers(-10, 10), st.text(max_size=3),
+                           st.booleans()),
+       preset=st.sampled_from([None, "calibrated", "strict", "loose", "", "STRICT", 1]),
+       nprobe=st.one_of(st.none(), st.integers(-(2**40), 2**40)), read_files=st.booleans())
+def test_a_request_is_built_faithfully_or_refused_as_invalid(threshold, preset, nprobe,
+                                                             read_files):
+    try:
+        request = duplicates_request(threshold, preset, nprobe, read_files)
+    except InvalidArgument:
+        bad_threshold = threshold is not None and (
+            isinstance(threshold, (bool, str)) or preset in ("strict", "loose"))
+        bad_nprobe = nprobe is not None and not -(2**31) <= nprobe < 2**31
+        assert bad_threshold or bad_nprobe or preset not in PRESETS
+        return
+    assert request.HasField("threshold") == (threshold is not None)
+    if threshold is not None:
+        assert request.threshold == float(threshold) or math.isnan(threshold)
+    assert request.preset == PRESETS[preset] and request.nprobe == (nprobe or 0)
+    assert request.read_files is read_files and request.HasField("read_files")

@@ -8,8 +8,11 @@ import math
 import grpc
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from benchmarks.testbed import blob_vectors, make_collection
+from lookalike.common.errors import InvalidArgument
 from lookalike.indexer.copies import collection_groups
 from lookalike.indexer.local.collection import Collection
 from lookalike.proto.v1 import lookalike_pb2 as pb
@@ -170,3 +173,41 @@ def test_a_cancelled_call_stops_its_work_and_frees_the_server(large):
         assert steps() == stopped_at  # nothing went on behind the cancelled call
         answered = groups_of(stub, threshold=1e-4, nprobe=1, read_files=False)
         assert all(len(g.members) >= 2 for g in answered)
+
+
+REQUEST_FIELDS = st.fixed_dictionaries({}, optional={
+    "threshold": st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                           st.floats(0, 0.05), st.just(0.0)),
+    "preset": st.one_of(st.sampled_from([0, 1, 2]), st.integers(-(2**31), 2**31 - 1)),
+    "nprobe": st.one_of(st.integers(0, 3), st.integers(-(2**31), 2**31 - 1)),
+    "read_files": st.booleans(),
+})
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fields=REQUEST_FIELDS)
+def test_any_request_gets_the_librarys_groups_or_a_clear_invalid_argument(
+        copies, copies_server, fields):
+    _, stub = copies_server
+    preset, nprobe = fields.get("preset", 0), fields.get("nprobe", 0)
+    threshold = fields.get("threshold")
+    try:
+        if preset not in (0, 1, 2) or nprobe < 0 or (threshold is not None and preset):
+            raise InvalidArgument("refused before any search")
+        if threshold is None:
+            raise InvalidArgument("no calibration: a threshold is needed")
+        with Collection.open(copies, read_only=True) as collection:
+            want = [[(r.id, bool(e)) for r, e in zip(f.rows, f.group.exact, strict=True)]
+                    for f in collection_groups(collection, threshold, nprobe or None,
+                                               fields.get("read_files", True))]
+    except InvalidArgument:
+        with pytest.raises(grpc.RpcError) as info:
+            groups_of(stub, **fields)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert info.value.details()  # a message, never a traceback
+        assert "Traceback" not in info.value.details()
+        return
+    answered = groups_of(stub, **fields)
+    assert [[(m.id, m.exact) for m in g.members] for g in answered] == want
+    assert all(g.threshold == threshold for g in answered)
