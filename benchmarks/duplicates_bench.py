@@ -8,8 +8,12 @@ identical (one picture stored 10,000 times). Reported: seconds, the planted pair
 
     nice -n 5 .venv/bin/python benchmarks/duplicates_bench.py [--n 100000] [--json]
 
-The quality suite of issue 27 (edited copies of clip art and photos against perceptual
-hashes) is not here yet.
+With --quality clipart,photos (WORK_DIR kept for a look): issue 27's quality suite instead,
+edited copies of clip art and of Debian wallpapers among distractors, lookalike at its
+calibrated threshold against pHash/dHash/wHash/aHash (see duplicates_quality.py):
+
+    nice -n 10 .venv/bin/python benchmarks/duplicates_bench.py --quality clipart,photos \
+        --work /tmp/dupq --out benchmarks/results/duplicates_quality_COMMIT.json
 """
 
 from __future__ import annotations
@@ -64,7 +68,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--clusters", type=int, default=316)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quality", default="", help="sets of the quality suite: clipart,photos")
+    parser.add_argument("--work", type=Path, help="folder for the quality suite's files")
+    parser.add_argument("--originals", default="clipart=60:200,photos=20:0",
+                        help="per set, originals:distractors (photos: 0 = all the rest)")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
+    if args.quality:
+        quality(args)
+        return
     vectors, pairs = planted(args.n)
     out: dict = {"n": args.n, "dim": DIM, "threshold": THRESHOLD, "runs": []}
     with tempfile.TemporaryDirectory() as work:
@@ -90,6 +102,27 @@ def main() -> None:
             print(run, file=sys.stderr)
         collection.close()
     print(json.dumps(out, indent=None if args.json else 2))
+
+
+def quality(args: argparse.Namespace) -> None:
+    import logging
+
+    from duplicates_quality import run_set, targets, wallpapers
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    sizes = {k: tuple(map(int, v.split(":")))
+             for k, v in (x.split("=") for x in args.originals.split(","))}
+    out: dict = {}
+    for name in args.quality.split(","):
+        originals, distractors = sizes[name]
+        if name == "photos" and not distractors:
+            distractors = len(wallpapers()) - originals
+        out[name] = run_set(name, args.work, originals, distractors)
+        out[name]["targets"] = targets(out[name])
+        print(json.dumps({name: out[name]["targets"]}), file=sys.stderr)
+        if args.out:
+            args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":
