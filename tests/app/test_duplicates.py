@@ -127,3 +127,10 @@ def test_through_a_server_a_built_collection_uses_its_calibration(built_collecti
                                  (["--loose"], calibration.loose)):
             assert main(["duplicates", "--target", target, *flags]) == 0
             assert f"threshold {threshold:.4g}" in capsys.readouterr().out
+
+
+def test_lookalike_info_shows_the_calibration(shared_target, capsys):
+    assert main(["info", "--target", shared_target]) == 0
+    shown = json.loads(capsys.readouterr().out)["duplicate_calibration"]
+    assert set(shown) == {"threshold", "strict", "loose"}
+    assert 0 <= shown["strict"] <= shown["threshold"] <= shown["loose"]
