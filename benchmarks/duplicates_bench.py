@@ -70,9 +70,12 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--quality", default="", help="sets of the quality suite: clipart,photos")
     parser.add_argument("--work", type=Path, help="folder for the quality suite's files")
-    parser.add_argument("--originals", default="clipart=60:200,photos=20:0",
+    parser.add_argument("--originals", default="clipart=120:400,photos=20:0",
                         help="per set, originals:distractors (photos: 0 = all the rest)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--base-model", action="store_true",
+                        help="quality suite: embed with the shipped base as it is (no "
+                             "fine-tuning; faster) instead of what `lookalike build` runs")
     args = parser.parse_args()
     if args.quality:
         quality(args)
@@ -117,7 +120,7 @@ def quality(args: argparse.Namespace) -> None:
         originals, distractors = sizes[name]
         if name == "photos" and not distractors:
             distractors = len(wallpapers()) - originals
-        out[name] = run_set(name, args.work, originals, distractors)
+        out[name] = run_set(name, args.work, originals, distractors, not args.base_model)
         out[name]["targets"] = targets(out[name])
         print(json.dumps({name: out[name]["targets"]}), file=sys.stderr)
         if args.out:

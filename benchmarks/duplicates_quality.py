@@ -17,7 +17,7 @@ method's retrieved pairs: the pairs in one of its groups, or for a hash the pair
 its Hamming threshold, as imagededup's find_duplicates returns them). Reimplemented here
 (numpy, over the pair matrix): imagededup pulls in torch. Pairs with a mirror are left out
 of "all" and scored apart; per kind of edit, the pairs of that kind's copies with every
-non-mirror image.
+original and distractor.
 """
 
 from __future__ import annotations
@@ -122,17 +122,20 @@ def _prf(together: np.ndarray, positive: np.ndarray, scored: np.ndarray) -> dict
 
 def pair_scores(together: np.ndarray, names: list[str],
                 truth: dict[str, tuple[str, str]]) -> dict:
-    """Pair P/R/F1 overall (without mirrors), per kind of copy, and for mirrors."""
+    """Pair P/R/F1 overall (every pair of non-mirror images), and per kind of copy (the pairs
+    of that kind's copies with the originals and distractors: recall is the share of such
+    copies grouped with their own original, precision the share of their retrieved pairs
+    that are)."""
     source = np.array([truth[n][0] for n in names])
     kind = np.array([truth[n][1] for n in names])
     upper = np.triu(np.ones((len(names),) * 2, bool), 1)
     positive = source[:, None] == source[None]
     plain = kind != "mirror"
     out = {"all": _prf(together, positive, upper & plain[:, None] & plain[None])}
+    original = kind == "original"
     for k in [*KINDS, "mirror"]:
         mine = kind == k
-        others = plain if k != "mirror" else np.ones(len(names), bool)
-        pairs = (mine[:, None] & others[None]) | (others[:, None] & mine[None])
+        pairs = (mine[:, None] & original[None]) | (original[:, None] & mine[None])
         out[k] = _prf(together, positive, upper & pairs)
     return out
 
@@ -144,12 +147,17 @@ def hash_distances(files: list[Path], method: Callable) -> np.ndarray:
     return sum(table[packed[:, None, b] ^ packed[None, :, b]] for b in range(packed.shape[1]))
 
 
-def run_set(kind: str, work: Path, originals: int, distractors: int) -> dict:
+def run_set(kind: str, work: Path, originals: int, distractors: int,
+            fine_tune: bool = True) -> dict:
+    """One set: made, built (what `lookalike build` runs: the base model fine-tuned on the
+    set; fine_tune=False embeds with the shipped base as it is), grouped, scored."""
     folder = work / kind / "images"
     truth = make_set(kind, folder, originals, distractors)
     start = time.perf_counter()
-    build_collection(folder, work / kind / "collection", BuildConfig(), model=load_base())
+    build_collection(folder, work / kind / "collection", BuildConfig(),
+                     model=None if fine_tune else load_base())
     out: dict = {"images": len(truth), "originals": originals, "distractors": distractors,
+                 "model": "fine-tuned by the build" if fine_tune else "the shipped base",
                  "build_s": round(time.perf_counter() - start, 1), "lookalike": {}}
     with Collection.open(work / kind / "collection", read_only=True) as collection:
         calibration = stored_calibration(collection)
