@@ -5,6 +5,8 @@ Vectors stand in for embeddings (no model runs): unit vectors around cluster cen
 which 5% have a planted near copy (squared distance about 0.01) and one block of 10,000 is
 identical (one picture stored 10,000 times). Reported: seconds, the planted pairs found
 (recall; a copy in a cluster no probe reaches is missed), groups, and the largest group.
+--server also times FindDuplicates through a server on the same folder, --milvus the same
+vectors in Milvus mode (library and server), both at nprobe 1, in the same run.
 
     nice -n 5 .venv/bin/python benchmarks/duplicates_bench.py [--n 100000] [--json]
 
@@ -68,6 +70,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--clusters", type=int, default=316)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--server", action="store_true",
+                        help="also time FindDuplicates through a server (nprobe 1)")
+    parser.add_argument("--milvus", action="store_true",
+                        help="also time Milvus mode on an embedded Milvus server (nprobe 1); "
+                             "run under flock /work/milvus.lock")
+    parser.add_argument("--nprobes", default="1,2,4", help="nprobe values of the library runs")
     parser.add_argument("--quality", default="", help="sets of the quality suite: clipart,photos")
     parser.add_argument("--work", type=Path, help="folder for the quality suite's files")
     parser.add_argument("--originals", default="clipart=120:400,photos=20:0",
@@ -90,7 +98,7 @@ def main() -> None:
         collection = make_collection(Path(work) / "c", model, vectors, k=args.clusters)
         out["create_s"] = round(time.perf_counter() - start, 1)
         clusters = collection.all_vectors()[1]
-        for nprobe in (1, 2, 4):
+        for nprobe in map(int, args.nprobes.split(",")):
             start = time.perf_counter()
             groups = find_groups(vectors, THRESHOLD, clusters=clusters,
                                  centroids=collection.centroids, nprobe=nprobe)
@@ -104,6 +112,17 @@ def main() -> None:
             out["runs"].append(run)
             print(run, file=sys.stderr)
         collection.close()
+        if args.server or args.milvus:
+            from duplicates_served import in_milvus, through_server
+
+            if args.server:
+                out["served"] = through_server(Path(work) / "c", THRESHOLD, 1)
+                print(out["served"], file=sys.stderr)
+            if args.milvus:
+                out["milvus"] = in_milvus(Path(work), model, vectors, args.clusters, THRESHOLD, 1)
+                print(out["milvus"], file=sys.stderr)
+    if args.out:
+        args.out.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=None if args.json else 2))
 
 
