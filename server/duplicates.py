@@ -3,7 +3,6 @@ work stopped between range searches once the caller has gone away."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import nullcontext
 from typing import Any
@@ -18,8 +17,6 @@ from lookalike.indexer.copies import (
 )
 from lookalike.indexer.duplicates import Alive
 from lookalike.proto.v1 import lookalike_pb2 as pb
-
-logger = logging.getLogger(__name__)
 
 PRESETS = {pb.DUPLICATE_PRESET_CALIBRATED: None, pb.DUPLICATE_PRESET_STRICT: "strict",
            pb.DUPLICATE_PRESET_LOOSE: "loose"}

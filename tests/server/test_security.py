@@ -192,3 +192,13 @@ def test_unreadable_or_non_pem_tls_files_are_refused(built_collection, tmp_path,
         with pytest.raises(InvalidArgument, match=words):
             create_server(built_collection, ServerConfig(port=0, tls_cert=str(cert_file),
                                                          tls_key=str(key_file)))
+
+
+def test_find_duplicates_needs_a_token_and_a_read_token_is_enough(token_server):
+    stub = pb_grpc.LookalikeStub(token_server)
+    request = pb.FindDuplicatesRequest(preset=pb.DUPLICATE_PRESET_LOOSE)
+    error = refused(stub.FindDuplicates, request, timeout=20)
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    for token in (READ, WRITE):
+        groups = list(stub.FindDuplicates(request, metadata=auth(token), timeout=60))
+        assert all(len(g.members) >= 2 for g in groups)
