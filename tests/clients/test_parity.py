@@ -26,7 +26,8 @@ from lookalike.common.errors import (
 from .conftest import Caller
 
 API = {"search", "search_many", "add", "delete", "info", "health", "input_size", "plot",
-       "close", "browse", "browse_all", "count", "get", "update", "name_cluster"}
+       "close", "browse", "browse_all", "count", "get", "update", "name_cluster",
+       "find_duplicates"}  # issue 27
 
 
 def public(cls: type) -> set[str]:
@@ -52,6 +53,9 @@ def test_signatures_match_in_names_kinds_defaults_and_annotations(name):
     if name == "browse_all":
         assert expected == "Iterator[Item]"
         expected = "AsyncIterator[Item]"
+    if name == "find_duplicates":
+        assert expected == "Iterator[DuplicateGroup]"
+        expected = "AsyncIterator[DuplicateGroup]"
     assert awaited.return_annotation == expected
     assert getattr(Client, name).__doc__ == getattr(AsyncClient, name).__doc__
 
@@ -63,10 +67,10 @@ def test_search_many_takes_workers_and_a_window_in_both():
 
 
 def test_async_methods_are_coroutines_and_the_streams_iterate():
-    for name in API - {"plot", "search_many", "browse_all"}:
+    for name in API - {"plot", "search_many", "browse_all", "find_duplicates"}:
         assert inspect.iscoroutinefunction(getattr(AsyncClient, name)), name
         assert not inspect.iscoroutinefunction(getattr(Client, name)), name
-    for name in ("search_many", "browse_all"):
+    for name in ("search_many", "browse_all", "find_duplicates"):
         assert inspect.isasyncgenfunction(getattr(AsyncClient, name)), name
         assert inspect.isgeneratorfunction(getattr(Client, name)), name
 
