@@ -36,6 +36,7 @@ from PIL import Image
 
 from lookalike.common.decode import decode_image
 from lookalike.common.edits import EDITS, as_png, mirror
+from lookalike.common.errors import LookalikeError
 from lookalike.encoder.pretrained import load_base
 from lookalike.indexer.calibration import resolve
 from lookalike.indexer.copies import collection_groups, stored_calibration
@@ -88,17 +89,14 @@ def make_set(kind: str, folder: Path, originals: int, distractors: int,
     """Writes the set's files; returns file name -> (source, kind of copy)."""
     rng = np.random.default_rng(seed)
     paths = quality_data.clipart_set()[0] if kind == "clipart" else wallpapers()
-    chosen = rng.permutation(len(paths))[:originals + distractors]
+    picked = iter(rng.permutation(len(paths)).tolist())
     folder.mkdir(parents=True, exist_ok=True)
     truth: dict[str, tuple[str, str]] = {}
-    for n, i in enumerate(chosen.tolist()):
+    for n in range(originals + distractors):
         source = f"s{n:04d}"
-        if kind == "clipart":  # alpha on white at 256 px, as the quality suite decodes it
-            image = Image.fromarray(decode_image(paths[i].read_bytes(), 256))
-        else:
-            with Image.open(paths[i]) as opened:
-                image = opened.convert("RGB")
-            image.thumbnail((PHOTO_SIDE, PHOTO_SIDE), Image.Resampling.LANCZOS)
+        image = None
+        while image is None:  # a drawing over the pixel cap is passed over
+            image = _picture(kind, paths[next(picked)])
         name = f"{source}__original.png"
         (folder / name).write_bytes(as_png(image))
         truth[name] = (source, "original")
@@ -110,6 +108,20 @@ def make_set(kind: str, folder: Path, originals: int, distractors: int,
             (folder / f"{source}__{edit}.png").write_bytes(as_png(apply(image).convert("RGB")))
             truth[f"{source}__{edit}.png"] = (source, edit)
     return truth
+
+
+def _picture(kind: str, path: Path) -> Image.Image | None:
+    """A set's picture as the benchmark edits it; None for one it cannot decode."""
+    try:
+        if kind == "clipart":  # alpha on white at 256 px, as the quality suite decodes it
+            return Image.fromarray(decode_image(path.read_bytes(), 256))
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+    except (LookalikeError, OSError) as exc:
+        logger.info("passed over %s: %s", path, exc)
+        return None
+    image.thumbnail((PHOTO_SIDE, PHOTO_SIDE), Image.Resampling.LANCZOS)
+    return image
 
 
 def _prf(together: np.ndarray, positive: np.ndarray, scored: np.ndarray) -> dict:
