@@ -116,7 +116,10 @@ def _picture(kind: str, path: Path) -> Image.Image | None:
         if kind == "clipart":  # alpha on white at 256 px, as the quality suite decodes it
             return Image.fromarray(decode_image(path.read_bytes(), 256))
         with Image.open(path) as opened:
-            image = opened.convert("RGB")
+            # MATE's abstract wallpapers are white shapes drawn in the alpha channel, meant
+            # for a desktop colour behind them: on black they show, on white they vanish.
+            image = Image.alpha_composite(Image.new("RGBA", opened.size, (0, 0, 0, 255)),
+                                          opened.convert("RGBA")).convert("RGB")
     except (LookalikeError, OSError) as exc:
         logger.info("passed over %s: %s", path, exc)
         return None
