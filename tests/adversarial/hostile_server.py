@@ -48,6 +48,12 @@ def item(n: int) -> pb.Item:
                    attributes=[pb.Attribute(key="price", value=pb.Value(number=n))])
 
 
+def duplicate_group(n: int, size: int = 2) -> pb.DuplicateGroup:
+    return pb.DuplicateGroup(group=n, threshold=0.1, groups=2, members=[
+        pb.DuplicateMember(id=f"g{n}m{k}", path=f"/images/{n}-{k}.png", distance=0.01 * k,
+                           exact=k == 0, representative=k == 0) for k in range(size)])
+
+
 @dataclass
 class Script:
     """What the server answers to each rpc: the requests in, the answers out."""
@@ -70,6 +76,8 @@ class Script:
         lambda request: pb.UpdateResponse(updated=len(request.ids.ids)))
     name_cluster: Callable[[pb.NameClusterRequest], Answer] = (
         lambda request: pb.NameClusterResponse(previous="old"))
+    find_duplicates: Callable[[pb.FindDuplicatesRequest], list[Answer]] = (
+        lambda request: [duplicate_group(1, 3), duplicate_group(2)])
     calls: list[str] = field(default_factory=list)  # the rpcs called, in order
 
 
@@ -122,6 +130,11 @@ class HostileServicer(pb_grpc.LookalikeServicer):
         self.script.calls.append("NameCluster")
         return self.script.name_cluster(request)
 
+    def FindDuplicates(self, request: pb.FindDuplicatesRequest,
+                       context: grpc.ServicerContext) -> Iterator[Answer]:
+        self.script.calls.append("FindDuplicates")
+        yield from self.script.find_duplicates(request)
+
     def Check(self, request: Any, context: grpc.ServicerContext) -> Answer:
         self.script.calls.append("Check")
         return self.script.health(request)
@@ -135,6 +148,7 @@ def _handlers(servicer: HostileServicer) -> list[grpc.GenericRpcHandler]:
     """The service's methods as the generated descriptor lists them, each answer sent as
     its bytes, so a script may send bytes that are not the declared message."""
     kinds = {(False, False): grpc.unary_unary_rpc_method_handler,
+             (False, True): grpc.unary_stream_rpc_method_handler,
              (True, True): grpc.stream_stream_rpc_method_handler}
     service = pb.DESCRIPTOR.services_by_name["Lookalike"]
     methods = {

@@ -67,3 +67,36 @@ def test_well_behaved_label_answers_are_read_with_their_labels_and_attributes(ho
     assert client("update", ids=["a", "b"], set_attributes={"n": 1}).updated == 2
     assert client("name_cluster", 2, "cats") == "old"
     assert script.calls == ["Browse", "Count", "Get", "Update", "NameCluster"]
+
+
+def _groups(client, *args, **kwargs) -> list:
+    stream = client("find_duplicates", *args, **kwargs)
+    if hasattr(stream, "__aiter__"):
+        async def collect():
+            return [g async for g in stream]
+        return client._run(collect)
+    return list(stream)
+
+
+@pytest.mark.parametrize(("groups", "words"), [
+    ([pb.DuplicateGroup(group=1, members=[pb.DuplicateMember(id="a", representative=True)])],
+     "has 1 members"),
+    ([pb.DuplicateGroup(group=1, members=[pb.DuplicateMember(id="a"),
+                                          pb.DuplicateMember(id="b", representative=True)])],
+     "representative is not first"),
+    ([pb.DuplicateGroup(group=0, members=[pb.DuplicateMember(id="a", representative=True),
+                                          pb.DuplicateMember(id="b")])], "numbered 0"),
+    ([field(2, 0, b"\x05")], "of the wrong type: members"),
+], ids=["one-member", "representative-second", "group-zero", "members-as-number"])
+def test_duplicate_groups_that_break_the_contract_raise_bad_answer(hostile, groups, words):
+    client = hostile(Script(find_duplicates=lambda r: groups))
+    with pytest.raises(BadAnswer, match=words):
+        _groups(client, 0.1)
+
+
+def test_well_behaved_duplicate_groups_are_read_typed(hostile):
+    script = Script()
+    groups = _groups(hostile(script), preset="strict", nprobe=2)
+    assert [len(g.members) for g in groups] == [3, 2] and script.calls == ["FindDuplicates"]
+    assert groups[0].representative.id == "g1m0"
+    assert groups[0].members[2].distance == pytest.approx(0.02)
