@@ -2,11 +2,13 @@
 
 from lookalike.clients.async_client import AsyncClient
 from lookalike.clients.client import Client
+from lookalike.clients.edits import ImageEdit
 from lookalike.clients.errors import BadAnswer
 from lookalike.clients.filters import Equals, Exists, Filter, Range
 from lookalike.clients.results import (
     Added,
     CollectionInfo,
+    Edited,
     Item,
     Neighbor,
     Page,
@@ -15,6 +17,6 @@ from lookalike.clients.results import (
 )
 from lookalike.clients.retry import RetryPolicy
 
-__all__ = ["Added", "AsyncClient", "BadAnswer", "Client", "CollectionInfo", "Equals", "Exists",
-           "Filter", "Item", "Neighbor", "Page", "Range", "RetryPolicy", "SearchResult",
-           "Updated"]
+__all__ = ["Added", "AsyncClient", "BadAnswer", "Client", "CollectionInfo", "Edited", "Equals",
+           "Exists", "Filter", "ImageEdit", "Item", "Neighbor", "Page", "Range", "RetryPolicy",
+           "SearchResult", "Updated"]

@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from lookalike.clients.async_stream import TaskStream
 from lookalike.clients.channel import ClientConfig, make_config, open_aio_channel
 from lookalike.clients.checks import parsed
+from lookalike.clients.edits import EditPlan, ImageEdit
 from lookalike.clients.filters import Filter
 from lookalike.clients.images import prepare
 from lookalike.clients.label_messages import (
@@ -42,7 +43,15 @@ from lookalike.clients.messages import (
     serving_status,
 )
 from lookalike.clients.prefetch import prepare_row
-from lookalike.clients.results import Added, CollectionInfo, Item, Page, SearchResult, Updated
+from lookalike.clients.results import (
+    Added,
+    CollectionInfo,
+    Edited,
+    Item,
+    Page,
+    SearchResult,
+    Updated,
+)
 from lookalike.clients.retry import NO_RETRY, is_retryable, retry_delay, stream_lost
 from lookalike.clients.window import Window
 from lookalike.common.errors import LookalikeError
@@ -257,6 +266,25 @@ class AsyncClient:
         request = name_cluster_request(cluster, name)
         response = await self._unary(self._stub.NameCluster, request, timeout, "name_cluster")
         return response.previous
+
+    # --- update_many (issue 25) ---
+    async def update_many(self, edits: Iterable[ImageEdit],
+                          cluster_names: dict[int, str] | None = None, *,
+                          dry_run: bool = False, split: bool = False,
+                          timeout: float | None = None) -> Edited:
+        """Each image's own change (ImageEdit) and cluster names in one transaction: all or
+        nothing; an unknown id changes nothing (Edited.missing names it). Each change meets
+        what the image holds at that moment, so another writer's change to what it leaves
+        alone is kept. dry_run: check and count only. Past one call's limits (100,000
+        edits, the message size) it is refused unless split=True: every part is checked,
+        then applied in turn, each all or nothing (clients/edits.py). Retried on
+        UNAVAILABLE: twice leaves the same state."""
+        plan = EditPlan(edits, cluster_names, dry_run, split, self.config.max_message_bytes)
+        while (request := plan.next()) is not None:
+            plan.answer(await self._unary(self._stub.UpdateMany, request, timeout,
+                                          "update_many"))
+        return plan.result()
+    # --- end update_many ---
 
     async def info(self, timeout: float | None = None) -> CollectionInfo:
         """What is served: model, input size, counts, clusters, versions."""

@@ -118,3 +118,9 @@ class LookalikeService(pb_grpc.LookalikeServicer):
     def NameCluster(self, request: pb.NameClusterRequest,
                     context: grpc.ServicerContext) -> pb.NameClusterResponse:
         return self.engine().name_cluster(request)
+
+    # --- UpdateMany (issue 25) ---
+    @handle_errors
+    def UpdateMany(self, request: pb.UpdateManyRequest,
+                   context: grpc.ServicerContext) -> pb.UpdateManyResponse:
+        return self.engine().update_many(request)

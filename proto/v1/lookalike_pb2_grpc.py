@@ -84,6 +84,11 @@ class LookalikeStub:
                 request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterRequest.SerializeToString,
                 response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterResponse.FromString,
                 _registered_method=True)
+        self.UpdateMany = channel.unary_unary(
+                '/lookalike.v1.Lookalike/UpdateMany',
+                request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyRequest.SerializeToString,
+                response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyResponse.FromString,
+                _registered_method=True)
 
 
 class LookalikeServicer:
@@ -162,6 +167,17 @@ class LookalikeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateMany(self, request, context):
+        """--- UpdateMany (issue 25: label import as one transaction) ---
+        Each image's own change and cluster names, all or nothing: one transaction on the
+        local store, one rewrite behind its backup on Milvus. Each change is applied to what
+        the image holds inside the write. At most 100,000 edits; needs a write token.
+        --- end UpdateMany ---
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LookalikeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -214,6 +230,11 @@ def add_LookalikeServicer_to_server(servicer, server):
                     servicer.NameCluster,
                     request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterRequest.FromString,
                     response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterResponse.SerializeToString,
+            ),
+            'UpdateMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMany,
+                    request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyRequest.FromString,
+                    response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -486,6 +507,33 @@ class Lookalike:
             '/lookalike.v1.Lookalike/NameCluster',
             lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterRequest.SerializeToString,
             lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lookalike.v1.Lookalike/UpdateMany',
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyRequest.SerializeToString,
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -129,3 +129,37 @@ def test_update_commands_need_a_target_and_refuse_bad_values(target, capsys):
     assert code == 1 and "at most 64" in err
     code, _, err = run(capsys, "count", "--label", "a", "--no-label", "a", *t)
     assert code == 1 and "nothing can match" in err
+
+
+def test_import_names_clusters_and_refuses_two_names_for_one(target, tmp_path, capsys):
+    t = ("--target", target)
+    exported = tmp_path / "names.csv"
+    assert run(capsys, "labels", "export", "--out", str(exported), *t)[0] == 0
+    table = list(csv.DictReader(exported.open(newline="")))
+    zeros = [n for n, r in enumerate(table) if r["cluster"] == "0"]
+    ones = [n for n, r in enumerate(table) if r["cluster"] == "1"]
+    for n in zeros:
+        table[n]["cluster_name"] = "zeros"
+    table[ones[0]]["cluster_name"] = "ones"  # one row is enough; blank cells say nothing
+    table[zeros[-1]]["cluster_name"] = "nils"
+    table[zeros[0]]["labels"] = "named"
+
+    def write() -> None:
+        with exported.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(table[0]))
+            writer.writeheader()
+            writer.writerows(table)
+
+    write()
+    code, _, err = run(capsys, "labels", "import", str(exported), *t)
+    assert code == 2 and "nothing was applied" in err
+    assert (f"line {zeros[-1] + 2}: cluster 0 is named 'nils' here but 'zeros' on line "
+            f"{zeros[0] + 2}") in err
+    assert run(capsys, "count", "--label", "named", *t)[1] == "0\n"
+    table[zeros[-1]]["cluster_name"] = "zeros"
+    write()
+    code, out, _ = run(capsys, "labels", "import", str(exported), *t)
+    assert code == 0 and "changed 1 images and 2 cluster names at once" in out
+    code, out, _ = run(capsys, "browse", "--cluster", "1", "--limit", "1", "--json", *t)
+    assert json.loads(out)["cluster_name"] == "ones"
+    assert run(capsys, "count", "--label", "named", *t)[1] == "1\n"
