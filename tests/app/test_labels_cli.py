@@ -10,6 +10,7 @@ import json
 import pytest
 
 from lookalike.app.cli import main
+from lookalike.clients.bulk_output import read_rows
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -49,6 +50,14 @@ def test_label_search_bulk_export_edit_import(target, image_folder, tmp_path, ca
     found = {n["id"] for r in rows for n in r["neighbors"]}
     code, out, _ = run(capsys, "browse", "--no-label", "cats", "--json", *t)
     assert found and found <= {json.loads(line)["id"] for line in out.splitlines()}
+    for kind in ("jsonl", "csv"):  # neighbours carry their labels and cluster names
+        labelled = tmp_path / f"cats.{kind}"
+        assert run(capsys, "bulk", str(manifest), "--out", str(labelled), "-k", "3", "-q",
+                   "--filter-label", "cats", *t)[0] == 0
+        neighbours = [n for r in read_rows(labelled) for n in r["neighbors"]]
+        assert len(neighbours) == 12 and all(
+            (n["labels"], n["cluster_name"], n["attributes"]) == (
+                ["cats"], "cats", {"price": 12.5, "source": "shop"}) for n in neighbours)
 
     exported = tmp_path / "labels.csv"
     assert run(capsys, "labels", "export", "--out", str(exported), *t)[0] == 0
