@@ -1,6 +1,6 @@
-"""The labelling round trip through the `lookalike` command and a real `lookalike serve`:
-label a cluster, search and bulk with a filter, export, edit, import; and each bad import
-refused whole, naming its rows, with nothing applied."""
+"""The labelling round trip through the `lookalike` command and a real server, local and in
+Milvus mode: label a cluster, search and bulk with a filter, export, edit, import (naming
+clusters); and each bad import refused whole, naming its rows, with nothing applied."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ def target(server_process) -> str:
     return server_process().target
 
 
-def test_label_search_bulk_export_edit_import(target, image_folder, tmp_path, capsys):
-    t = ("--target", target)
+def test_label_search_bulk_export_edit_import(label_target, image_folder, tmp_path, capsys):
+    """The round trip on each store (label_target: local, and the real Milvus server)."""
+    t = ("--target", label_target)
     assert run(capsys, "label", "add", "cats", "--cluster", "1", *t)[0] == 0
     code, out, _ = run(capsys, "count", "--label", "cats", *t)
     members = int(out)
@@ -140,8 +141,8 @@ def test_update_commands_need_a_target_and_refuse_bad_values(target, capsys):
     assert code == 1 and "nothing can match" in err
 
 
-def test_import_names_clusters_and_refuses_two_names_for_one(target, tmp_path, capsys):
-    t = ("--target", target)
+def test_import_names_clusters_and_refuses_two_names_for_one(label_target, tmp_path, capsys):
+    t = ("--target", label_target)
     exported = tmp_path / "names.csv"
     assert run(capsys, "labels", "export", "--out", str(exported), *t)[0] == 0
     table = list(csv.DictReader(exported.open(newline="")))

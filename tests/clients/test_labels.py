@@ -10,9 +10,9 @@ from lookalike.common.errors import InvalidArgument, LookalikeError
 
 
 @pytest.fixture
-def client(served, connect):
-    _, target = served
-    return connect(target)
+def client(label_target, connect):
+    """Each client kind against each store (tests/clients/conftest.py's label_target)."""
+    return connect(label_target)
 
 
 def ids_of(client, filter=None):
@@ -134,7 +134,8 @@ def test_a_page_token_for_another_filter_is_refused(client):
         client("browse", Filter(path_prefix="/"), 5, page.next_page_token)
 
 
-def test_update_many_applies_a_batch_at_once_and_splits_only_when_allowed(served, connect):
+def test_update_many_applies_a_batch_at_once_and_splits_only_when_allowed(label_target,
+                                                                          connect):
     """Both clients: a batch of per-image edits and a cluster name in one call, an unknown
     id changing nothing, and a batch over the message limit refused unless split=True,
     which checks every part before applying any."""
@@ -143,7 +144,7 @@ def test_update_many_applies_a_batch_at_once_and_splits_only_when_allowed(served
     from lookalike.clients import ImageEdit
     from lookalike.clients.channel import make_config
 
-    _, target = served
+    target = label_target
     client = connect(target)
     everyone = ids_of(client)
     edits = [ImageEdit(i, labels=["batch", f"n{n % 3}"], set_attributes={"rank": n})
