@@ -97,14 +97,15 @@ def cmd_labels(args: argparse.Namespace) -> int:
             rows = export_labels(client, args.out, filter_from(args), progress=True)
             print(f"{rows} rows -> {args.out}")
             return 0
-        result = import_labels(client, args.file, dry_run=args.dry_run)
+        result = import_labels(client, args.file, dry_run=args.dry_run, split=args.split)
     for error in result.errors[:50]:
         print(f"{args.file}: {error}", file=sys.stderr)
     if result.errors:
         print(f"{len(result.errors)} bad rows; nothing was applied", file=sys.stderr)
         return 2
     verb = "would change" if args.dry_run else "changed"
-    print(f"{verb} {result.changed} images in {result.updates} updates; "
+    print(f"{verb} {result.changed} images and {result.names} cluster names "
+          f"{'at once' if result.updates <= 1 else f'in {result.updates} parts'}; "
           f"{result.unchanged} already as the file says")
     return 0
 
@@ -162,5 +163,8 @@ def labels_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="export: the .csv or .jsonl file to write")
     p.add_argument("--dry-run", action="store_true", help="import: check and count, change "
                                                           "nothing")
+    p.add_argument("--split", action="store_true",
+                   help="import: a file over one call's 100,000 rows goes in parts, each all "
+                        "or nothing on its own (without: refused)")
     add_filter_args(p)
     add_connection_args(p, sends_images=False)

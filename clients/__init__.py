@@ -2,6 +2,7 @@
 
 from lookalike.clients.async_client import AsyncClient
 from lookalike.clients.client import Client
+from lookalike.clients.edits import ImageEdit
 from lookalike.clients.errors import BadAnswer
 from lookalike.clients.filters import Equals, Exists, Filter, Range
 from lookalike.clients.results import (
@@ -10,6 +11,7 @@ from lookalike.clients.results import (
     DuplicateCalibration,
     DuplicateGroup,
     DuplicateMember,
+    Edited,
     Item,
     Neighbor,
     Page,
@@ -19,6 +21,6 @@ from lookalike.clients.results import (
 from lookalike.clients.retry import RetryPolicy
 
 __all__ = ["Added", "AsyncClient", "BadAnswer", "Client", "CollectionInfo",
-           "DuplicateCalibration", "DuplicateGroup", "DuplicateMember", "Equals", "Exists",
-           "Filter", "Item", "Neighbor", "Page", "Range", "RetryPolicy", "SearchResult",
-           "Updated"]
+           "DuplicateCalibration", "DuplicateGroup", "DuplicateMember", "Edited", "Equals",
+           "Exists", "Filter", "ImageEdit", "Item", "Neighbor", "Page", "Range", "RetryPolicy",
+           "SearchResult", "Updated"]

@@ -98,8 +98,9 @@ def output_row(source: Source, outcome: SearchResult | LookalikeError) -> dict[s
     return {
         "row": source.row, "query": source.query, "id": source.id,
         "cluster": outcome.cluster,
-        "neighbors": [{"id": n.id, "path": n.path, "distance": n.distance, "cluster": n.cluster}
-                      for n in outcome.neighbors],
+        "neighbors": [{"id": n.id, "path": n.path, "distance": n.distance, "cluster": n.cluster,
+                       "cluster_name": n.cluster_name, "labels": list(n.labels),
+                       "attributes": dict(n.attributes)} for n in outcome.neighbors],
         "error": None,
     }
 

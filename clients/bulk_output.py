@@ -1,9 +1,11 @@
 """Bulk output files (JSON lines or CSV): written row by row, resumable after a crash.
 
 JSONL: one object per manifest row, {"row", "query", "id", "cluster", "neighbors",
-"error"}. CSV: a header line, then one line per manifest row with columns row, query, id,
-cluster, error, neighbors, where neighbors is the same JSON list as in JSONL (so nothing
-is lost and a row stays one line).
+"error"}; each neighbour is {"id", "path", "distance", "cluster", "cluster_name",
+"labels", "attributes"} (its cluster's name, "" when unnamed; its labels, sorted; its
+attributes, key -> text or number). CSV: a header line, then one line per manifest row
+with columns row, query, id, cluster, error, neighbors, where neighbors is the same JSON
+list as in JSONL (so nothing is lost and a row stays one line).
 
 Both are ASCII-safe UTF-8 and one line per row whatever the paths hold. In CSV a text
 cell (query, id, error) that holds a control character or line separator, a non-UTF-8

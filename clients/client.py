@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from lookalike.clients.channel import ClientConfig, make_config, open_channel
 from lookalike.clients.checks import parsed
 from lookalike.clients.duplicates import duplicate_group, duplicates_request
+from lookalike.clients.edits import EditPlan, ImageEdit
 from lookalike.clients.errors import from_rpc_error
 from lookalike.clients.filters import Filter
 from lookalike.clients.images import prepare
@@ -50,6 +51,7 @@ from lookalike.clients.results import (
     Added,
     CollectionInfo,
     DuplicateGroup,
+    Edited,
     Item,
     Page,
     SearchResult,
@@ -267,6 +269,25 @@ class Client:
         request = name_cluster_request(cluster, name)
         response = self._unary(self._stub.NameCluster, request, timeout, "name_cluster")
         return response.previous
+
+    # --- update_many (issue 25) ---
+    def update_many(self, edits: Iterable[ImageEdit],
+                          cluster_names: dict[int, str] | None = None, *,
+                          dry_run: bool = False, split: bool = False,
+                          timeout: float | None = None) -> Edited:
+        """Each image's own change (ImageEdit) and cluster names in one transaction: all or
+        nothing; an unknown id changes nothing (Edited.missing names it). Each change meets
+        what the image holds at that moment, so another writer's change to what it leaves
+        alone is kept. dry_run: check and count only. Past one call's limits (100,000
+        edits, the message size) it is refused unless split=True: every part is checked,
+        then applied in turn, each all or nothing (clients/edits.py). Retried on
+        UNAVAILABLE: twice leaves the same state."""
+        plan = EditPlan(edits, cluster_names, dry_run, split, self.config.max_message_bytes)
+        while (request := plan.next()) is not None:
+            plan.answer(self._unary(self._stub.UpdateMany, request, timeout,
+                                          "update_many"))
+        return plan.result()
+    # --- end update_many ---
 
     def info(self, timeout: float | None = None) -> CollectionInfo:
         """What is served: model, input size, counts, clusters, versions."""

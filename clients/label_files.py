@@ -3,8 +3,13 @@ to a CSV or JSONL file and back (a spreadsheet round trip), in common/manifest_p
 format.
 
 Import checks the whole file before it changes anything: one bad row (a duplicate or unknown
-id, a bad label or number, a torn last line) and nothing is applied. It then sends one
-Update per distinct change (the images that gain and lose the same labels and attributes).
+id, a bad label or number, a cluster given two names, a torn last line) and nothing is
+applied. It then sends the whole file as one UpdateMany: one transaction on the server, each
+row's "exactly these labels / these attributes" applied to what the image holds inside it,
+so nothing another writer changed meanwhile is overwritten from a stale copy. A
+`cluster_name` column names the row's `cluster` (a blank cell says nothing); rows that give
+one cluster different names are errors. A file past one call's limits (100,000 rows) is
+refused unless split (each part then all or nothing on its own; see clients/edits.py).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import csv
 import functools
 import io
 import json
-from collections import defaultdict
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.clients.client import Client
+from lookalike.clients.edits import ImageEdit
 from lookalike.clients.filters import Filter
 from lookalike.clients.results import Item
 from lookalike.common.atomic import atomic_write_bytes
 from lookalike.common.errors import InvalidArgument, LookalikeError
-from lookalike.common.labels import Payload, Value, check_payload
+from lookalike.common.labels import Value, check_cluster_name, check_payload
 from lookalike.common.manifest_payload import (
     ManifestError,
     attr_column,
@@ -91,24 +97,38 @@ def _csv_text(items: list[Item]) -> str:
 
 @dataclass
 class Row:
-    """One checked row of a label file: the id, its labels (None: leave them) and its
-    attributes (managed: the keys the file decides; the rest are left)."""
+    """One checked row of a label file: the id, its labels (None: leave them), its
+    attributes (managed: the keys the file decides; the rest are left), and the name it
+    gives its cluster (None: none)."""
 
     line: int
     id: str
     labels: frozenset[str] | None
     attributes: dict[str, Value]
     managed: frozenset[str] | None  # None: every key (JSONL "attributes")
+    cluster: int | None = None
+    cluster_name: str | None = None
+
+    def edit(self) -> ImageEdit | None:
+        """The row as one image's edit; None when it says nothing about the image."""
+        if self.labels is None and self.managed == frozenset():
+            return None
+        if self.managed is None:
+            return ImageEdit(self.id, labels=self.labels, attributes=self.attributes)
+        return ImageEdit(self.id, labels=self.labels, set_attributes=self.attributes,
+                         clear_attributes=sorted(self.managed - self.attributes.keys()))
 
 
 @dataclass
 class Imported:
-    """What an import did: images changed, unchanged, Updates sent, and per-row errors."""
+    """What an import did: images changed, unchanged, cluster names changed, calls sent,
+    and per-row errors."""
 
     changed: int = 0
     unchanged: int = 0
     updates: int = 0
     errors: list[str] = field(default_factory=list)  # "line N: message"; nothing applied
+    names: int = 0
 
 
 def read_label_file(path: str | Path) -> tuple[list[Row], list[str]]:
@@ -173,8 +193,40 @@ def _row(line: int, record: Any, kind: str) -> Row:
         labels, given = jsonl_fields(record, "")
         attrs, managed = given or {}, (None if given is not None else frozenset())
     payload = check_payload(labels or (), attrs.items())
+    cluster, name = _cluster_name(record)
     return Row(line, record["id"], None if labels is None else payload.labels,
-               dict(payload.attributes), managed)
+               dict(payload.attributes), managed, cluster, name)
+
+
+def _cluster_name(record: dict[str, Any]) -> tuple[int | None, str | None]:
+    """(cluster, the name the row gives it), or (None, None) when its cell is blank."""
+    name = record.get("cluster_name")
+    if name is None or (isinstance(name, str) and not name.strip()):
+        return None, None
+    name = check_cluster_name(name)
+    cluster = record.get("cluster")
+    try:
+        number = int(cluster.strip() if isinstance(cluster, str) else cluster)
+    except (TypeError, ValueError):
+        number = -1
+    if isinstance(cluster, (bool, float)) or number < 0:
+        raise InvalidArgument(f"cluster_name {name!r} needs the row's cluster number in "
+                              f"'cluster', got {str(cluster)[:20]!r}")
+    return number, name
+
+
+def _names(rows: list[Row], errors: list[str]) -> dict[int, str]:
+    """The cluster names the rows give; a cluster given two names is an error on each
+    line after the first that disagrees."""
+    names: dict[int, tuple[str, int]] = {}
+    for row in rows:
+        if row.cluster is None or row.cluster_name is None:
+            continue
+        first = names.setdefault(row.cluster, (row.cluster_name, row.line))
+        if first[0] != row.cluster_name:
+            errors.append(f"line {row.line}: cluster {row.cluster} is named "
+                          f"{row.cluster_name!r} here but {first[0]!r} on line {first[1]}")
+    return {c: n for c, (n, _) in names.items()}
 
 
 @functools.cache
@@ -183,53 +235,41 @@ def _managed(columns: tuple[str, ...]) -> frozenset[str]:
     return frozenset(p[0] for c in columns if (p := attr_column(c)) is not None)
 
 
-def _change(row: Row, now: Payload) -> tuple | None:
-    """(add, remove, set, clear) turning now into the row's, or None when already so."""
-    add = remove = frozenset()
-    if row.labels is not None:
-        add, remove = row.labels - now.labels, now.labels - row.labels
-    sets = tuple(sorted((k, v) for k, v in row.attributes.items()
-                        if k not in now.attributes or type(now.attributes[k]) is not type(v)
-                        or now.attributes[k] != v))
-    keys = now.attributes.keys() if row.managed is None else now.attributes.keys() & row.managed
-    clear = frozenset(k for k in keys if k not in row.attributes)
-    if not (add or remove or sets or clear):
-        return None
-    return (tuple(sorted(add)), tuple(sorted(remove)), sets, tuple(sorted(clear)))
+def _line_of(message: str, rows: list[Row]) -> str:
+    """A server refusal naming edits[n], as the line of that row."""
+    found = re.match(r"edits\[(\d+)\]", message)
+    if found and int(found.group(1)) < len(rows):
+        return f"line {rows[int(found.group(1))].line}: {message}"
+    return message
 
 
-def import_labels(client: Client, path: str | Path, dry_run: bool = False) -> Imported:
-    """Applies a label file (see the module docstring); with errors, applies nothing."""
+def import_labels(client: Client, path: str | Path, dry_run: bool = False,
+                  split: bool = False) -> Imported:
+    """Applies a label file as one UpdateMany (see the module docstring); with any error,
+    applies nothing."""
     rows, errors = read_label_file(path)
     result = Imported(errors=errors)
-    now: dict[str, Payload] = {}
-    for start in range(0, len(rows), GET_CHUNK):
-        items, missing = client.get([r.id for r in rows[start:start + GET_CHUNK]])
-        now.update((i.id, Payload(frozenset(i.labels), i.attributes)) for i in items)
-        gone = set(missing)
-        errors += [f"line {r.line}: id {r.id!r} is not in the collection"
-                   for r in rows[start:start + GET_CHUNK] if r.id in gone]
-    if errors:
-        errors.sort(key=lambda e: int(e.split(":")[0].split()[1]))
-        return result
-    groups: dict[tuple, list[str]] = defaultdict(list)
-    for row in rows:
-        change = _change(row, now[row.id])
-        if change is None:
-            result.unchanged += 1
-        else:
-            groups[change].append(row.id)
-    for (add, remove, sets, clear), ids in ([] if dry_run else groups.items()):
+    names = _names(rows, errors)
+    edited = [(row, edit) for row in rows if (edit := row.edit()) is not None]
+    quiet = [row.id for row in rows if row.edit() is None]  # unknown ids are errors too
+    for start in range(0, len(quiet), GET_CHUNK):
+        gone = set(client.get(quiet[start:start + GET_CHUNK])[1])
+        errors += [f"line {r.line}: id {r.id!r} is not in the collection" for r in rows
+                   if r.id in gone]
+    if edited or names:  # with errors already, a dry run: the unknown ids are errors too
         try:
-            done = client.update(ids=ids, add_labels=add, remove_labels=remove,
-                                 set_attributes=dict(sets), clear_attributes=clear)
-        except LookalikeError as exc:
-            left = sum(map(len, groups.values())) - result.changed
-            exc.args = (f"{exc}; {result.updates} earlier updates had changed "
-                        f"{result.changed} images, {left} were not changed",)
-            raise
-        result.changed += done.updated
-        result.updates += 1
-    if dry_run:
-        result.changed = sum(map(len, groups.values()))
+            done = client.update_many([e for _, e in edited], names,
+                                      dry_run=dry_run or bool(errors), split=split)
+        except InvalidArgument as exc:
+            errors.append(str(exc) if split else _line_of(str(exc), [r for r, _ in edited]))
+        else:
+            gone = set(done.missing)
+            errors += [f"line {r.line}: id {r.id!r} is not in the collection"
+                       for r, _ in edited if r.id in gone]
+            result.changed, result.unchanged, result.names = (done.changed, done.unchanged
+                                                              + len(quiet), done.names)
+            result.updates = 0 if dry_run or gone else 1
+    errors.sort(key=lambda e: int(m.group(1)) if (m := re.match(r"line (\d+)", e)) else 0)
+    if errors:
+        result.changed = result.unchanged = result.names = result.updates = 0
     return result

@@ -118,3 +118,17 @@ class Updated:
 
     updated: int
     missing: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Edited:
+    """What update_many did. applied: the changes were made (False: a dry run, or ids
+    missing, and then nothing changed); changed / unchanged: edited images whose labels or
+    attributes change / were already so; missing: edited ids not stored; names: cluster
+    names that change."""
+
+    applied: bool
+    changed: int
+    unchanged: int
+    missing: list[str] = field(default_factory=list)
+    names: int = 0

@@ -125,13 +125,19 @@ class Change:
     remove_labels: frozenset[str] = frozenset()
     set_attributes: Mapping[str, Value] = field(default_factory=dict)
     clear_attributes: frozenset[str] = frozenset()
+    # UpdateMany's "exactly these": the labels become add_labels, the attributes
+    # set_attributes (whatever the image carried before).
+    replace_labels: bool = False
+    replace_attributes: bool = False
 
     @classmethod
     def checked(cls, add_labels: Iterable[object] = (), remove_labels: Iterable[object] = (),
                 set_attributes: Iterable[tuple[object, object]] = (),
-                clear_attributes: Iterable[object] = ()) -> Change:
+                clear_attributes: Iterable[object] = (), replace_labels: bool = False,
+                replace_attributes: bool = False) -> Change:
         """Raises InvalidArgument for a bad value, a label both added and removed, a key both
-        set and cleared, or a change that changes nothing."""
+        set and cleared, a replacement with labels to remove or keys to clear, or a change
+        that changes nothing (a replacement always says something: "exactly these")."""
         add = check_labels(add_labels, "add_labels")
         remove = frozenset(check_label(x, f"remove_labels[{i}]")
                            for i, x in enumerate(remove_labels))
@@ -143,16 +149,24 @@ class Change:
         if clear & sets.keys():
             raise InvalidArgument(f"attribute {sorted(clear & sets.keys())[0]!r} is both set "
                                   "and cleared")
-        if not (add or remove or sets or clear):
+        if replace_labels and remove:
+            raise InvalidArgument("replace_labels sets the labels to add_labels exactly: "
+                                  "remove_labels must be empty")
+        if replace_attributes and clear:
+            raise InvalidArgument("replace_attributes sets the attributes to set_attributes "
+                                  "exactly: clear_attributes must be empty")
+        if not (add or remove or sets or clear or replace_labels or replace_attributes):
             raise InvalidArgument("the update changes nothing: give labels to add or remove, or "
                                   "attributes to set or clear")
-        return cls(add, remove, MappingProxyType(sets), clear)
+        return cls(add, remove, MappingProxyType(sets), clear, bool(replace_labels),
+                   bool(replace_attributes))
 
     def apply(self, payload: Payload, what: str = "image") -> Payload:
         """The payload after this change; over MAX_LABELS or MAX_ATTRIBUTES is refused."""
-        labels = (payload.labels - self.remove_labels) | self.add_labels
-        attributes = {k: v for k, v in payload.attributes.items()
-                      if k not in self.clear_attributes}
+        labels = self.add_labels if self.replace_labels else (
+            (payload.labels - self.remove_labels) | self.add_labels)
+        attributes = {} if self.replace_attributes else {
+            k: v for k, v in payload.attributes.items() if k not in self.clear_attributes}
         attributes.update(self.set_attributes)
         if len(labels) > MAX_LABELS:
             raise InvalidArgument(f"{what} would carry {len(labels)} labels; at most "

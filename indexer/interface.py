@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -11,6 +11,7 @@ import numpy as np
 
 from lookalike.common.errors import InvalidArgument
 from lookalike.common.filters import Filter
+from lookalike.common.label_batch import Edit
 from lookalike.common.labels import Change, Payload
 from lookalike.indexer.recluster import ReclusterConfig, ReclusterReport
 
@@ -86,6 +87,18 @@ class Updated(NamedTuple):
 
     updated: int
     missing: list[str]
+
+
+class Edited(NamedTuple):
+    """What a batch did (update_many). applied: the changes were made (False: a dry run, or
+    ids missing, and then nothing was changed); changed / unchanged: edited images whose
+    payload changes / is already as its edit says; names: cluster names that change."""
+
+    applied: bool
+    changed: int
+    unchanged: int
+    missing: list[str]
+    names: int
 
 
 @dataclass(frozen=True)
@@ -197,6 +210,22 @@ class CollectionLike(Protocol):
         Raises:
             InvalidArgument: an image would pass MAX_LABELS or MAX_ATTRIBUTES (nothing is
                 changed), or a cluster number outside the collection.
+            Unavailable: opened read-only.
+        """
+        ...
+
+    def update_many(self, edits: Sequence[Edit], names: Mapping[int, str],
+                    dry_run: bool = False) -> Edited:
+        """Applies each image's own edit and the cluster names (label_batch.check_batch's
+        rules) at once: all or nothing, each edit applied to the payload the image holds
+        inside the write, so a concurrent writer's change to what an edit leaves alone is
+        kept. Any id not stored: nothing is changed and Edited.missing names them.
+        Local: one SQLite transaction through the change log. Milvus: one rewrite behind
+        its backup (milvus/rewrite.py), the names written after it.
+
+        Raises:
+            InvalidArgument: a refused batch, an image that would pass MAX_LABELS or
+                MAX_ATTRIBUTES, or a cluster outside the collection; nothing is changed.
             Unavailable: opened read-only.
         """
         ...

@@ -10,6 +10,7 @@ import numpy as np
 
 from lookalike.common.errors import InvalidArgument
 from lookalike.common.filters import EVERYTHING, Condition, Filter, Range
+from lookalike.common.label_batch import Edit
 from lookalike.common.labels import Change, Payload, Value, check_payload
 from lookalike.indexer.interface import Item, Target
 from lookalike.proto.convert import attributes_to
@@ -72,6 +73,26 @@ def target_from(msg: pb.UpdateRequest) -> Target:
     if which == "filter":
         return Target(filter=filter_from(msg.filter))
     raise InvalidArgument("the update names no target: set ids, cluster or filter")
+
+
+def batch_from(msg: pb.UpdateManyRequest) -> tuple[list[Edit], dict[int, str]]:
+    """The edits and cluster names of an UpdateMany, each change checked (label_batch's
+    check_batch checks the batch as a whole); a refusal names the edit."""
+    edits = []
+    for n, e in enumerate(msg.edits):
+        try:
+            change = Change.checked(e.add_labels, e.remove_labels,
+                                    attributes_from(e.set_attributes, "set_attributes"),
+                                    e.clear_attributes, e.replace_labels, e.replace_attributes)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"edits[{n}] (id {e.id[:80]!r}): {exc}") from None
+        edits.append(Edit(e.id, change))
+    names: dict[int, str] = {}
+    for n, c in enumerate(msg.cluster_names):
+        if c.cluster in names:
+            raise InvalidArgument(f"cluster_names[{n}]: cluster {c.cluster} is named twice")
+        names[c.cluster] = c.name
+    return edits, names
 
 
 def item_to(item: Item) -> pb.Item:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lookalike.common import recipe
-from lookalike.common.errors import InvalidArgument, TrainingError
+from lookalike.common.errors import TrainingError
 from lookalike.common.paths import as_found
 from lookalike.common.sources import read_sources
 from lookalike.encoder import checkpoint as checkpoints
@@ -103,11 +103,6 @@ def build_collection(
     address = _milvus_address(config.store)
     sources = read_sources(images_spec)
     check_unique_ids(images_spec, [s.id for s in sources])
-    if address is not None and any(not s.payload.empty for s in sources):
-        # Not dropped in silence: a Milvus build does not store them yet.
-        raise InvalidArgument(f"{images_spec} gives labels or attributes, which a build into "
-                              "Milvus does not store yet: build without those columns, then "
-                              "apply them with `lookalike labels import`")
     steps = BuildSteps(images_spec, config, model, lap, progress)
     model, got = backend_for(config.ray, config.workers).train_and_embed(sources, steps)
     if not got.sources:
@@ -152,5 +147,6 @@ def _write(out: Path, model: Checkpoint, vectors: np.ndarray, sources: list,
         from lookalike.indexer.milvus.folder import create_milvus_collection
 
         create_milvus_collection(out, save, manifest, vectors, paths, ids, centroids, nprobe,
-                                 address, token, calibration.to_settings() if calibration else None)
+                                 address, token, calibration.to_settings() if calibration else None,
+                                 [s.payload for s in sources])  # as the local store's
     return fingerprint

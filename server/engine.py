@@ -33,6 +33,7 @@ from lookalike.indexer.interface import (
 )
 from lookalike.indexer.manifest import software_version
 from lookalike.indexer.wire import (
+    batch_from,
     change_from,
     filter_from,
     item_to,
@@ -350,6 +351,13 @@ class Engine:
         target, change = target_from(request), change_from(request)
         done = self.collection.update(target, change)
         return pb.UpdateResponse(updated=done.updated, missing=done.missing)
+
+    def update_many(self, request: pb.UpdateManyRequest) -> pb.UpdateManyResponse:
+        edits, names = batch_from(request)
+        done = self.collection.update_many(edits, names, request.dry_run)
+        return pb.UpdateManyResponse(applied=done.applied, changed=done.changed,
+                                     unchanged=done.unchanged, missing=done.missing,
+                                     names_changed=done.names)
 
     def name_cluster(self, request: pb.NameClusterRequest) -> pb.NameClusterResponse:
         name = check_cluster_name(request.name)

@@ -26,7 +26,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Lookalike"].full_name
 # Load balancers and tools must reach these without a token.
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 WRITE_METHODS = frozenset(f"/{SERVICE_NAME}/{name}"
-                          for name in ("Add", "Delete", "Update", "NameCluster"))
+                          for name in ("Add", "Delete", "Update", "NameCluster", "UpdateMany"))
 SCOPES = ("read", "write")
 
 

@@ -125,3 +125,8 @@ class LookalikeService(pb_grpc.LookalikeServicer):
                        context: grpc.ServicerContext) -> Iterator[pb.DuplicateGroup]:
         yield from self.engine().find_duplicates(request, caller_alive(context))
     # --- end of duplicates ---
+    # --- UpdateMany (issue 25) ---
+    @handle_errors
+    def UpdateMany(self, request: pb.UpdateManyRequest,
+                   context: grpc.ServicerContext) -> pb.UpdateManyResponse:
+        return self.engine().update_many(request)

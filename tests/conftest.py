@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,17 +52,49 @@ def collection_copy(built_collection: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(built_collection, tmp_path / "collection"))
 
 
-@pytest.fixture
-def served(collection_copy: Path):
-    """The private collection served on a free loopback port; yields (running, target)."""
+@contextmanager
+def serving(folder: Path) -> Iterator[tuple[object, str]]:
+    """folder served on a free loopback port: (running, target)."""
     from lookalike.server.config import ServerConfig
     from lookalike.server.grpc_server import create_server
 
-    running = create_server(collection_copy, ServerConfig(port=0))
+    running = create_server(folder, ServerConfig(port=0))
     try:
         yield running, f"127.0.0.1:{running.port}"
     finally:
         running.stop(grace_s=1)
+
+
+@pytest.fixture
+def served(collection_copy: Path):
+    """The private collection served on a free loopback port; yields (running, target)."""
+    with serving(collection_copy) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="module")
+def milvus_built(tmp_path_factory: pytest.TempPathFactory, image_folder: Path,
+                 built_collection: Path, milvus_uri: str) -> Path:
+    """The small collection built again into the real Milvus server, with the session's
+    model (one per test module that asks: its tests share it)."""
+    import uuid
+
+    from lookalike.encoder import checkpoint
+    from lookalike.indexer.manifest import MODEL_DIR
+    from lookalike.pipeline.build import BuildConfig, build_collection
+
+    out = tmp_path_factory.mktemp("milvus-built") / "c"
+    build_collection(image_folder, out, BuildConfig(
+        clusters=4, store=f"milvus://{milvus_uri}/built_{uuid.uuid4().hex[:12]}"),
+        model=checkpoint.load(built_collection / MODEL_DIR))
+    return out
+
+
+@pytest.fixture(scope="module")
+def milvus_served(milvus_built: Path):
+    """milvus_built served on a free loopback port; yields (running, target)."""
+    with serving(milvus_built) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="session")

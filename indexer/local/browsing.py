@@ -6,14 +6,16 @@ indexes these methods read and change.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lookalike.common.errors import InvalidArgument
 from lookalike.common.filters import EVERYTHING, Filter
+from lookalike.common.label_batch import Edit, apply_edits, check_batch, renamed
 from lookalike.common.labels import EMPTY, Change, Payload, check_cluster_name
-from lookalike.indexer.interface import Item, Page, Row, Target, Updated
+from lookalike.indexer.interface import Edited, Item, Page, Row, Target, Updated
 from lookalike.indexer.local.filtered import forget_selections, where
 from lookalike.indexer.pages import check_page_size, make_token, read_token
 
@@ -121,6 +123,41 @@ class Browsing:
 
                 self._apply_own(len(rowids), change)  # type: ignore[attr-defined]
         return Updated(len(rowids), missing)
+
+    def update_many(self, edits: Sequence[Edit], names: Mapping[int, str],
+                    dry_run: bool = False) -> Edited:
+        """Each image's own edit and the cluster names in one SQLite transaction through the
+        change log, every edit applied to the payload read inside the write; see
+        CollectionLike.update_many."""
+        names = check_batch(edits, names)
+        self.lock_exclusive()  # type: ignore[attr-defined]
+        with self.writing():  # type: ignore[attr-defined]
+            for cluster in names:
+                self._check_cluster(cluster)
+            ids = [e.id for e in edits]
+            rows = {r.id: r for r in self.store.find(ids)}
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                return Edited(False, 0, 0, missing, 0)
+            held = self.store.payloads([r.rowid for r in rows.values()])
+            new = apply_edits(edits, {i: held.get(r.rowid, EMPTY) for i, r in rows.items()})
+            now = self.store.cluster_names()
+            names = renamed(names, now)
+            done = Edited(not dry_run, len(new), len(edits) - len(new), [], len(names))
+            if dry_run or not (new or names):
+                return done
+            rowids = [rows[i].rowid for i in new]
+            written = self.store.update_payloads(rowids, list(new.values()), names)
+            changed = dict(zip(rowids, new.values(), strict=True))
+            after = {c: n for c, n in {**now, **names}.items() if n}
+
+            def change() -> None:
+                self._payloads.set(changed)
+                forget_selections(self._clusters)
+                self._names = after
+
+            self._apply_own(written, change)  # type: ignore[attr-defined]
+        return done
 
     def _targets(self, target: Target) -> tuple[list[int], list[str]]:
         """(row numbers, missing ids) of an update's target, inside writing()."""

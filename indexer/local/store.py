@@ -377,11 +377,18 @@ class MetadataStore:
         with self._lock:
             return payload.read_all(self._db)
 
-    def update_payloads(self, rowids: Sequence[int], payloads: Sequence[Payload]) -> None:
-        """Replaces the rows' payloads in one transaction, logged for the other processes."""
+    def update_payloads(self, rowids: Sequence[int], payloads: Sequence[Payload],
+                        names: dict[int, str] | None = None) -> int:
+        """Replaces the rows' payloads and (given) sets cluster names ("" clears) in one
+        transaction, logged for the other processes; returns the log entries written."""
+        names = names or {}
         with self._lock, transaction(self._db, self.path):
             payload.write(self._db, rowids, payloads)
             self._log(changelog.PAYLOAD, rowids, [0] * len(rowids))
+            for cluster, name in names.items():
+                payload.set_name(self._db, cluster, name)
+            self._log(changelog.NAMES, list(names), list(names))
+        return len(rowids) + len(names)
 
     def name_cluster(self, cluster: int, name: str) -> str:
         with self._lock, transaction(self._db, self.path):

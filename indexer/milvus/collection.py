@@ -102,6 +102,7 @@ class MilvusCollection(MilvusLabelling):
         self._matches: dict[tuple[str, str], tuple[float, int]] = {}  # see _widened
         self._props: dict[str, Any] = {}  # the current generation's properties (names &c.)
         self._lock = threading.Lock()
+        self._edits = threading.Lock()  # label writes and deletes, one at a time here
         self.vectors = MilvusVectors(self.address, self.dim, milvus_token(token))
         self.sizes = ClusterSizes(self.vectors, self.generation)
         try:
@@ -321,7 +322,8 @@ class MilvusCollection(MilvusLabelling):
                 self.vectors.at(g.name).delete([r["id"] for r in found])
             return g, found
 
-        wrote, found = self._on_current(remove)
+        with self._edits:  # an update between the find and the delete must not revive rows
+            wrote, found = self._on_current(remove)
         if found:
             redone: list[Generation] = []
 

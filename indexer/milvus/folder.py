@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.common.errors import AlreadyExists
+from lookalike.common.errors import AlreadyExists, InvalidArgument
+from lookalike.common.labels import Payload
 from lookalike.indexer.checks import check_rows
 from lookalike.indexer.clustering import make_quantizer, route
 from lookalike.indexer.folder import ModelSource, refuse_existing, write_folder
@@ -21,6 +22,7 @@ from lookalike.indexer.milvus.generations import (
     generations,
     switch,
 )
+from lookalike.indexer.milvus.payloads import check_size, to_json
 from lookalike.indexer.milvus.store import (
     MilvusAddress,
     MilvusVectors,
@@ -46,10 +48,13 @@ def create_milvus_collection(
     paths: list[str], ids: Sequence[str | None], centroids: np.ndarray, default_nprobe: int,
     address: MilvusAddress, token: str | None = None,
     extra_settings: dict[str, str] | None = None,
+    payloads: Sequence[Payload] | None = None,
 ) -> None:
     """Creates generation 0 in Milvus, stores every image in it, then writes the folder.
 
     extra_settings: more settings for the folder's milvus.json (the duplicate calibration).
+    payloads: each image's labels and attributes (a manifest's columns), checked by
+        labels.check_payload; None: none.
 
     The alias NAME is created last, once the generation is whole; the folder appears whole
     or not at all (indexer/folder.py). If anything fails, the Milvus side is dropped again,
@@ -60,6 +65,10 @@ def create_milvus_collection(
         Unavailable: Milvus is unreachable or failed.
     """
     refuse_existing(folder)
+    if payloads is not None:
+        if len(payloads) != len(paths):
+            raise InvalidArgument(f"{len(payloads)} payloads for {len(paths)} images")
+        check_size(payloads)  # before Milvus is touched
     store = MilvusVectors(address, manifest.embedding_dim, milvus_token(token))
     try:
         _refuse_taken(store)
@@ -70,7 +79,8 @@ def create_milvus_collection(
             clusters = route(vectors, make_quantizer(centroids))[:, 0]
             # Not flushed: acknowledged inserts are durable in Milvus's log, as an add's are,
             # and a flush cost 2.5 s of every build here while Milvus seals segments itself.
-            generation.insert(final, check_rows(paths, list(ids)), clusters, vectors)
+            generation.insert(final, check_rows(paths, list(ids)), clusters, vectors,
+                              None if payloads is None else [to_json(p) for p in payloads])
             switch(store, None, generation.name)
             write_folder(folder, model, manifest,
                          lambda work: write_files(work, address, centroids, default_nprobe,

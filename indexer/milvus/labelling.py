@@ -20,16 +20,17 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from lookalike.common.errors import InvalidArgument
 from lookalike.common.filters import EVERYTHING, Filter
+from lookalike.common.label_batch import Edit, apply_edits, check_batch, renamed
 from lookalike.common.labels import Change, Payload, check_cluster_name
 from lookalike.indexer.clustering import route
-from lookalike.indexer.interface import Item, Page, Row, Target, Updated
+from lookalike.indexer.interface import Edited, Item, Page, Row, Target, Updated
 from lookalike.indexer.milvus.generations import Generation, describe, fenced_until, set_property
 from lookalike.indexer.milvus.label_counts import LabelCounts
 from lookalike.indexer.milvus.payloads import FIELD, check_size, expression, from_json, to_json
@@ -75,6 +76,7 @@ class MilvusLabelling:
     dim: int
     labels: LabelCounts
     _matches: dict[tuple[str, str], tuple[float, int]]
+    _edits: Any  # a lock: this server's payload writes read and write one at a time
 
     # MilvusCollection provides these.
     def generation(self, force: bool = False) -> Generation: ...  # pragma: no cover
@@ -165,12 +167,7 @@ class MilvusLabelling:
         before: list[Payload] = []
 
         def work(g: Generation) -> tuple[Generation, list[dict[str, Any]], list[str]]:
-            view = self.vectors.at(g.name)
-            if not view.labelled():
-                raise InvalidArgument("this Milvus collection was created before labels: run "
-                                      "`lookalike recluster` once to give it a generation "
-                                      "that holds them")
-            recover(view)  # a rewrite a crash interrupted, first
+            view = self._labelled_view(g)
             rows, missing = self._targets(g, view, target)
             before[:] = [from_json(r.get(FIELD)) for r in rows]
             for r in rows:
@@ -179,11 +176,72 @@ class MilvusLabelling:
             self._put(view, rows, None)
             return g, rows, missing
 
-        wrote, rows, missing = self._on_current(work)
+        with self._edits:
+            rows, missing = self._rewritten(work, before)
+        return Updated(len(rows), missing)
+
+    def _rewritten(self, work: Callable[[Generation], tuple[Generation, list, T]],
+                   before: list[Payload]) -> tuple[list[dict[str, Any]], T]:
+        """(rows, what else work answers): work rewrites rows on the current generation
+        (their payloads were `before`); the rewrite is settled (redone on a new generation
+        if a recluster switched meanwhile) and the label counts follow. Hold _edits."""
+        wrote, rows, other = self._on_current(work)
         if rows:
             self._settle(wrote, lambda g: self._put(self.vectors.at(g.name), rows, g))
             self.labels.moved(before, [from_json(r[FIELD]) for r in rows])
-        return Updated(len(rows), missing)
+        return rows, other
+
+    def _labelled_view(self, g: Generation) -> MilvusVectors:
+        """The generation's rows to change labels in, a crashed rewrite finished first."""
+        view = self.vectors.at(g.name)
+        if not view.labelled():
+            raise InvalidArgument("this Milvus collection was created before labels: run "
+                                  "`lookalike recluster` once to give it a generation "
+                                  "that holds them")
+        recover(view)
+        return view
+
+    def update_many(self, edits: Sequence[Edit], names: Mapping[int, str],
+                    dry_run: bool = False) -> Edited:
+        """Each image's own edit as one rewrite behind its backup (rewrite.py: every changed
+        row or none), each edit applied to the payload read under this server's write
+        lock; then the cluster names, as name_cluster writes them. See
+        CollectionLike.update_many. Two servers editing one image at the same instant:
+        the last rewrite wins (Milvus has no row locks)."""
+        names = check_batch(edits, names)
+        self._writable()
+        before: list[Payload] = []
+
+        def work(g: Generation) -> tuple[Generation, list[dict[str, Any]], Edited]:
+            view = self._labelled_view(g)
+            for cluster in names:
+                self._check_cluster(g, cluster)
+            ids = [e.id for e in edits]
+            rows = {r["id"]: r for r in view.find(ids)}
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                return g, [], Edited(False, 0, 0, missing, 0)
+            held = {i: from_json(r.get(FIELD)) for i, r in rows.items()}
+            new = apply_edits(edits, held)
+            check_size(new.values(), "a changed image")
+            now = names_in(self._properties(force=True))
+            done = Edited(not dry_run, len(new), len(edits) - len(new), [],
+                          len(renamed(names, now)))
+            if dry_run or not new:
+                return g, [], done
+            full = view.find(list(new), vectors=True)
+            before[:] = [held[r["id"]] for r in full]
+            for r in full:
+                r[FIELD] = to_json(new[r["id"]])
+            self._put(view, full, None)
+            return g, full, done
+
+        with self._edits:
+            _, done = self._rewritten(work, before)
+            if done.applied:
+                for cluster, name in renamed(names, self.cluster_names()).items():
+                    self.name_cluster(cluster, name)
+        return done
 
     def _put(self, view: MilvusVectors, rows: list[dict[str, Any]],
              routed: Generation | None) -> None:

@@ -262,13 +262,19 @@ class MilvusVectors:
         rewrite(self, ids, paths, clusters, vectors, payloads)
 
     def stashed(self) -> list[dict[str, Any]]:
-        """The rows a rewrite stashed (rewrite.py), with vectors."""
+        """Every row a rewrite stashed (rewrite.py), with vectors, paged by id."""
         from lookalike.indexer.milvus.rewrite import PENDING
 
+        found: list[dict[str, Any]] = []
         with milvus_errors(self.address):
-            return self.client.query(self.name, filter=f"cluster == {PENDING}",
-                                     output_fields=self._fields(True), limit=16_384,
-                                     consistency_level=self.address.consistency)
+            while True:
+                after = f" and id > {string(found[-1]['id'])}" if found else ""
+                page = self.client.query(self.name, filter=f"cluster == {PENDING}{after}",
+                                         output_fields=self._fields(True), limit=16_384,
+                                         consistency_level=self.address.consistency)
+                found += sorted(page, key=lambda r: r["id"])
+                if len(page) < 16_384:
+                    return found
 
     def _write(self, method: Callable[..., Any], ids: Sequence[str], paths: Sequence[str],
                clusters: np.ndarray, vectors: np.ndarray,

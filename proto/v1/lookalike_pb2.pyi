@@ -411,3 +411,45 @@ class DuplicateMember(_message.Message):
     representative: bool
     cluster: int
     def __init__(self, id: _Optional[str] = ..., path: _Optional[str] = ..., distance: _Optional[float] = ..., exact: _Optional[bool] = ..., representative: _Optional[bool] = ..., cluster: _Optional[int] = ...) -> None: ...
+
+class ImageEdit(_message.Message):
+    __slots__ = ("id", "add_labels", "remove_labels", "set_attributes", "clear_attributes", "replace_labels", "replace_attributes")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ADD_LABELS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_LABELS_FIELD_NUMBER: _ClassVar[int]
+    SET_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_LABELS_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    add_labels: _containers.RepeatedScalarFieldContainer[str]
+    remove_labels: _containers.RepeatedScalarFieldContainer[str]
+    set_attributes: _containers.RepeatedCompositeFieldContainer[Attribute]
+    clear_attributes: _containers.RepeatedScalarFieldContainer[str]
+    replace_labels: bool
+    replace_attributes: bool
+    def __init__(self, id: _Optional[str] = ..., add_labels: _Optional[_Iterable[str]] = ..., remove_labels: _Optional[_Iterable[str]] = ..., set_attributes: _Optional[_Iterable[_Union[Attribute, _Mapping]]] = ..., clear_attributes: _Optional[_Iterable[str]] = ..., replace_labels: _Optional[bool] = ..., replace_attributes: _Optional[bool] = ...) -> None: ...
+
+class UpdateManyRequest(_message.Message):
+    __slots__ = ("edits", "cluster_names", "dry_run")
+    EDITS_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_NAMES_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    edits: _containers.RepeatedCompositeFieldContainer[ImageEdit]
+    cluster_names: _containers.RepeatedCompositeFieldContainer[ClusterName]
+    dry_run: bool
+    def __init__(self, edits: _Optional[_Iterable[_Union[ImageEdit, _Mapping]]] = ..., cluster_names: _Optional[_Iterable[_Union[ClusterName, _Mapping]]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class UpdateManyResponse(_message.Message):
+    __slots__ = ("applied", "changed", "unchanged", "missing", "names_changed")
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    NAMES_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    applied: bool
+    changed: int
+    unchanged: int
+    missing: _containers.RepeatedScalarFieldContainer[str]
+    names_changed: int
+    def __init__(self, applied: _Optional[bool] = ..., changed: _Optional[int] = ..., unchanged: _Optional[int] = ..., missing: _Optional[_Iterable[str]] = ..., names_changed: _Optional[int] = ...) -> None: ...

@@ -89,6 +89,11 @@ class LookalikeStub:
                 request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.FindDuplicatesRequest.SerializeToString,
                 response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.DuplicateGroup.FromString,
                 _registered_method=True)
+        self.UpdateMany = channel.unary_unary(
+                '/lookalike.v1.Lookalike/UpdateMany',
+                request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyRequest.SerializeToString,
+                response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyResponse.FromString,
+                _registered_method=True)
 
 
 class LookalikeServicer:
@@ -173,7 +178,18 @@ class LookalikeServicer:
         group first; needs a read token. The search finds all groups before the first is sent
         (a pair found last may join two groups); each group is then sent as soon as its
         members' files are read. Cancelling the call stops the work on the server.
-        --- end of duplicates ---
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMany(self, request, context):
+        """--- end of duplicates ---
+        --- UpdateMany (issue 25: label import as one transaction) ---
+        Each image's own change and cluster names, all or nothing: one transaction on the
+        local store, one rewrite behind its backup on Milvus. Each change is applied to what
+        the image holds inside the write. At most 100,000 edits; needs a write token.
+        --- end UpdateMany ---
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -236,6 +252,11 @@ def add_LookalikeServicer_to_server(servicer, server):
                     servicer.FindDuplicates,
                     request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.FindDuplicatesRequest.FromString,
                     response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.DuplicateGroup.SerializeToString,
+            ),
+            'UpdateMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMany,
+                    request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyRequest.FromString,
+                    response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -535,6 +556,33 @@ class Lookalike:
             '/lookalike.v1.Lookalike/FindDuplicates',
             lookalike_dot_proto_dot_v1_dot_lookalike__pb2.FindDuplicatesRequest.SerializeToString,
             lookalike_dot_proto_dot_v1_dot_lookalike__pb2.DuplicateGroup.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lookalike.v1.Lookalike/UpdateMany',
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyRequest.SerializeToString,
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,3 +1,8 @@
 """The `lookalike` command's tests run against the same servers as the SDK's and the indexer's."""
 
-from tests.clients.conftest import server_process, shared_target  # noqa: F401
+from tests.clients.conftest import (  # noqa: F401
+    label_target,
+    milvus_labelled,
+    server_process,
+    shared_target,
+)

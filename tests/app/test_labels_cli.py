@@ -1,6 +1,6 @@
-"""The labelling round trip through the `lookalike` command and a real `lookalike serve`:
-label a cluster, search and bulk with a filter, export, edit, import; and each bad import
-refused whole, naming its rows, with nothing applied."""
+"""The labelling round trip through the `lookalike` command and a real server, local and in
+Milvus mode: label a cluster, search and bulk with a filter, export, edit, import (naming
+clusters); and each bad import refused whole, naming its rows, with nothing applied."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import pytest
 
 from lookalike.app.cli import main
+from lookalike.clients.bulk_output import read_rows
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -23,8 +24,9 @@ def target(server_process) -> str:
     return server_process().target
 
 
-def test_label_search_bulk_export_edit_import(target, image_folder, tmp_path, capsys):
-    t = ("--target", target)
+def test_label_search_bulk_export_edit_import(label_target, image_folder, tmp_path, capsys):
+    """The round trip on each store (label_target: local, and the real Milvus server)."""
+    t = ("--target", label_target)
     assert run(capsys, "label", "add", "cats", "--cluster", "1", *t)[0] == 0
     code, out, _ = run(capsys, "count", "--label", "cats", *t)
     members = int(out)
@@ -49,6 +51,14 @@ def test_label_search_bulk_export_edit_import(target, image_folder, tmp_path, ca
     found = {n["id"] for r in rows for n in r["neighbors"]}
     code, out, _ = run(capsys, "browse", "--no-label", "cats", "--json", *t)
     assert found and found <= {json.loads(line)["id"] for line in out.splitlines()}
+    for kind in ("jsonl", "csv"):  # neighbours carry their labels and cluster names
+        labelled = tmp_path / f"cats.{kind}"
+        assert run(capsys, "bulk", str(manifest), "--out", str(labelled), "-k", "3", "-q",
+                   "--filter-label", "cats", *t)[0] == 0
+        neighbours = [n for r in read_rows(labelled) for n in r["neighbors"]]
+        assert len(neighbours) == 12 and all(
+            (n["labels"], n["cluster_name"], n["attributes"]) == (
+                ["cats"], "cats", {"price": 12.5, "source": "shop"}) for n in neighbours)
 
     exported = tmp_path / "labels.csv"
     assert run(capsys, "labels", "export", "--out", str(exported), *t)[0] == 0
@@ -129,3 +139,37 @@ def test_update_commands_need_a_target_and_refuse_bad_values(target, capsys):
     assert code == 1 and "at most 64" in err
     code, _, err = run(capsys, "count", "--label", "a", "--no-label", "a", *t)
     assert code == 1 and "nothing can match" in err
+
+
+def test_import_names_clusters_and_refuses_two_names_for_one(label_target, tmp_path, capsys):
+    t = ("--target", label_target)
+    exported = tmp_path / "names.csv"
+    assert run(capsys, "labels", "export", "--out", str(exported), *t)[0] == 0
+    table = list(csv.DictReader(exported.open(newline="")))
+    zeros = [n for n, r in enumerate(table) if r["cluster"] == "0"]
+    ones = [n for n, r in enumerate(table) if r["cluster"] == "1"]
+    for n in zeros:
+        table[n]["cluster_name"] = "zeros"
+    table[ones[0]]["cluster_name"] = "ones"  # one row is enough; blank cells say nothing
+    table[zeros[-1]]["cluster_name"] = "nils"
+    table[zeros[0]]["labels"] = "named"
+
+    def write() -> None:
+        with exported.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(table[0]))
+            writer.writeheader()
+            writer.writerows(table)
+
+    write()
+    code, _, err = run(capsys, "labels", "import", str(exported), *t)
+    assert code == 2 and "nothing was applied" in err
+    assert (f"line {zeros[-1] + 2}: cluster 0 is named 'nils' here but 'zeros' on line "
+            f"{zeros[0] + 2}") in err
+    assert run(capsys, "count", "--label", "named", *t)[1] == "0\n"
+    table[zeros[-1]]["cluster_name"] = "zeros"
+    write()
+    code, out, _ = run(capsys, "labels", "import", str(exported), *t)
+    assert code == 0 and "changed 1 images and 2 cluster names at once" in out
+    code, out, _ = run(capsys, "browse", "--cluster", "1", "--limit", "1", "--json", *t)
+    assert json.loads(out)["cluster_name"] == "ones"
+    assert run(capsys, "count", "--label", "named", *t)[1] == "1\n"

@@ -152,3 +152,37 @@ def connect(request: pytest.FixtureRequest) -> Iterator[Callable[..., Caller]]:
     yield make
     for caller in made:
         caller.close()
+
+
+def reset_labels(target: str, built: list[str]) -> None:
+    """Puts a shared collection back as built (the ids it was built with): the images
+    added since deleted, every label, attribute and cluster name cleared (one
+    update_many), so tests that change labels can share one Milvus build."""
+    from lookalike.clients import ImageEdit
+
+    with Client(target) as client:
+        keep = set(built)
+        extra = [i.id for i in client.browse_all(page_size=1000) if i.id not in keep]
+        if extra:
+            client.delete(extra)
+        names = {c: "" for c in client.info().cluster_names}
+        client.update_many([ImageEdit(i, labels=[], attributes={}) for i in built], names)
+
+
+@pytest.fixture(scope="module")
+def milvus_labelled(milvus_served) -> tuple[str, list[str]]:
+    """The module's Milvus server and the ids it was built with."""
+    target = milvus_served[1]
+    with Client(target) as client:
+        return target, [i.id for i in client.browse_all(page_size=1000)]
+
+
+@pytest.fixture(params=["local", "milvus"])
+def label_target(request: pytest.FixtureRequest) -> str:
+    """A served collection in its built state: a private local one, or the module's
+    Milvus one reset (reset_labels)."""
+    if request.param == "local":
+        return request.getfixturevalue("served")[1]
+    target, built = request.getfixturevalue("milvus_labelled")
+    reset_labels(target, built)
+    return target

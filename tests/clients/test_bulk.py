@@ -55,7 +55,8 @@ def test_every_row_is_written_in_order_with_its_error_and_exit_is_0(
     for row in rows[:3] + rows[7:]:
         assert row["error"] is None and len(row["neighbors"]) == 3
         assert row["neighbors"][0]["path"] == row["query"]
-        assert set(row["neighbors"][0]) == {"id", "path", "distance", "cluster"}
+        assert set(row["neighbors"][0]) == {"id", "path", "distance", "cluster",
+                                            "cluster_name", "labels", "attributes"}
     errors = [r["error"] for r in rows[3:7]]
     assert errors[0].startswith("NotFound: no such file") and errors[0].endswith("missing.png")
     assert errors[1].startswith("InvalidImage: ")

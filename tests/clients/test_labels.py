@@ -10,9 +10,9 @@ from lookalike.common.errors import InvalidArgument, LookalikeError
 
 
 @pytest.fixture
-def client(served, connect):
-    _, target = served
-    return connect(target)
+def client(label_target, connect):
+    """Each client kind against each store (tests/clients/conftest.py's label_target)."""
+    return connect(label_target)
 
 
 def ids_of(client, filter=None):
@@ -132,3 +132,42 @@ def test_a_page_token_for_another_filter_is_refused(client):
     page = client("browse", page_size=5)
     with pytest.raises(LookalikeError, match="token"):
         client("browse", Filter(path_prefix="/"), 5, page.next_page_token)
+
+
+def test_update_many_applies_a_batch_at_once_and_splits_only_when_allowed(label_target,
+                                                                          connect):
+    """Both clients: a batch of per-image edits and a cluster name in one call, an unknown
+    id changing nothing, and a batch over the message limit refused unless split=True,
+    which checks every part before applying any."""
+    import dataclasses
+
+    from lookalike.clients import ImageEdit
+    from lookalike.clients.channel import make_config
+
+    target = label_target
+    client = connect(target)
+    everyone = ids_of(client)
+    edits = [ImageEdit(i, labels=["batch", f"n{n % 3}"], set_attributes={"rank": n})
+             for n, i in enumerate(everyone)]
+    ghost = client("update_many", [*edits[:5], ImageEdit("ghost", add_labels=["x"])])
+    assert (ghost.applied, ghost.missing) == (False, ["ghost"])
+    assert client("count", Filter(any_labels=["batch"])) == 0
+    done = client("update_many", edits, {2: "batched"})
+    assert (done.applied, done.changed, done.unchanged, done.names) == (True, 48, 0, 1)
+    assert client("count", Filter(all_labels=["batch", "n0"])) == 16
+    assert client("info").cluster_names.get(2) == "batched"
+    small = connect(target, config=dataclasses.replace(make_config(),
+                                                       max_message_bytes=1200))
+    long = [ImageEdit(i, add_labels=[f"long-{'x' * 50}-{n}" for n in range(3)])
+            for i in everyone]
+    with pytest.raises(InvalidArgument, match="split=True"):
+        small("update_many", long)
+    with_ghost = [*long[:40], ImageEdit("ghost", add_labels=["x"]), *long[40:]]
+    refused = small("update_many", with_ghost, split=True)
+    assert (refused.applied, refused.missing) == (False, ["ghost"])
+    assert client("count", Filter(any_labels=[f"long-{'x' * 50}-0"])) == 0
+    split = small("update_many", long, split=True)
+    assert (split.applied, split.changed) == (True, 48)
+    assert client("count", Filter(any_labels=[f"long-{'x' * 50}-2"])) == 48
+    with pytest.raises(InvalidArgument, match="labels .exactly these. or add_labels"):
+        client("update_many", [ImageEdit(everyone[0], labels=["a"], add_labels=["b"])])

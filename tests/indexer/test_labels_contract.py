@@ -6,8 +6,6 @@ Milvus server; every expectation is computed with filters.matches, the reference
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -15,19 +13,9 @@ from lookalike.common.errors import InvalidArgument
 from lookalike.common.filters import Condition, Filter, Range, matches
 from lookalike.common.labels import EMPTY, MAX_LABELS, Change, check_payload
 from lookalike.indexer.interface import Target
-from lookalike.indexer.manifest import MODEL_DIR
-from lookalike.indexer.opener import open_collection
-from tests.indexer.test_store_contract import NLIST, _data, write_store
+from tests.indexer.test_store_contract import NLIST, _data
 
 CATS = Filter.checked(all_of=["cat"])
-
-
-@pytest.fixture(params=["local", "milvus"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, built_collection: Path):
-    uri = request.getfixturevalue("milvus_uri") if request.param == "milvus" else None
-    folder = write_store(request.param, tmp_path / "c", built_collection / MODEL_DIR, uri)
-    with open_collection(folder) as collection:
-        yield collection
 
 
 def _ids(store) -> list[str]:

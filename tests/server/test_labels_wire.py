@@ -138,3 +138,48 @@ def test_a_page_token_of_another_collection_is_refused(served, built_collection,
     with running_server(other) as (_, target), grpc.insecure_channel(target) as channel:
         refused(pb_grpc.LookalikeStub(channel).Browse,
                 pb.BrowseRequest(page_size=1, page_token=token), "another collection")
+
+
+def test_update_many_is_all_or_nothing_over_the_wire(served):
+    """A batch with one bad edit in the middle, or one unknown id, leaves the collection as
+    it was (checked through Get and Info's label counts); a good one applies whole."""
+    stub = served
+
+    def state() -> tuple:
+        info = stub.Info(pb.InfoRequest(), timeout=30)
+        got = stub.Get(pb.GetRequest(ids=ids), timeout=30)
+        return ([(i.id, list(i.labels), [(a.key, a.value.text, a.value.number)
+                                          for a in i.attributes]) for i in got.items],
+                sorted((c.label, c.count) for c in info.label_counts),
+                sorted((c.cluster, c.name) for c in info.cluster_names))
+
+    ids = [i.id for i in stub.Browse(pb.BrowseRequest(page_size=8), timeout=30).items]
+    edits = [pb.ImageEdit(id=i, add_labels=["batch"], replace_labels=True,
+                          set_attributes=[pb.Attribute(key="n", value=pb.Value(number=n))])
+             for n, i in enumerate(ids)]
+    before = state()
+    middle = pb.ImageEdit(id=ids[3], add_labels=["a" * 65])
+    refused(stub.UpdateMany, pb.UpdateManyRequest(edits=[*edits[:3], middle, *edits[4:]]),
+            "edits[3]", "at most 64")
+    refused(stub.UpdateMany, pb.UpdateManyRequest(edits=[*edits, edits[0]]), "edit each image once")
+    refused(stub.UpdateMany, pb.UpdateManyRequest(edits=[pb.ImageEdit(
+        id=ids[0], remove_labels=["x"], replace_labels=True)]), "remove_labels must be empty")
+    refused(stub.UpdateMany, pb.UpdateManyRequest(cluster_names=[pb.ClusterName(
+        cluster=999, name="far")]), "cluster 999")
+    refused(stub.UpdateMany, pb.UpdateManyRequest(), "changes nothing")
+    ghost = stub.UpdateMany(pb.UpdateManyRequest(edits=[*edits[:4], pb.ImageEdit(
+        id="ghost", add_labels=["x"]), *edits[4:]]), timeout=30)
+    assert (ghost.applied, list(ghost.missing)) == (False, ["ghost"])
+    trial = stub.UpdateMany(pb.UpdateManyRequest(edits=edits, dry_run=True), timeout=30)
+    assert (trial.applied, trial.changed) == (False, len(ids))
+    assert state() == before
+    done = stub.UpdateMany(pb.UpdateManyRequest(edits=edits, cluster_names=[
+        pb.ClusterName(cluster=0, name="batched")]), timeout=60)
+    assert (done.applied, done.changed, done.unchanged, done.names_changed) == (
+        True, len(ids), 0, 1)
+    after = stub.Get(pb.GetRequest(ids=ids), timeout=30)
+    assert all(list(i.labels) == ["batch"] for i in after.items)
+    assert stub.Count(pb.CountRequest(filter=pb.Filter(any_of=["batch"])), timeout=30
+                      ).count == len(ids)
+    assert ("batched" in {c.name for c in stub.Info(pb.InfoRequest(), timeout=30)
+                          .cluster_names})

@@ -18,6 +18,7 @@ from tests.server.conftest import running_server
 from tests.server.test_labels_wire import (  # noqa: F401  (collected here, on Milvus)
     test_bad_input_is_invalid_argument_naming_the_field,
     test_the_labelling_round_trip,
+    test_update_many_is_all_or_nothing_over_the_wire,
 )
 
 _names = itertools.count()

@@ -19,7 +19,7 @@ from lookalike.common.labels import Change, check_payload
 from lookalike.indexer.interface import Target
 from lookalike.indexer.milvus.payloads import to_json
 from lookalike.indexer.milvus.recluster import recluster_milvus
-from lookalike.indexer.milvus.rewrite import PENDING, recover, stash_id
+from lookalike.indexer.milvus.rewrite import COMMIT, PENDING, recover, stash_id
 from lookalike.indexer.opener import open_collection
 from lookalike.indexer.recluster import ReclusterConfig
 
@@ -103,6 +103,39 @@ def test_a_rewrite_cut_short_by_a_crash_is_finished_by_the_next_writer(
         assert recover(view, stale_s=0) == 5
         assert len(c) == 200 and c.count(Filter.checked(all_of=["saved"])) == 5
         assert view.stashed() == []
+        for cluster in range(c.nlist):
+            assert c.count(Filter.checked(clusters=[cluster])) == c.cluster_sizes()[cluster]
+
+
+def test_a_crashed_rewrite_is_undone_before_its_commit_and_finished_after(
+        tmp_path: Path, model_dir: Path, address: str) -> None:
+    """A rewrite (an UpdateMany's) is all or nothing however many batches it spans: a crash
+    while stashing leaves every image as it was; a crash after the commit row, with only
+    some old rows deleted, ends with every image rewritten."""
+    vectors = blob_vectors(n=200, centres=4, seed=5)
+    folder = milvus_vectors_folder(tmp_path / "m", model_dir, address, vectors, k=4)
+    ids = vector_ids(200)[10:16]
+    with open_collection(folder) as c:
+        view = c.vectors.at(c.generation().name)
+        rows = view.find(ids, vectors=True)
+
+        def stash(tx: str, label: str) -> None:
+            new = [{"id": r["id"], "cluster": r["cluster"], "at": time.time(), "tx": tx,
+                    "payload": to_json(check_payload([label]))} for r in rows]
+            view.insert([stash_id(r["id"], tx) for r in rows], [r["path"] for r in rows],
+                        np.full(len(rows), PENDING), np.asarray([r["vector"] for r in rows]),
+                        new)
+
+        stash("t1", "half")  # crashed before its commit row
+        assert recover(view, stale_s=0) == 0 and view.stashed() == []
+        assert c.count(Filter.checked(any_of=["half"])) == 0 and len(c) == 200
+        stash("t2", "whole")
+        view.insert([COMMIT + "t2"], [""], np.full(1, PENDING), np.zeros((1, c.dim)),
+                    [{"tx": "t2", "commit": True, "at": time.time(), "rows": len(rows)}])
+        view.delete(ids[:3])  # crashed amid the deletes
+        assert len(c) == 197
+        assert recover(view, stale_s=0) == 6 and view.stashed() == []
+        assert len(c) == 200 and c.count(Filter.checked(all_of=["whole"])) == 6
         for cluster in range(c.nlist):
             assert c.count(Filter.checked(clusters=[cluster])) == c.cluster_sizes()[cluster]
 
