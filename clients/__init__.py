@@ -5,6 +5,7 @@ from lookalike.clients.client import Client
 from lookalike.clients.edits import ImageEdit
 from lookalike.clients.errors import BadAnswer
 from lookalike.clients.filters import Equals, Exists, Filter, Range
+from lookalike.clients.map_messages import CollectionMap, Thumbnail
 from lookalike.clients.results import (
     Added,
     CollectionInfo,
@@ -20,7 +21,7 @@ from lookalike.clients.results import (
 )
 from lookalike.clients.retry import RetryPolicy
 
-__all__ = ["Added", "AsyncClient", "BadAnswer", "Client", "CollectionInfo",
+__all__ = ["Added", "AsyncClient", "BadAnswer", "Client", "CollectionInfo", "CollectionMap",
            "DuplicateCalibration", "DuplicateGroup", "DuplicateMember", "Edited", "Equals",
            "Exists", "Filter", "ImageEdit", "Item", "Neighbor", "Page", "Range", "RetryPolicy",
-           "SearchResult", "Updated"]
+           "SearchResult", "Thumbnail", "Updated"]

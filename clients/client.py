@@ -34,6 +34,14 @@ from lookalike.clients.label_messages import (
     update_request,
     updated_of,
 )
+from lookalike.clients.map_messages import (
+    CollectionMap,
+    MapAssembly,
+    Thumbnail,
+    map_request,
+    thumbnail_requests,
+    thumbnails_of,
+)
 from lookalike.clients.messages import (
     AddPlan,
     check_query,
@@ -270,7 +278,6 @@ class Client:
         response = self._unary(self._stub.NameCluster, request, timeout, "name_cluster")
         return response.previous
 
-    # --- update_many (issue 25) ---
     def update_many(self, edits: Iterable[ImageEdit],
                           cluster_names: dict[int, str] | None = None, *,
                           dry_run: bool = False, split: bool = False,
@@ -287,14 +294,44 @@ class Client:
             plan.answer(self._unary(self._stub.UpdateMany, request, timeout,
                                           "update_many"))
         return plan.result()
-    # --- end update_many ---
+
+    def thumbnails(self, ids: Iterable[str], size: int = 128,
+                         timeout: float | None = None) -> list[Thumbnail]:
+        """Thumbnails of stored ids, their longer side at most size (16-512) pixels, in the
+        order asked: JPEGs the server makes from the stored files, transparency on white.
+        An id whose file is gone or unreadable comes back with that status, not an error.
+        More than 100 ids are asked 100 at a time; `timeout` is per call."""
+        out: list[Thumbnail] = []
+        for request in thumbnail_requests(ids, size):
+            response = self._unary(self._stub.Thumbnail, request, timeout, "thumbnails")
+            out.extend(thumbnails_of(response, request))
+        return out
+
+    def map(self, chunk_size: int = 0, timeout: float | None = None) -> CollectionMap:
+        """The collection's 2-D map: every stored image's position, cluster, and whether it
+        was placed since the map was computed. CollectionError (FAILED_PRECONDITION) when
+        the collection has none yet (`lookalike map DIR` makes one). `timeout` is the
+        deadline of the whole stream; it is tried again while the server is UNAVAILABLE."""
+        request = map_request(chunk_size)
+        delays = self.config.retry.delays()
+        while True:
+            assembly = MapAssembly()
+            chunks = self._stub.Map(request, timeout=self._timeout(timeout),
+                                    metadata=self._metadata)
+            try:
+                for chunk in chunks:
+                    assembly.add(parsed(chunk, self.target))
+                return assembly.result()
+            except grpc.RpcError as err:
+                delay = retry_delay(err, delays, retryable=is_retryable(err),
+                                    target=self.target, what="map")
+            time.sleep(delay)
 
     def info(self, timeout: float | None = None) -> CollectionInfo:
         """What is served: model, input size, counts, clusters, versions."""
         response = self._unary(self._stub.Info, pb.InfoRequest(), timeout, "info")
         return collection_info(response)
 
-    # --- Duplicates (issue 27) ---
     def find_duplicates(
         self, threshold: float | None = None, *, preset: str | None = None,
         nprobe: int | None = None, read_files: bool = True, timeout: float | None = None,
@@ -322,7 +359,6 @@ class Client:
             raise from_rpc_error(err, self.target) from None
         finally:
             call.cancel()
-    # --- end of duplicates ---
 
     def health(self, timeout: float | None = None) -> str:
         """The standard health status: "SERVING", "NOT_SERVING", ..."""

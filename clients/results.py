@@ -34,7 +34,6 @@ class Added:
     cluster: int
 
 
-# --- Duplicates (issue 27) ---
 @dataclass(frozen=True)
 class DuplicateCalibration:
     """The squared-L2 duplicate thresholds a build calibrated: the best separation of edited
@@ -67,7 +66,6 @@ class DuplicateGroup:
     @property
     def representative(self) -> DuplicateMember:
         return self.members[0]
-# --- end of duplicates ---
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,9 @@ from lookalike.server.batching import BatchConfig, Batcher
 from lookalike.server.chunking import ChunkPlan, encode_in_chunks, time_buckets
 from lookalike.server.config import ServerConfig
 from lookalike.server.duplicates import calibration_message, find_duplicates
+from lookalike.server.map_view import MapView
 from lookalike.server.metrics import Metrics
+from lookalike.server.thumbnails import Thumbnailer
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +119,8 @@ class Engine:
             BatchConfig(window_s=config.batch_window_ms / 1000, max_batch=config.max_batch),
             on_batch=self.metrics.batch_size.observe,
         )
+        self.thumbnails = Thumbnailer(collection, config)  # the Thumbnail call
+        self.map = MapView(collection, collection.folder)  # the Map call
 
     def search(self, request: pb.SearchRequest, alive: Alive = always) -> pb.SearchResponse:
         """The k nearest images to the request's query (a stored id's own image left out)."""

@@ -119,14 +119,21 @@ class LookalikeService(pb_grpc.LookalikeServicer):
                     context: grpc.ServicerContext) -> pb.NameClusterResponse:
         return self.engine().name_cluster(request)
 
-    # --- Duplicates (issue 27) ---
     @handle_stream_errors
     def FindDuplicates(self, request: pb.FindDuplicatesRequest,
                        context: grpc.ServicerContext) -> Iterator[pb.DuplicateGroup]:
         yield from self.engine().find_duplicates(request, caller_alive(context))
-    # --- end of duplicates ---
-    # --- UpdateMany (issue 25) ---
+
     @handle_errors
     def UpdateMany(self, request: pb.UpdateManyRequest,
                    context: grpc.ServicerContext) -> pb.UpdateManyResponse:
         return self.engine().update_many(request)
+
+    @handle_errors
+    def Thumbnail(self, request: pb.ThumbnailRequest,
+                  context: grpc.ServicerContext) -> pb.ThumbnailResponse:
+        return self.engine().thumbnails.answer(request)
+
+    @handle_stream_errors
+    def Map(self, request: pb.MapRequest, context: grpc.ServicerContext) -> Iterator[pb.MapChunk]:
+        yield from self.engine().map.chunks(request)

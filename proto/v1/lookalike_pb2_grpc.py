@@ -94,6 +94,16 @@ class LookalikeStub:
                 request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyRequest.SerializeToString,
                 response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyResponse.FromString,
                 _registered_method=True)
+        self.Thumbnail = channel.unary_unary(
+                '/lookalike.v1.Lookalike/Thumbnail',
+                request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.ThumbnailRequest.SerializeToString,
+                response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.ThumbnailResponse.FromString,
+                _registered_method=True)
+        self.Map = channel.unary_stream(
+                '/lookalike.v1.Lookalike/Map',
+                request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.MapRequest.SerializeToString,
+                response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.MapChunk.FromString,
+                _registered_method=True)
 
 
 class LookalikeServicer:
@@ -173,8 +183,7 @@ class LookalikeServicer:
         raise NotImplementedError('Method not implemented!')
 
     def FindDuplicates(self, request, context):
-        """--- Duplicates (issue 27) ---
-        Every group of near-duplicate images in the collection, one message per group, largest
+        """Every group of near-duplicate images in the collection, one message per group, largest
         group first; needs a read token. The search finds all groups before the first is sent
         (a pair found last may join two groups); each group is then sent as soon as its
         members' files are read. Cancelling the call stops the work on the server.
@@ -184,12 +193,26 @@ class LookalikeServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateMany(self, request, context):
-        """--- end of duplicates ---
-        --- UpdateMany (issue 25: label import as one transaction) ---
-        Each image's own change and cluster names, all or nothing: one transaction on the
+        """Each image's own change and cluster names, all or nothing: one transaction on the
         local store, one rewrite behind its backup on Milvus. Each change is applied to what
         the image holds inside the write. At most 100,000 edits; needs a write token.
-        --- end UpdateMany ---
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Thumbnail(self, request, context):
+        """Small images of stored ids, read from their stored files by the server and drawn on white;
+        an id whose file is gone or unreadable answers a status, not an error. Needs a read token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Map(self, request, context):
+        """The collection's 2-D map (t-SNE of the embeddings, computed at build and recluster and kept
+        with the collection); images added since are placed near their neighbours. Streams chunks;
+        needs a read token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -257,6 +280,16 @@ def add_LookalikeServicer_to_server(servicer, server):
                     servicer.UpdateMany,
                     request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyRequest.FromString,
                     response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyResponse.SerializeToString,
+            ),
+            'Thumbnail': grpc.unary_unary_rpc_method_handler(
+                    servicer.Thumbnail,
+                    request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.ThumbnailRequest.FromString,
+                    response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.ThumbnailResponse.SerializeToString,
+            ),
+            'Map': grpc.unary_stream_rpc_method_handler(
+                    servicer.Map,
+                    request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.MapRequest.FromString,
+                    response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.MapChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -583,6 +616,60 @@ class Lookalike:
             '/lookalike.v1.Lookalike/UpdateMany',
             lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyRequest.SerializeToString,
             lookalike_dot_proto_dot_v1_dot_lookalike__pb2.UpdateManyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Thumbnail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lookalike.v1.Lookalike/Thumbnail',
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.ThumbnailRequest.SerializeToString,
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.ThumbnailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Map(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/lookalike.v1.Lookalike/Map',
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.MapRequest.SerializeToString,
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.MapChunk.FromString,
             options,
             channel_credentials,
             insecure,
