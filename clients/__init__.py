@@ -4,6 +4,7 @@ from lookalike.clients.async_client import AsyncClient
 from lookalike.clients.client import Client
 from lookalike.clients.errors import BadAnswer
 from lookalike.clients.filters import Equals, Exists, Filter, Range
+from lookalike.clients.map_messages import CollectionMap, Thumbnail
 from lookalike.clients.results import (
     Added,
     CollectionInfo,
@@ -15,6 +16,6 @@ from lookalike.clients.results import (
 )
 from lookalike.clients.retry import RetryPolicy
 
-__all__ = ["Added", "AsyncClient", "BadAnswer", "Client", "CollectionInfo", "Equals", "Exists",
-           "Filter", "Item", "Neighbor", "Page", "Range", "RetryPolicy", "SearchResult",
-           "Updated"]
+__all__ = ["Added", "AsyncClient", "BadAnswer", "Client", "CollectionInfo", "CollectionMap",
+           "Equals", "Exists", "Filter", "Item", "Neighbor", "Page", "Range", "RetryPolicy",
+           "SearchResult", "Thumbnail", "Updated"]

@@ -31,6 +31,14 @@ from lookalike.clients.label_messages import (
     update_request,
     updated_of,
 )
+from lookalike.clients.map_messages import (
+    CollectionMap,
+    MapAssembly,
+    Thumbnail,
+    map_request,
+    thumbnail_requests,
+    thumbnails_of,
+)
 from lookalike.clients.messages import (
     AddPlan,
     check_query,
@@ -257,6 +265,38 @@ class Client:
         request = name_cluster_request(cluster, name)
         response = self._unary(self._stub.NameCluster, request, timeout, "name_cluster")
         return response.previous
+
+    def thumbnails(self, ids: Iterable[str], size: int = 128,
+                         timeout: float | None = None) -> list[Thumbnail]:
+        """Thumbnails of stored ids, their longer side at most size (16-512) pixels, in the
+        order asked: JPEGs the server makes from the stored files, transparency on white.
+        An id whose file is gone or unreadable comes back with that status, not an error.
+        More than 100 ids are asked 100 at a time; `timeout` is per call."""
+        out: list[Thumbnail] = []
+        for request in thumbnail_requests(ids, size):
+            response = self._unary(self._stub.Thumbnail, request, timeout, "thumbnails")
+            out.extend(thumbnails_of(response, request))
+        return out
+
+    def map(self, chunk_size: int = 0, timeout: float | None = None) -> CollectionMap:
+        """The collection's 2-D map: every stored image's position, cluster, and whether it
+        was placed since the map was computed. CollectionError (FAILED_PRECONDITION) when
+        the collection has none yet (`lookalike map DIR` makes one). `timeout` is the
+        deadline of the whole stream; it is tried again while the server is UNAVAILABLE."""
+        request = map_request(chunk_size)
+        delays = self.config.retry.delays()
+        while True:
+            assembly = MapAssembly()
+            chunks = self._stub.Map(request, timeout=self._timeout(timeout),
+                                    metadata=self._metadata)
+            try:
+                for chunk in chunks:
+                    assembly.add(parsed(chunk, self.target))
+                return assembly.result()
+            except grpc.RpcError as err:
+                delay = retry_delay(err, delays, retryable=is_retryable(err),
+                                    target=self.target, what="map")
+            time.sleep(delay)
 
     def info(self, timeout: float | None = None) -> CollectionInfo:
         """What is served: model, input size, counts, clusters, versions."""

@@ -44,6 +44,10 @@ class ServerConfig:
         token_file: lines of "read TOKEN" or "write TOKEN"; when set, calls need a token.
         metrics_port: the HTTP port for Prometheus metrics; None turns them off.
         metrics_host: the address the metrics endpoint listens on.
+        thumbnail_cache_mb: memory for the Thumbnail call's cache of finished JPEGs, per
+            process; 64 MB holds about 14,000 128-px photo thumbnails (about 4.6 KB each,
+            benchmarks/thumbnail_bench.py), a 100K-image collection's screens of a session.
+            0 turns the cache off.
     """
 
     host: str = "127.0.0.1"
@@ -71,6 +75,7 @@ class ServerConfig:
     token_file: str | None = None
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    thumbnail_cache_mb: int = 64
 
     @property
     def allow_url_fetch(self) -> bool:

@@ -45,6 +45,7 @@ from lookalike.server.batching import BatchConfig, Batcher
 from lookalike.server.chunking import ChunkPlan, encode_in_chunks, time_buckets
 from lookalike.server.config import ServerConfig
 from lookalike.server.metrics import Metrics
+from lookalike.server.thumbnails import Thumbnailer
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class Engine:
             BatchConfig(window_s=config.batch_window_ms / 1000, max_batch=config.max_batch),
             on_batch=self.metrics.batch_size.observe,
         )
+        self.thumbnails = Thumbnailer(collection, config)  # the Thumbnail call
 
     def search(self, request: pb.SearchRequest, alive: Alive = always) -> pb.SearchResponse:
         """The k nearest images to the request's query (a stored id's own image left out)."""

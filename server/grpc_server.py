@@ -90,6 +90,7 @@ class Running:
         with self.lock:
             engine = self.engine
         if engine is not None:
+            engine.thumbnails.close()
             engine.collection.close()
         self.metrics.close()
         logger.info("stopped; %s", "the collection is closed" if engine or self.loaded.is_set()

@@ -141,6 +141,9 @@ OPTIONS = (
            "HTTP port for Prometheus /metrics (off when unset; 0 picks a free one)", 0,
            maximum=PORT_MAX),
     Option("metrics_host", "--metrics-host", _address, "address the metrics endpoint listens on"),
+    Option("thumbnail_cache_mb", "--thumbnail-cache-mb", int,
+           "memory (MB, per process) for finished thumbnails of the Thumbnail call; 0: none",
+           0, "MB"),
 )
 
 

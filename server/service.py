@@ -118,3 +118,8 @@ class LookalikeService(pb_grpc.LookalikeServicer):
     def NameCluster(self, request: pb.NameClusterRequest,
                     context: grpc.ServicerContext) -> pb.NameClusterResponse:
         return self.engine().name_cluster(request)
+
+    @handle_errors
+    def Thumbnail(self, request: pb.ThumbnailRequest,
+                  context: grpc.ServicerContext) -> pb.ThumbnailResponse:
+        return self.engine().thumbnails.answer(request)

@@ -1,4 +1,5 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -349,3 +350,67 @@ class NameClusterResponse(_message.Message):
     PREVIOUS_FIELD_NUMBER: _ClassVar[int]
     previous: str
     def __init__(self, previous: _Optional[str] = ...) -> None: ...
+
+class ThumbnailRequest(_message.Message):
+    __slots__ = ("ids", "size")
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    size: int
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., size: _Optional[int] = ...) -> None: ...
+
+class ThumbnailResponse(_message.Message):
+    __slots__ = ("thumbs",)
+    THUMBS_FIELD_NUMBER: _ClassVar[int]
+    thumbs: _containers.RepeatedCompositeFieldContainer[Thumb]
+    def __init__(self, thumbs: _Optional[_Iterable[_Union[Thumb, _Mapping]]] = ...) -> None: ...
+
+class Thumb(_message.Message):
+    __slots__ = ("id", "status", "image", "mime_type", "width", "height")
+    class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATUS_UNSPECIFIED: _ClassVar[Thumb.Status]
+        OK: _ClassVar[Thumb.Status]
+        UNKNOWN_ID: _ClassVar[Thumb.Status]
+        FILE_MISSING: _ClassVar[Thumb.Status]
+        UNREADABLE: _ClassVar[Thumb.Status]
+    STATUS_UNSPECIFIED: Thumb.Status
+    OK: Thumb.Status
+    UNKNOWN_ID: Thumb.Status
+    FILE_MISSING: Thumb.Status
+    UNREADABLE: Thumb.Status
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: Thumb.Status
+    image: bytes
+    mime_type: str
+    width: int
+    height: int
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[Thumb.Status, str]] = ..., image: _Optional[bytes] = ..., mime_type: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
+class MapRequest(_message.Message):
+    __slots__ = ("chunk_size",)
+    CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    chunk_size: int
+    def __init__(self, chunk_size: _Optional[int] = ...) -> None: ...
+
+class MapChunk(_message.Message):
+    __slots__ = ("ids", "x", "y", "clusters", "placed", "map_version")
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    CLUSTERS_FIELD_NUMBER: _ClassVar[int]
+    PLACED_FIELD_NUMBER: _ClassVar[int]
+    MAP_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    x: _containers.RepeatedScalarFieldContainer[float]
+    y: _containers.RepeatedScalarFieldContainer[float]
+    clusters: _containers.RepeatedScalarFieldContainer[int]
+    placed: _containers.RepeatedScalarFieldContainer[bool]
+    map_version: str
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., x: _Optional[_Iterable[float]] = ..., y: _Optional[_Iterable[float]] = ..., clusters: _Optional[_Iterable[int]] = ..., placed: _Optional[_Iterable[bool]] = ..., map_version: _Optional[str] = ...) -> None: ...

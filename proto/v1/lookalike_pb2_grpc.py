@@ -84,6 +84,16 @@ class LookalikeStub:
                 request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterRequest.SerializeToString,
                 response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterResponse.FromString,
                 _registered_method=True)
+        self.Thumbnail = channel.unary_unary(
+                '/lookalike.v1.Lookalike/Thumbnail',
+                request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.ThumbnailRequest.SerializeToString,
+                response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.ThumbnailResponse.FromString,
+                _registered_method=True)
+        self.Map = channel.unary_stream(
+                '/lookalike.v1.Lookalike/Map',
+                request_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.MapRequest.SerializeToString,
+                response_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.MapChunk.FromString,
+                _registered_method=True)
 
 
 class LookalikeServicer:
@@ -162,6 +172,23 @@ class LookalikeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Thumbnail(self, request, context):
+        """Small images of stored ids, read from their stored files by the server and drawn on white;
+        an id whose file is gone or unreadable answers a status, not an error. Needs a read token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Map(self, request, context):
+        """The collection's 2-D map (t-SNE of the embeddings, computed at build and recluster and kept
+        with the collection); images added since are placed near their neighbours. Streams chunks;
+        needs a read token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LookalikeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -214,6 +241,16 @@ def add_LookalikeServicer_to_server(servicer, server):
                     servicer.NameCluster,
                     request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterRequest.FromString,
                     response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterResponse.SerializeToString,
+            ),
+            'Thumbnail': grpc.unary_unary_rpc_method_handler(
+                    servicer.Thumbnail,
+                    request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.ThumbnailRequest.FromString,
+                    response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.ThumbnailResponse.SerializeToString,
+            ),
+            'Map': grpc.unary_stream_rpc_method_handler(
+                    servicer.Map,
+                    request_deserializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.MapRequest.FromString,
+                    response_serializer=lookalike_dot_proto_dot_v1_dot_lookalike__pb2.MapChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -486,6 +523,60 @@ class Lookalike:
             '/lookalike.v1.Lookalike/NameCluster',
             lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterRequest.SerializeToString,
             lookalike_dot_proto_dot_v1_dot_lookalike__pb2.NameClusterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Thumbnail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lookalike.v1.Lookalike/Thumbnail',
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.ThumbnailRequest.SerializeToString,
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.ThumbnailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Map(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/lookalike.v1.Lookalike/Map',
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.MapRequest.SerializeToString,
+            lookalike_dot_proto_dot_v1_dot_lookalike__pb2.MapChunk.FromString,
             options,
             channel_credentials,
             insecure,

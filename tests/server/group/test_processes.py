@@ -81,6 +81,23 @@ def test_every_worker_answers_searches_health_and_reflection(group):
             channel.close()
 
 
+def test_every_worker_answers_thumbnails_of_the_stored_files(group):
+    """Each worker reads the stored files itself (its own cache): the same JPEGs from both."""
+    clients = clients_per_worker(group)
+    try:
+        answers = {}
+        stored = [item.id for item in clients[0].browse(page_size=2).items]
+        for worker, client in clients.items():
+            assert group.answered_by(
+                lambda w=worker, c=client: answers.setdefault(
+                    w, c.thumbnails([*stored, "nobody"], size=48))) == {worker}
+        assert [t.status for t in answers[0]] == ["ok", "ok", "unknown_id"]
+        assert [t.image for t in answers[0]] == [t.image for t in answers[1]]
+    finally:
+        for client in clients.values():
+            client.close()
+
+
 def test_one_metrics_endpoint_sums_every_worker(group):
     port = group.metrics_port()
     before = scrape(port)
