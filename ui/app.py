@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -20,7 +21,13 @@ from lookalike.clients.async_client import AsyncClient
 from lookalike.common.errors import LookalikeError
 from lookalike.ui import routes
 from lookalike.ui.config import THUMB_SIZE, UiConfig
-from lookalike.ui.errors import HttpError, on_http_error, on_lookalike_error, on_unexpected
+from lookalike.ui.errors import (
+    HttpError,
+    on_http_error,
+    on_lookalike_error,
+    on_starlette_error,
+    on_unexpected,
+)
 from lookalike.ui.parse import whole
 from lookalike.ui.security import Guard, host_names, new_csrf_token
 from lookalike.ui.thumbs import Batcher, placeholder
@@ -93,6 +100,7 @@ def create_app(config: UiConfig) -> Starlette:
         middleware=[Middleware(Guard, csrf=csrf, hosts=host_names(config.host,
                                                                    config.allowed_hosts))],
         exception_handlers={LookalikeError: on_lookalike_error, HttpError: on_http_error,
+                            StarletteHTTPException: on_starlette_error,
                             Exception: on_unexpected},
         lifespan=lifespan,
     )

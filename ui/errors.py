@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -55,6 +56,14 @@ async def on_lookalike_error(request: Request, exc: Exception) -> JSONResponse:
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HttpError)
     return error_response(exc.status, str(exc), exc.kind)
+
+
+async def on_starlette_error(request: Request, exc: Exception) -> JSONResponse:
+    """No such route (an id with a line break does not match /thumb/<id>), wrong method."""
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(exc.status_code, f"{exc.detail}: {request.method} "
+                          f"{request.url.path[:200]!r}", "NotFound" if exc.status_code == 404
+                          else "BadRequest")
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -177,9 +176,3 @@ def screenshot(browser):
         return path
 
     return take
-
-
-def hide_file(path: Path, keep: Path) -> None:
-    """Moves an image file away (a deleted file, for the placeholder tile)."""
-    keep.mkdir(parents=True, exist_ok=True)
-    shutil.move(path, keep / path.name)
