@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 
 from lookalike.app.flags import add_connection_args, client_options, positive_int
 
@@ -33,8 +35,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     require_web_packages()
     app = WebApp(ui_config(args, args.target, args.host, args.port))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # like serve: a signal is a clean exit 0
+        signal.signal(sig, lambda *_: stop.set())
+    app.start()
     print(f"lookalike ui on {app.url} (server {args.target})", flush=True)
-    app.run()
+    while not stop.wait(0.5):
+        pass
+    app.stop()
     return 0
 
 

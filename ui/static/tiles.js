@@ -72,7 +72,9 @@ export function tile(item, { small = false } = {}) {
     if (item.distance !== undefined) meta.append(el("div", "dist", `d = ${item.distance.toFixed(4)}`));
     const cluster = el("div", "cl", `cluster ${item.cluster}`);
     if (item.cluster_name) cluster.append(el("span", "cname", ` · ${item.cluster_name}`));
-    meta.append(cluster, el("div", "path", item.path), chips(item.labels || []));
+    const path = el("div", "path", item.path.split("/").pop() || item.path);
+    path.title = item.path;
+    meta.append(cluster, path, chips(item.labels || []));
     node.append(meta);
   }
   return node;
