@@ -131,6 +131,7 @@ function paint() {
     }
   }
   ctx.putImageData(image, 0, 0);
+  if (!performance.getEntriesByName("lookalike:map-drawn").length) performance.mark("lookalike:map-drawn");
   if (drag && drag.path) {
     ctx.strokeStyle = "#1e88e5";
     ctx.lineWidth = 1.5;
