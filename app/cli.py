@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import NamedTuple
 
-from lookalike.app import build, demo, duplicates, index, labels, query, serve, ui
+from lookalike.app import build, demo, duplicates, index, labels, mapping, query, serve, ui
 from lookalike.common.errors import LookalikeError
 from lookalike.common.manifest_payload import ManifestError
 
@@ -54,6 +54,8 @@ COMMANDS: dict[str, Command] = {
                       "export labels and attributes to CSV/JSONL, or import them back"),
     "recluster": Command(index.cmd_recluster, index.recluster_flags,
                          "re-run KMeans on a collection's current vectors"),
+    "map": Command(mapping.cmd_map, mapping.map_flags,
+                   "compute the 2-D map of a collection that the Map call serves"),
     "report": Command(index.cmd_report, index.report_flags,
                       "plots and an HTML page about a collection's clusters"),
     "duplicates": Command(duplicates.cmd_duplicates, duplicates.duplicates_flags,

@@ -102,3 +102,11 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     hits = [len(set(f[f >= 0]) & set(t[t >= 0])) / max(1, (t >= 0).sum())
             for f, t in zip(found, truth, strict=True)]
     return float(np.mean(hits))
+
+
+def emit(result: dict, out: Path | None = None) -> None:
+    """Prints a benchmark's result as JSON, and writes it to out when given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        out.write_text(text + "\n")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from PIL import Image, ImageEnhance
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.testbed import blob_vectors, make_collection, save_model  # noqa: E402
+from benchmarks.testbed import blob_vectors, emit, make_collection, save_model  # noqa: E402
 from lookalike.clients import Client  # noqa: E402
 from lookalike.common import imaging  # noqa: E402
 
@@ -109,10 +108,7 @@ def main() -> None:
                 out["cache_items_after"] = len(cache)
         finally:
             running.stop(grace_s=1)
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,10 @@ class CollectionMismatch(CollectionError):
     """A collection made with another model or format version."""
 
 
+class NoMap(CollectionError):
+    """A collection without a map yet (built before maps existed): `lookalike map DIR`."""
+
+
 class TrainingError(LookalikeError):
     """Training input that cannot make a model (too few images, all identical)."""
 

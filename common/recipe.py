@@ -121,3 +121,11 @@ ROUTING_K = 32
 TARGET_RECALL = 0.95
 NPROBE_MARGIN = 0.01
 NPROBE_SAMPLE = 500
+
+# --- The collection map (indexer/map_compute.py), computed at build, recluster, `lookalike map` --
+# t-SNE (openTSNE, FFT gradients) on at most this many images; the rest are placed at the mean
+# of their nearest sampled neighbours. Chosen by benchmarks/map_bench.py on 2 cores (see
+# BENCHMARKS.md, "Map"): the limit is 2 minutes at 100K images.
+MAP_SAMPLE = 5_000
+MAP_NEIGHBOURS = 10  # sampled neighbours whose mean places an image (also images added later)
+MAP_PERPLEXITY = 30  # openTSNE's default, and scikit-learn's; not swept

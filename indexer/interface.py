@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -115,7 +116,8 @@ def check_search(k: int, nprobe: int | None, max_k: int | None = None) -> None:
 
 @runtime_checkable
 class CollectionLike(Protocol):
-    """A searchable, changeable collection of image embeddings and their rows.
+    """A searchable, changeable collection of image embeddings and their rows, kept in (or
+    described by) the folder `folder`.
 
     Every method may be called from any thread at any time: searches run side by side, and
     adds and deletes are serialized among themselves without stopping searches for long.
@@ -123,6 +125,8 @@ class CollectionLike(Protocol):
     collection raises CollectionError, a full disk StorageFull, and a collection opened only
     for reading refuses add and delete with Unavailable.
     """
+
+    folder: Path  # the collection folder (a Milvus-mode one keeps the model and map there)
 
     def search(self, queries: np.ndarray, k: int, nprobe: int | None = None,
                filter: Filter | None = None) -> Hits:
@@ -217,6 +221,10 @@ class CollectionLike(Protocol):
 
     def label_counts(self) -> dict[str, int]:
         """How many images carry each label."""
+        ...
+
+    def rows(self) -> list[Row]:
+        """Every stored row (no vectors), in row order."""
         ...
 
     def describe(self) -> Description:

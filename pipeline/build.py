@@ -24,6 +24,9 @@ from lookalike.indexer.clustering import choose_k, choose_nprobe, fit_kmeans
 from lookalike.indexer.folder import refuse_existing
 from lookalike.indexer.local.create import write_collection
 from lookalike.indexer.manifest import Manifest
+from lookalike.indexer.map_compute import MapConfig
+from lookalike.indexer.map_file import refresh_map
+from lookalike.indexer.opener import open_collection
 from lookalike.pipeline.backends import BuildSteps, backend_for
 from lookalike.pipeline.calibrate import calibrate
 from lookalike.pipeline.inputs import Skipped, check_unique_ids
@@ -61,6 +64,9 @@ class BuildConfig:
     # whitening fit then see only a random sample of fine_tune_images images, decoded here.
     ray: RayConfig | None = None
     workers: int | None = None  # processes decoding here (common/pool.py); None: one per core
+    # The 2-D map kept with the collection (indexer/map_compute.py); None: none is made (a
+    # server's Map call then asks for `lookalike map DIR`).
+    map_config: MapConfig | None = field(default_factory=MapConfig)
 
 
 @dataclass(frozen=True)
@@ -122,8 +128,21 @@ def build_collection(
     fingerprint = _write(out, model, vectors, got.sources, centroids, nprobe, address,
                          config.milvus_token, calibration)
     lap("index")
+    if config.map_config is not None:
+        _map(out, config)
+        lap("map")
     return Built(out, fingerprint, len(got.sources), got.skipped, len(centroids), nprobe,
                  lap.seconds)
+
+
+def _map(out: Path, config: BuildConfig) -> None:
+    """Computes the new collection's map from what it stores (its ids, as the store gave
+    them) and keeps it in the folder."""
+    collection = open_collection(out, read_only=True, milvus_token=config.milvus_token)
+    try:
+        refresh_map(collection, out, config.map_config or MapConfig())
+    finally:
+        collection.close()
 
 
 def _milvus_address(store: str | None) -> MilvusAddress | None:

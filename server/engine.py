@@ -44,6 +44,7 @@ from lookalike.proto.v1 import lookalike_pb2 as pb
 from lookalike.server.batching import BatchConfig, Batcher
 from lookalike.server.chunking import ChunkPlan, encode_in_chunks, time_buckets
 from lookalike.server.config import ServerConfig
+from lookalike.server.map_view import MapView
 from lookalike.server.metrics import Metrics
 from lookalike.server.thumbnails import Thumbnailer
 
@@ -117,6 +118,7 @@ class Engine:
             on_batch=self.metrics.batch_size.observe,
         )
         self.thumbnails = Thumbnailer(collection, config)  # the Thumbnail call
+        self.map = MapView(collection, collection.folder)  # the Map call
 
     def search(self, request: pb.SearchRequest, alive: Alive = always) -> pb.SearchResponse:
         """The k nearest images to the request's query (a stored id's own image left out)."""

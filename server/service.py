@@ -123,3 +123,7 @@ class LookalikeService(pb_grpc.LookalikeServicer):
     def Thumbnail(self, request: pb.ThumbnailRequest,
                   context: grpc.ServicerContext) -> pb.ThumbnailResponse:
         return self.engine().thumbnails.answer(request)
+
+    @handle_stream_errors
+    def Map(self, request: pb.MapRequest, context: grpc.ServicerContext) -> Iterator[pb.MapChunk]:
+        yield from self.engine().map.chunks(request)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from lookalike.common.errors import InvalidArgument
 from lookalike.indexer.clustering import assign, choose_k, choose_nprobe, fit_kmeans, imbalance
+from lookalike.indexer.map_file import refresh_map
 from lookalike.indexer.recluster import ReclusterConfig, ReclusterReport, carry_names
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ def recluster(
         names, moved, dropped = carry_names(collection.store.cluster_names(), old, clusters)
         collection.replace_clustering(centroids, rowids, clusters, nprobe, names)
         after = collection.cluster_sizes()
+    # The map anew (a new version), with every image stored now: searches and adds go on.
+    refresh_map(collection, collection.folder)
     report = ReclusterReport(len(rowids), len(before), len(after), imbalance(before),
                              imbalance(after), nprobe, round(time.perf_counter() - clock, 2),
                              moved, dropped)

@@ -34,6 +34,7 @@ import numpy as np
 
 from lookalike.common.errors import CollectionError, CollectionLocked, InvalidArgument, Unavailable
 from lookalike.indexer.clustering import assign, choose_k, choose_nprobe, fit_kmeans, imbalance
+from lookalike.indexer.map_file import refresh_map
 from lookalike.indexer.milvus.collection import REFRESH_S, MilvusCollection
 from lookalike.indexer.milvus.generations import (
     FENCE,
@@ -111,6 +112,7 @@ def recluster_milvus(collection: MilvusCollection, config: ReclusterConfig | Non
             _abandon(store, old, new)
             raise
         now = collection.generation(force=True)
+    refresh_map(collection, collection.folder)  # anew, with every image stored now
     report = ReclusterReport(len(ids), len(before), now.nlist, imbalance(before),
                              imbalance(after), now.default_nprobe,
                              round(time.perf_counter() - clock, 2), moved, dropped)
