@@ -4,13 +4,13 @@ baseline, same run) and at 100K images built from testbed vectors; JSON out.
     nice -n 10 .venv/bin/python benchmarks/ui_bench.py [--sizes 1000,100000] [--repeats 5]
 
 Per size: a collection of blob vectors (sqrt(n) clusters; every path one of 256 real PNGs, so
-thumbnails are real reads) served by `lookalike serve --ui 0`, then a fresh headless Chromium
-(browser cache off) loads the page `--repeats` times:
+thumbnails are real reads; its map made by `lookalike map`) served by `lookalike serve --ui 0`,
+then a fresh headless Chromium (browser cache off) loads the page `--repeats` times:
 - first_screen_ms: navigation start to the page's "lookalike:first-screen" mark (header
   filled from Info and Health, every cluster row laid out, scripts done);
 - clusters_ms: clicking the Clusters tab to every thumbnail of the rows on screen decoded;
-- map_ms: clicking the Map tab to the first draw of every point (or the server's refusal
-  when the collection has no map).
+- map_ms: clicking the Map tab to the first draw of every point (the Map call streamed, sent
+  as JSON, parsed, the hit-test grid built, the points drawn).
 The first repeat is cold (the app's thumbnail cache empty); medians are over all repeats.
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import statistics
 import subprocess
 import sys
@@ -77,9 +78,14 @@ def make_files(folder: Path, count: int = 256) -> list[str]:
 def build(work: Path, n: int, files: list[str], model: Path) -> tuple[Path, float]:
     started = time.perf_counter()
     folder = work / f"collection-{n}"
+    if folder.exists():
+        shutil.rmtree(folder)
     vectors = blob_vectors(n, centres=64, seed=1)
     make_collection(folder, model, vectors, k=max(4, round(math.sqrt(n))),
                     paths=[files[i % len(files)] for i in range(n)]).close()
+    # A collection made straight from vectors has no map yet: make it as `lookalike map` does.
+    subprocess.run([sys.executable, "-m", "lookalike.app.cli", "map", str(folder)], check=True,
+                   stdout=subprocess.DEVNULL)
     return folder, time.perf_counter() - started
 
 

@@ -8,6 +8,7 @@ import csv
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -16,6 +17,14 @@ from lookalike.clients import Filter
 from lookalike.common.manifest_payload import labels_cell
 
 HOSTILE = "<img src=x onerror=alert(1)>"
+FIRST_RING = """
+const c = arguments[0], px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+const r = c.getBoundingClientRect();  // canvas pixels are CSS pixels here (no DPR scaling)
+for (let i = 0; i < px.length; i += 4)
+  if (px[i] === 0 && px[i + 1] === 0 && px[i + 2] === 0)
+    return [r.left + (i / 4) % c.width, r.top + Math.floor(i / 4 / c.width)];
+return null;
+"""
 
 
 def wait(driver, condition, timeout: float = 30):
@@ -164,7 +173,17 @@ def test_label_a_box_selection_on_the_map(page, sdk, screenshot):
     page.find_element(By.CSS_SELECTOR, '#map-colour option[value="label"]').click()
     page.find_element(By.ID, "map-label").send_keys("left half", Keys.ENTER)
     wait(page, lambda d: f"{chosen} of" in text_of(d, "map-info"))
-    ActionChains(page).move_to_element(canvas).perform()
+    # Hover a selected point (the first pixel of a black selection ring, read off the
+    # canvas): the tip shows its thumbnail and id.
+    x, y = page.execute_script(FIRST_RING, canvas)
+    mouse = ActionBuilder(page)
+    mouse.pointer_action.move_to_location(x + 5, y + 5)
+    mouse.perform()
+    wait(page, lambda d: d.find_element(By.ID, "map-tip").is_displayed() and d.execute_script(
+        "const i = document.getElementById('map-tip-img'); return i.complete && "
+        "i.naturalWidth > 0"))
+    hovered = text_of(page, "map-tip-text").split(" · ")[0]
+    assert "left half" in sdk.get([hovered])[0][0].labels
     screenshot("map")
     sdk.update(filter=Filter(any_labels=["left half"]), remove_labels=["left half"])
 
