@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CI installs in strict editable mode so a package missing from pyproject fails loudly.
 EDITABLE_MODE ?= strict
 
-.PHONY: demo test install install-test install-demo install-bench lint proto client bench clean
+.PHONY: demo test install install-test install-demo install-bench browser lint proto client bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,25 @@ bench: install-bench
 	$(BIN)/python benchmarks/index_bench.py --quick
 	$(BIN)/python benchmarks/server_bench.py --quick
 
-test: install-test
+# The web app's browser tests (tests/ui/) drive Debian's chromium through chromedriver.
+# Installed here when missing and we may (root, as CI runs); otherwise the run stops with
+# the command to run. The tests themselves fail, never skip, without the browser.
+BROWSER_INSTALL := apt-get update && apt-get install -y chromium chromium-driver
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
+browser:
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing the browser for tests/ui: $(BROWSER_INSTALL)"; \
+		$(BROWSER_INSTALL); \
+	else \
+		echo "tests/ui needs $(CHROMIUM) and $(CHROMEDRIVER); run as root:"; \
+		echo "  $(BROWSER_INSTALL)"; \
+		exit 1; \
+	fi
+
+test: install-test browser
 	$(BIN)/python proto/generate.py --check
 	$(BIN)/python clients/generate.py --check
 	$(BIN)/ruff check .

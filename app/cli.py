@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import NamedTuple
 
-from lookalike.app import build, demo, duplicates, index, labels, mapping, query, serve
+from lookalike.app import build, demo, duplicates, index, labels, mapping, query, serve, ui
 from lookalike.common.errors import LookalikeError
 from lookalike.common.manifest_payload import ManifestError
 
@@ -32,6 +32,8 @@ COMMANDS: dict[str, Command] = {
                      "write the embeddings of images to an .npz file"),
     "serve": Command(serve.cmd_serve, serve.serve_flags, "serve a collection over gRPC",
                      serve.SERVE_EPILOG),
+    "ui": Command(ui.cmd_ui, ui.ui_flags, "the web app: search, clusters, map and labels "
+                  "in a browser", ui.UI_EPILOG),
     "search": Command(query.cmd_search, query.search_flags,
                       "find the images most like one image"),
     "bulk": Command(query.cmd_bulk, query.bulk_flags, "search every image of a manifest"),

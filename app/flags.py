@@ -25,17 +25,23 @@ def add_connection_args(p: argparse.ArgumentParser, *, sends_images: bool = True
                        help="send images as they are instead of at the model's input size")
 
 
-def connect(args: argparse.Namespace, retries: int | None = None) -> Any:
-    """A Client built from the flags add_connection_args added (the token falls back to
-    $LOOKALIKE_TOKEN)."""
-    from lookalike.clients import Client, RetryPolicy
+def client_options(args: argparse.Namespace, retries: int | None = None) -> dict[str, Any]:
+    """make_config's keywords from the flags add_connection_args added (the token falls back
+    to $LOOKALIKE_TOKEN)."""
+    from lookalike.clients import RetryPolicy
 
     retry = RetryPolicy() if retries is None else RetryPolicy(attempts=retries + 1)
-    return Client(
-        args.target, timeout=args.timeout, token=args.token or os.environ.get(TOKEN_ENV),
-        tls=args.tls, root_certificates=args.root_certs, tls_server_name=args.tls_server_name,
-        retry=retry, downsize=not getattr(args, "no_downsize", False),
-    )
+    return dict(timeout=args.timeout, token=args.token or os.environ.get(TOKEN_ENV),
+                tls=args.tls, root_certificates=args.root_certs,
+                tls_server_name=args.tls_server_name, retry=retry,
+                downsize=not getattr(args, "no_downsize", False))
+
+
+def connect(args: argparse.Namespace, retries: int | None = None) -> Any:
+    """A Client built from the flags add_connection_args added."""
+    from lookalike.clients import Client
+
+    return Client(args.target, **client_options(args, retries))
 
 
 def positive_int(value: str) -> int:

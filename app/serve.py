@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 
@@ -37,14 +38,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
         processes = config.processes or default_processes()
         announce = lambda port: print(f"lookalike serving on {config.host}:{port}",  # noqa: E731
                                       flush=True)
-        if processes == 1:
-            from lookalike.server.grpc_server import serve
+        announce, stop_ui = _with_ui(args, config, announce)
+        try:
+            if processes == 1:
+                from lookalike.server.grpc_server import serve
 
-            return serve(args.collection, config, ready=announce)
-        return _serve_group(args, config, processes, announce)
+                return serve(args.collection, config, ready=announce)
+            return _serve_group(args, config, processes, announce)
+        finally:
+            stop_ui()
     except (InvalidArgument, CollectionLocked) as exc:  # a usage error, as a busy port
         print(f"lookalike serve: {exc}", file=sys.stderr)
         return 2
+
+
+def _with_ui(args: argparse.Namespace, config, announce):
+    """With --ui PORT: (announce that also starts the web app once the port serves, its
+    stop); without: (announce, a no-op). The app is a client of the served port, with the
+    token file's write token (else its read token)."""
+    if args.ui is None:
+        return announce, lambda: None
+    from lookalike.app.ui import ui_config
+    from lookalike.clients.channel import make_config
+    from lookalike.common.errors import InvalidArgument
+    from lookalike.ui.runner import serve_beside
+
+    if config.tls_cert:
+        raise InvalidArgument("--ui does not speak TLS to its own server: run `lookalike ui "
+                              "--tls --target HOST:PORT` beside it instead")
+    token = None
+    if config.token_file:
+        from lookalike.server.security import load_tokens
+
+        tokens = sorted(load_tokens(config.token_file), key=lambda t: t.scope != "write")
+        token = tokens[0].secret.decode()
+    host = config.host if config.host not in ("0.0.0.0", "::", "[::]") else "127.0.0.1"
+
+    def config_of(port: int):
+        return dataclasses.replace(ui_config(args, f"{host}:{port}", args.ui_host, args.ui),
+                                   client=make_config(token=token))
+
+    start, stop = serve_beside(args.ui_host, args.ui, config_of,
+                               lambda url: print(f"lookalike ui on {url}", flush=True))
+
+    def both(port: int) -> None:
+        announce(port)
+        start(port)
+
+    return both, stop
 
 
 def _serve_group(args: argparse.Namespace, config, processes: int, announce) -> int:
@@ -59,8 +100,14 @@ def _serve_group(args: argparse.Namespace, config, processes: int, announce) -> 
 
 
 def serve_flags(p: argparse.ArgumentParser) -> None:
+    from lookalike.app.ui import add_web_flags
     from lookalike.server.options import add_arguments
 
     p.add_argument("collection", help="the collection folder")
     p.add_argument("--quiet", action="store_true", help="no per-call log lines")
     add_arguments(p)
+    p.add_argument("--ui", type=int, default=None, metavar="PORT",
+                   help="also serve the web app on this HTTP port (see `lookalike ui`)")
+    p.add_argument("--ui-host", default="127.0.0.1",
+                   help="address the web app listens on (default 127.0.0.1)")
+    add_web_flags(p)

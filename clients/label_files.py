@@ -61,7 +61,7 @@ def export_labels(client: Client, out: str | Path, filter: Filter | None = None,
         for page in _pages(client, filter, page_size):
             items += page
             bar.update(len(page))
-    data = _csv_text(items) if kind == ".csv" else "".join(
+    data = csv_text(items) if kind == ".csv" else "".join(
         json.dumps({"id": i.id, "path": i.path, "cluster": i.cluster,
                     "cluster_name": i.cluster_name, "labels": i.labels,
                     "attributes": i.attributes}, ensure_ascii=False) + "\n" for i in items)
@@ -83,7 +83,8 @@ def _pages(client: Client, filter: Filter | None, page_size: int) -> Iterator[li
                 return
 
 
-def _csv_text(items: list[Item]) -> str:
+def csv_text(items: list[Item]) -> str:
+    """The export's CSV: the fixed columns, then one column per attribute (and type) seen."""
     cells = [attr_columns(i.attributes) for i in items]
     columns = sorted({c for row in cells for c in row})
     buffer = io.StringIO()

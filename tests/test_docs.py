@@ -21,6 +21,8 @@ NOT_REPO_PATHS = {
     "photos/cat.jpg",  # a user's images in a manifest example
     "photos/dog.png",
     "demo-output/query_N.png",  # written by `lookalike demo`
+    "demo-output/collection",
+    "demo-output/mnist/*.png",
     "sheet_files/",  # written beside a contact sheet
     "Health/Check",  # gRPC methods
     "Health/Watch",

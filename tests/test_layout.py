@@ -15,8 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Earlier rooms never import later ones. present/ sits before clients/ so that Client.plot
 # may draw with it; the SDK's own types stay out of present/.
-ORDER = ["common", "proto", "encoder", "indexer", "present", "clients", "pipeline", "server",
-         "app"]
+# ui/ (the web app) is a client of the gRPC API: it sits right after clients/.
+ORDER = ["common", "proto", "encoder", "indexer", "present", "clients", "ui", "pipeline",
+         "server", "app"]
 # Rooms inside a room: one may import its parent room, never a sibling; the parent imports
 # them only where it picks one (named here).
 SUBROOMS = {
