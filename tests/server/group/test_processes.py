@@ -96,6 +96,8 @@ def test_every_worker_finds_the_same_duplicates_and_says_the_calibration(group):
     finally:
         for channel in channels.values():
             channel.close()
+
+
 def test_every_worker_answers_thumbnails_of_the_stored_files(group):
     """Each worker reads the stored files itself (its own cache): the same JPEGs from both."""
     clients = clients_per_worker(group)
