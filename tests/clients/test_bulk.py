@@ -201,6 +201,10 @@ def test_each_stream_has_a_connection_of_its_own(shared_target, image_folder, ca
         outcomes = list(search_in_order(client, todo, BulkConfig(k=2, concurrency=3,
                                                                  workers=1)))
     assert [o.neighbors[0].path for o in outcomes] == [s.location for s in todo]
-    peers = {r.peer for r in caplog.records
-             if getattr(r, "rpc_method", "").endswith("/SearchStream")}
-    assert len(peers) == 3
+    calls = [(r.rpc_method, r.peer) for r in caplog.records if hasattr(r, "rpc_method")]
+    stream_peers = [peer for method, peer in calls if method.endswith("/SearchStream")]
+    # Three connections were opened (each asks Info once). A stream opens its call only
+    # when it gets a row, so on a loaded machine one may finish before another starts;
+    # what must hold is that no two streams share a connection.
+    assert len({peer for _, peer in calls}) == 3
+    assert stream_peers and len(set(stream_peers)) == len(stream_peers)
