@@ -118,7 +118,11 @@ def _manifest_bytes(kind: str, rows: list[tuple[str, str | None]], ascii_json: b
         text_ = ("\r\n" if crlf else "\n").join(q for q, _ in rows)
     elif kind == "csv":
         buffer = io.StringIO(newline="")
-        writer = csv.writer(buffer, lineterminator="\r\n" if crlf else "\n")
+        # Python's writer leaves a lone "\r" unquoted when lines end in "\n", which no reader
+        # can tell from a line end (a spreadsheet quotes it): quote every field then.
+        lone_cr = any("\r" in f for row in rows for f in row if f)
+        writer = csv.writer(buffer, lineterminator="\r\n" if crlf else "\n",
+                            quoting=csv.QUOTE_ALL if lone_cr else csv.QUOTE_MINIMAL)
         writer.writerow(["path", "id"])
         writer.writerows([q, "" if i is None else i] for q, i in rows)
         text_ = buffer.getvalue()

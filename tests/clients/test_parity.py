@@ -27,7 +27,7 @@ from .conftest import Caller
 
 API = {"search", "search_many", "add", "delete", "info", "health", "input_size", "plot",
        "close", "browse", "browse_all", "count", "get", "update", "name_cluster",
-       "find_duplicates"}  # issue 27
+       "find_duplicates", "update_many", "thumbnails", "map"}
 
 
 def public(cls: type) -> set[str]:
