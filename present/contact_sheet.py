@@ -37,6 +37,8 @@ figcaption { font-size: 11px; word-break: break-all; }
 class Thumbs:
     """Writes each distinct image's thumbnail once and returns its relative link."""
 
+    missing = "not readable"  # what a placeholder says
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -59,9 +61,9 @@ class Thumbs:
         return f"{self.folder.name}/{name}"
 
 
-def figure(link: str | None, caption: str, css: str = "") -> str:
+def figure(link: str | None, caption: str, css: str = "", missing: str = "not readable") -> str:
     image = (f'<img src="{html.escape(link)}" loading="lazy" alt="">' if link
-             else '<span class="missing">not readable</span>')
+             else f'<span class="missing">{html.escape(missing)}</span>')
     return f'<figure class="{css}">{image}<figcaption>{caption}</figcaption></figure>'
 
 

@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 
 SERVED_NOTE = ("<p>Found by a server: its files are not read here, so no picture is shown "
                "(a server cannot send thumbnails yet).</p>")
-SHEET_STYLE = STYLE + ".exact figcaption { color: #1a7f37; font-weight: 600; }\n"
+SHEET_STYLE = (STYLE + ".exact figcaption { color: #1a7f37; font-weight: 600; }\n"
+               ".query .missing { outline: 3px solid #1f77b4; }\n")
 
 
 def write_duplicates_sheet(records: Iterable[dict[str, Any]], page: str | Path,
@@ -51,6 +52,8 @@ def write_duplicates_sheet(records: Iterable[dict[str, Any]], page: str | Path,
 class _NoThumbs:
     """Thumbs that read nothing: every image a placeholder."""
 
+    missing = "no picture"
+
     def link(self, _location: str) -> None:
         return None
 
@@ -63,11 +66,13 @@ def _member(record: dict[str, Any], thumbs: Thumbs | _NoThumbs) -> str:
     green with "exact copy" where it is one (the representative is the original it copies,
     never itself marked exact, whatever its record's exact flag says)."""
     name = html.escape(str(record["id"]))
+    missing = thumbs.missing
     if record["representative"]:
-        return figure(thumbs.link(record["path"]), f"{name}<br>representative", "query")
+        return figure(thumbs.link(record["path"]), f"{name}<br>representative", "query",
+                      missing)
     exact = bool(record["exact"])
     caption = f"{name}<br>d={distance_text(record['distance'])}" + (" exact copy" if exact else "")
-    return figure(thumbs.link(record["path"]), caption, "exact" if exact else "")
+    return figure(thumbs.link(record["path"]), caption, "exact" if exact else "", missing)
 
 
 def counted(n: int, noun: str) -> str:

@@ -112,7 +112,8 @@ def test_through_a_server_the_same_groups_are_written(copies, tmp_path, capsys):
     assert len(list(csv.DictReader((tmp_path / "served.csv").open()))) == 6
     page = sheet.read_text()
     # No file is read on this side: every picture is a placeholder, and the page says why.
-    assert page.count("not readable") == 6 and "<img" not in page and "Found by a server" in page
+    assert page.count('"missing">no picture<') == 6 and "<img" not in page
+    assert "Found by a server" in page
     assert not (tmp_path / "served_files").exists()
 
 
@@ -134,3 +135,12 @@ def test_lookalike_info_shows_the_calibration(shared_target, capsys):
     shown = json.loads(capsys.readouterr().out)["duplicate_calibration"]
     assert set(shown) == {"threshold", "strict", "loose"}
     assert 0 <= shown["strict"] <= shown["threshold"] <= shown["loose"]
+
+
+@pytest.mark.parametrize("n", [1])
+def test_a_collection_of_one_image_is_a_clear_error(tmp_path, model_dir, capsys, n):
+    from benchmarks.testbed import blob_vectors
+
+    make_collection(tmp_path / "c", model_dir, blob_vectors(n), k=1).close()
+    assert main(["duplicates", str(tmp_path / "c"), "--threshold", "0.1"]) == 1
+    assert "holds 1 image: duplicates need two or more" in capsys.readouterr().err
