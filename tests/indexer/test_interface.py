@@ -9,7 +9,8 @@ from lookalike.indexer.interface import CollectionLike, Description, check_searc
 from lookalike.indexer.local.collection import Collection
 
 METHODS = ["search", "add", "delete", "lookup", "describe", "cluster_sizes", "recluster", "close",
-           "browse", "count", "get", "update", "name_cluster", "cluster_names", "label_counts"]
+           "browse", "count", "get", "update", "name_cluster", "cluster_names", "label_counts",
+           "update_many"]
 
 
 def protocol_methods() -> list[str]:
