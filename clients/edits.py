@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from lookalike.clients.checks import checked, int32, text
 from lookalike.clients.errors import BadAnswer
-from lookalike.clients.label_messages import checked_attributes
 from lookalike.clients.results import Edited
 from lookalike.common.errors import InvalidArgument
 from lookalike.common.label_batch import MAX_EDITS, Edit, check_batch
@@ -64,9 +63,11 @@ def edit_message(edit: ImageEdit, n: int) -> tuple[Edit, pb.ImageEdit]:
         raise InvalidArgument(f"{what}: give attributes (exactly these) or set_attributes "
                               "and clear_attributes, not both")
     adds = _listed(edit.labels if edit.labels is not None else edit.add_labels)
-    sets = checked_attributes(edit.attributes if replace_attributes else edit.set_attributes,
-                              f"{what}.attributes")
-    try:
+    sets = edit.attributes if replace_attributes else edit.set_attributes
+    if not isinstance(sets, Mapping):
+        raise InvalidArgument(f"{what}: attributes must be a mapping of key to value, got "
+                              f"{type(sets).__name__}")
+    try:  # Change.checked checks every label, key and value once
         change = Change.checked(adds, _listed(edit.remove_labels), sets.items(),
                                 _listed(edit.clear_attributes), replace_labels,
                                 replace_attributes)
