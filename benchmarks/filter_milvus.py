@@ -16,9 +16,9 @@ from index_bench import DIM, mixture
 from lookalike.common.labels import Change
 from lookalike.indexer.clustering import assign
 from lookalike.indexer.interface import Target
+from lookalike.indexer.milvus.address import MilvusAddress
 from lookalike.indexer.milvus.collection import MilvusCollection
 from lookalike.indexer.milvus.folder import create_milvus_collection
-from lookalike.indexer.milvus.store import MilvusAddress
 
 K = 10
 SHARES = (0.5, 0.1, 0.01, 0.001)

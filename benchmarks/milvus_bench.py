@@ -50,8 +50,8 @@ from server_bench import (  # noqa: E402
 from lookalike.indexer.clustering import fit_kmeans  # noqa: E402
 from lookalike.indexer.local.create import write_collection  # noqa: E402
 from lookalike.indexer.manifest import MODEL_DIR, read_manifest  # noqa: E402
+from lookalike.indexer.milvus.address import MilvusAddress  # noqa: E402
 from lookalike.indexer.milvus.folder import create_milvus_collection  # noqa: E402
-from lookalike.indexer.milvus.store import MilvusAddress  # noqa: E402
 from lookalike.proto.v1 import lookalike_pb2 as pb  # noqa: E402
 from lookalike.proto.v1 import lookalike_pb2_grpc as pb_grpc  # noqa: E402
 

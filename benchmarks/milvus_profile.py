@@ -36,8 +36,8 @@ from server_bench import K  # noqa: E402
 
 from lookalike.indexer.clustering import route  # noqa: E402
 from lookalike.indexer.local.collection import Collection  # noqa: E402
+from lookalike.indexer.milvus.address import MilvusAddress  # noqa: E402
 from lookalike.indexer.milvus.collection import MilvusCollection  # noqa: E402
-from lookalike.indexer.milvus.store import MilvusAddress  # noqa: E402
 
 
 def interleaved(variants: dict[str, Callable[[int], object]], calls: int) -> dict[str, dict]:

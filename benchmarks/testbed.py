@@ -71,8 +71,9 @@ def milvus_vectors_folder(folder: Path, model_dir: Path, address: str, vectors: 
     Milvus collection, no alias), as folders built then still are."""
     from lookalike.indexer.clustering import assign
     from lookalike.indexer.folder import write_folder
+    from lookalike.indexer.milvus.address import MilvusAddress
     from lookalike.indexer.milvus.folder import create_milvus_collection, write_files
-    from lookalike.indexer.milvus.store import MilvusAddress, MilvusVectors
+    from lookalike.indexer.milvus.store import MilvusVectors
 
     fingerprint = json.loads((model_dir / "model.json").read_text())["fingerprint"]
     manifest = Manifest(fingerprint, vectors.shape[1], 64)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from lookalike.clients.checks import checked, int32, text
 from lookalike.clients.errors import BadAnswer
-from lookalike.clients.label_messages import checked_attributes
 from lookalike.clients.results import Edited
 from lookalike.common.errors import InvalidArgument
 from lookalike.common.label_batch import MAX_EDITS, Edit, check_batch
@@ -46,6 +45,23 @@ class ImageEdit:
     clear_attributes: Iterable[str] = ()
 
 
+@dataclass(frozen=True)
+class CheckedEdit(ImageEdit):
+    """An ImageEdit whose change was already built from checked values (a label file's row,
+    checked line by line as it was read): sent as it is, not checked a second time. The
+    server checks every edit either way."""
+
+    change: Change | None = None
+
+
+def _message(id_: str, change: Change) -> pb.ImageEdit:
+    return pb.ImageEdit(
+        id=id_, add_labels=sorted(change.add_labels), remove_labels=sorted(change.remove_labels),
+        set_attributes=attributes_to(change.set_attributes),
+        clear_attributes=sorted(change.clear_attributes), replace_labels=change.replace_labels,
+        replace_attributes=change.replace_attributes)
+
+
 def _listed(values: Iterable[str] | str) -> list[str]:
     return [values] if isinstance(values, str) else list(values)
 
@@ -56,6 +72,8 @@ def edit_message(edit: ImageEdit, n: int) -> tuple[Edit, pb.ImageEdit]:
         raise InvalidArgument(f"edits[{n}] must be an ImageEdit, got {type(edit).__name__}")
     what = f"edits[{n}]"
     id_ = text(edit.id, f"{what}.id")
+    if isinstance(edit, CheckedEdit) and edit.change is not None:
+        return Edit(id_, edit.change), _message(id_, edit.change)
     replace_labels, replace_attributes = edit.labels is not None, edit.attributes is not None
     if replace_labels and (_listed(edit.add_labels) or _listed(edit.remove_labels)):
         raise InvalidArgument(f"{what}: give labels (exactly these) or add_labels and "
@@ -64,19 +82,17 @@ def edit_message(edit: ImageEdit, n: int) -> tuple[Edit, pb.ImageEdit]:
         raise InvalidArgument(f"{what}: give attributes (exactly these) or set_attributes "
                               "and clear_attributes, not both")
     adds = _listed(edit.labels if edit.labels is not None else edit.add_labels)
-    sets = checked_attributes(edit.attributes if replace_attributes else edit.set_attributes,
-                              f"{what}.attributes")
-    try:
+    sets = edit.attributes if replace_attributes else edit.set_attributes
+    if not isinstance(sets, Mapping):
+        raise InvalidArgument(f"{what}: attributes must be a mapping of key to value, got "
+                              f"{type(sets).__name__}")
+    try:  # Change.checked checks every label, key and value once
         change = Change.checked(adds, _listed(edit.remove_labels), sets.items(),
                                 _listed(edit.clear_attributes), replace_labels,
                                 replace_attributes)
     except InvalidArgument as exc:
         raise InvalidArgument(f"{what} (id {id_[:80]!r}): {exc}") from None
-    return Edit(id_, change), pb.ImageEdit(
-        id=id_, add_labels=sorted(change.add_labels), remove_labels=sorted(change.remove_labels),
-        set_attributes=attributes_to(change.set_attributes),
-        clear_attributes=sorted(change.clear_attributes), replace_labels=replace_labels,
-        replace_attributes=replace_attributes)
+    return Edit(id_, change), _message(id_, change)
 
 
 def update_many_requests(edits: Iterable[ImageEdit], cluster_names: Mapping[int, str] | None,

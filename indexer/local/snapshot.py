@@ -19,7 +19,8 @@ from lookalike.common.atomic import fsync_dir
 from lookalike.common.errors import CollectionError
 from lookalike.indexer.disk import refuse_when_full
 from lookalike.indexer.local.cluster_indexes import ClusterIndexes, _groups
-from lookalike.indexer.local.store import MetadataStore, corrupt_named
+from lookalike.indexer.local.integrity import corrupt_named
+from lookalike.indexer.local.store import MetadataStore
 from lookalike.indexer.manifest import DATABASE_FILE, read_manifest
 
 logger = logging.getLogger(__name__)

@@ -5,19 +5,21 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from lookalike.common.errors import AlreadyExists, CollectionError, NotFound
+from lookalike.common.errors import AlreadyExists, CollectionError
 from lookalike.common.labels import Payload
 from lookalike.indexer.disk import refuse_when_full, transaction
 from lookalike.indexer.ids import is_text, number_rows
 from lookalike.indexer.interface import Row
 from lookalike.indexer.local import changelog, payload, settings
+from lookalike.indexer.local.integrity import row_crc
+from lookalike.indexer.local.label_statements import LabelStatements
+from lookalike.indexer.local.vector_reads import VectorReads
 
 logger = logging.getLogger(__name__)
 
@@ -39,28 +41,7 @@ CREATE TABLE IF NOT EXISTS centroids (
 """ + settings.SCHEMA + changelog.SCHEMA + payload.SCHEMA
 
 
-def row_crc(vector: bytes, id: str = "", path: str = "", cluster: int = -1) -> int:
-    """SQLite checks its structure, not its contents: this catches a flipped bit in a row."""
-    crc = zlib.crc32(path.encode(), zlib.crc32(id.encode(), zlib.crc32(vector)))
-    return zlib.crc32(str(cluster).encode(), crc)
-
-
-@contextmanager
-def corrupt_named(path: Path) -> Iterator[None]:
-    """Damage met while reading the database at path becomes CollectionError naming it:
-    SQLite's own errors, and checks whose message does not name the file. Every reader
-    (a lone server's open, a group's snapshot writer) reports a damaged file the same way."""
-    try:
-        yield
-    except sqlite3.DatabaseError as exc:
-        raise CollectionError(f"{path} is corrupt: {exc}") from None
-    except CollectionError as exc:
-        if str(path) in str(exc):
-            raise
-        raise CollectionError(f"{path} is corrupt: {exc}") from None
-
-
-class MetadataStore:
+class MetadataStore(VectorReads, LabelStatements):
     """Images (id, path, cluster, vector) in SQLite; every write is one fsynced transaction.
 
     Every write after the build also appends to the change log (changelog.py) in its own
@@ -228,44 +209,6 @@ class MetadataStore:
                 ).fetchall()
         return {r[0]: Row(*r) for r in got}
 
-    def vector(self, rowid: int, dim: int) -> np.ndarray:
-        with self._lock:
-            blob = self._db.execute("SELECT vector FROM images WHERE rowid=?", (rowid,)).fetchone()
-        if blob is None:  # deleted between finding its row and reading its vector
-            raise NotFound(f"row {rowid} was deleted")
-        return np.frombuffer(blob[0], np.float32, count=dim).copy()
-
-    def iter_vectors(
-        self, dim: int, chunk: int = 16_384,
-    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Every (rowids, clusters, vectors) in row order, chunk rows at a time, each row's
-        checksum verified; chunks keep memory flat however large the collection is."""
-        last = 0
-        while True:
-            with self._lock:
-                got = self._db.execute(
-                    "SELECT rowid, id, path, cluster, vector, crc FROM images WHERE rowid > ? "
-                    "ORDER BY rowid LIMIT ?", (last, chunk)).fetchall()
-            if not got:
-                return
-            last = got[-1][0]
-            yield self._verified(got, dim)
-
-    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every (rowid, cluster, vector), filled chunk by chunk into preallocated arrays."""
-        total = self.count()
-        rowids = np.empty(total, np.int64)
-        clusters = np.empty(total, np.int64)
-        vectors = np.empty((total, dim), np.float32)
-        fill = 0
-        for r, c, v in self.iter_vectors(dim):
-            if fill + len(r) > total:  # rows added meanwhile: the caller holds no write lock
-                raise CollectionError(f"{self.path} changed while it was being read")
-            rowids[fill : fill + len(r)], clusters[fill : fill + len(r)] = r, c
-            vectors[fill : fill + len(r)] = v
-            fill += len(r)
-        return rowids[:fill], clusters[:fill], vectors[:fill]
-
     def cluster_counts(self) -> dict[int, int]:
         with self._lock:
             got = self._db.execute("SELECT cluster, COUNT(*) FROM images GROUP BY cluster")
@@ -292,13 +235,6 @@ class MetadataStore:
             if names is not None:
                 payload.replace_names(self._db, names)
             self._log(changelog.RELOAD, [0], [0])
-
-    def centroids(self, dim: int) -> np.ndarray:
-        with self._lock:
-            got = self._db.execute("SELECT vector, crc FROM centroids ORDER BY cluster").fetchall()
-        if not got or any(len(b) != 4 * dim or row_crc(b) != crc for b, crc in got):
-            raise CollectionError(f"{self.path} is corrupt: centroids fail their checksum")
-        return np.frombuffer(b"".join(b for b, _ in got), np.float32).reshape(len(got), dim)
 
     def settings(self) -> dict[str, str]:
         """Every setting, each checked against its checksum and its rule.
@@ -337,27 +273,6 @@ class MetadataStore:
         with self._lock:
             return changelog.last_seq(self._db) if changelog.has_log(self._db) else 0
 
-    def vectors_of(self, rowids: np.ndarray,
-                   dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rowids, clusters, vectors) of the given rows that exist, in row order, verified."""
-        got: list = []
-        wanted = sorted(int(r) for r in rowids)
-        with self._lock:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                got += self._db.execute(
-                    "SELECT rowid, id, path, cluster, vector, crc FROM images WHERE rowid IN "
-                    f"({','.join('?' * len(chunk))}) ORDER BY rowid", chunk).fetchall()
-        return self._verified(got, dim)
-
-    def _verified(self, got: list, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        for rowid, row_id, path, cluster, blob, crc in got:
-            if len(blob) != 4 * dim or row_crc(blob, row_id, path, cluster) != crc:
-                raise CollectionError(f"{self.path} is corrupt: row {rowid} fails its checksum")
-        vectors = np.frombuffer(b"".join(r[4] for r in got), np.float32).reshape(-1, dim)
-        return (np.fromiter((r[0] for r in got), np.int64, len(got)),
-                np.fromiter((r[3] for r in got), np.int64, len(got)), vectors)
-
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
@@ -367,61 +282,3 @@ class MetadataStore:
             got = self._db.execute("SELECT rowid, id, path, cluster FROM images ORDER BY rowid")
             return [Row(*r) for r in got]
 
-
-    def payloads(self, rowids: Iterable[int]) -> dict[int, Payload]:
-        """The labels and attributes of the given rows that carry any."""
-        with self._lock:
-            return payload.read(self._db, list(rowids))
-
-    def all_payloads(self) -> dict[int, Payload]:
-        with self._lock:
-            return payload.read_all(self._db)
-
-    def update_payloads(self, rowids: Sequence[int], payloads: Sequence[Payload],
-                        names: dict[int, str] | None = None) -> int:
-        """Replaces the rows' payloads and (given) sets cluster names ("" clears) in one
-        transaction, logged for the other processes; returns the log entries written."""
-        names = names or {}
-        with self._lock, transaction(self._db, self.path):
-            payload.write(self._db, rowids, payloads)
-            self._log(changelog.PAYLOAD, rowids, [0] * len(rowids))
-            for cluster, name in names.items():
-                payload.set_name(self._db, cluster, name)
-            self._log(changelog.NAMES, list(names), list(names))
-        return len(rowids) + len(names)
-
-    def name_cluster(self, cluster: int, name: str) -> str:
-        with self._lock, transaction(self._db, self.path):
-            previous = payload.set_name(self._db, cluster, name)
-            self._log(changelog.NAMES, [cluster], [cluster])
-            return previous
-
-    def cluster_names(self) -> dict[int, str]:
-        with self._lock:
-            return payload.names(self._db)
-
-    def label_counts(self) -> dict[str, int]:
-        with self._lock:
-            return payload.label_counts(self._db)
-
-    def page_secret(self) -> bytes:
-        with self._lock:
-            return payload.secret(self._db)
-
-    def path_rows(self, prefix: str) -> np.ndarray:
-        """Row numbers (ascending) of the images whose path starts with prefix."""
-        with self._lock:
-            return np.array(payload.path_prefix(self._db, prefix), np.int64)
-
-    def cluster_rows(self, cluster: int) -> list[int]:
-        with self._lock:
-            got = self._db.execute("SELECT rowid FROM images WHERE cluster=? ORDER BY rowid",
-                                   (cluster,))
-            return [r[0] for r in got]
-
-    def rows_after(self, after: int, limit: int) -> list[Row]:
-        """Up to limit rows with row numbers above after, in row order."""
-        with self._lock:
-            got = self._db.execute("SELECT rowid, id, path, cluster FROM images WHERE rowid > ? "
-                                   "ORDER BY rowid LIMIT ?", (after, limit))
-            return [Row(*r) for r in got]

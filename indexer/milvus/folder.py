@@ -15,6 +15,7 @@ from lookalike.indexer.checks import check_rows
 from lookalike.indexer.clustering import make_quantizer, route
 from lookalike.indexer.folder import ModelSource, refuse_existing, write_folder
 from lookalike.indexer.manifest import Manifest
+from lookalike.indexer.milvus.address import MilvusAddress, milvus_errors
 from lookalike.indexer.milvus.generations import (
     create_generation,
     current_name,
@@ -23,12 +24,7 @@ from lookalike.indexer.milvus.generations import (
     switch,
 )
 from lookalike.indexer.milvus.payloads import check_size, to_json
-from lookalike.indexer.milvus.store import (
-    MilvusAddress,
-    MilvusVectors,
-    generated_ids,
-    milvus_errors,
-)
+from lookalike.indexer.milvus.store import MilvusVectors, generated_ids
 
 MILVUS_FILE = "milvus.json"  # the Milvus address, and the build's nlist and default nprobe
 CENTROIDS_FILE = "centroids.npy"  # the build's centroids (generation 0 of a legacy collection)

@@ -32,7 +32,8 @@ import numpy as np
 
 from lookalike.common.errors import CollectionError
 from lookalike.indexer.clustering import make_quantizer
-from lookalike.indexer.milvus.store import MilvusVectors, milvus_errors
+from lookalike.indexer.milvus.address import milvus_errors
+from lookalike.indexer.milvus.store import MilvusVectors
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def centroid_id(cluster: int) -> str:
 
 def describe(vectors: MilvusVectors, name: str) -> dict[str, Any] | None:
     """Milvus's description of a collection or alias, or None if there is no such thing."""
-    from lookalike.indexer.milvus.store import GenerationGone
+    from lookalike.indexer.milvus.address import GenerationGone
 
     try:
         with milvus_errors(vectors.address):

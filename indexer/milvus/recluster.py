@@ -35,6 +35,7 @@ import numpy as np
 from lookalike.common.errors import CollectionError, CollectionLocked, InvalidArgument, Unavailable
 from lookalike.indexer.clustering import assign, choose_k, choose_nprobe, fit_kmeans, imbalance
 from lookalike.indexer.map_file import refresh_map
+from lookalike.indexer.milvus.address import milvus_errors
 from lookalike.indexer.milvus.collection import REFRESH_S, MilvusCollection
 from lookalike.indexer.milvus.generations import (
     FENCE,
@@ -50,7 +51,7 @@ from lookalike.indexer.milvus.generations import (
 from lookalike.indexer.milvus.labelling import NAME, PAGES, names_in
 from lookalike.indexer.milvus.payloads import FIELD
 from lookalike.indexer.milvus.rewrite import recover
-from lookalike.indexer.milvus.store import MilvusVectors, milvus_errors
+from lookalike.indexer.milvus.store import MilvusVectors
 from lookalike.indexer.recluster import NameMove, ReclusterConfig, ReclusterReport, carry_names
 
 logger = logging.getLogger(__name__)

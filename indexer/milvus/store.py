@@ -22,9 +22,8 @@ servers sharing one collection need. It costs a wait for Milvus's time tick on e
 embedded 2.3.5 server here). `consistency=bounded` in the store address trades that for
 Milvus's bounded staleness (`common.gracefulTime`).
 
-Every pymilvus error leaves this module as a lookalike error: unreachable or failing Milvus
-as Unavailable (the SDK retries it), a refused request as InvalidArgument, a collection that
-is gone (an old clustering generation dropped by a recluster) as GenerationGone.
+Every pymilvus error leaves this module as a lookalike error (address.milvus_errors).
+Batched searches go out grouped by their probed clusters (grouped_search.py).
 
 Rows with a negative cluster are not images: a generation keeps its centroids in its own
 collection as such rows (indexer/milvus/generations.py), so every read here skips them.
@@ -37,111 +36,23 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from lookalike.common.errors import AlreadyExists, InvalidArgument, LookalikeError, Unavailable
+from lookalike.common.errors import AlreadyExists, InvalidArgument
+from lookalike.indexer.milvus.address import MilvusAddress, milvus_errors
 from lookalike.indexer.milvus.payloads import FIELD, both, string
 
 logger = logging.getLogger(__name__)
 
-SCHEME = "milvus"
 MAX_PARTITIONS = 1024
 MAX_ID = 4096  # as the local store's id check
 MAX_PATH = 65535  # Milvus's VARCHAR limit
-CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session"}
 INSERT_BATCH = 2000
-REQUEST_THREADS = 16  # Milvus requests of one batched search in flight at once
 
 
 IMAGES = "cluster >= 0"  # the filter that leaves out a generation's centroid rows
-GONE_CODE = 100  # Milvus 2.3's "collection not found"
-
-
-class GenerationGone(Unavailable):
-    """The Milvus collection asked for no longer exists: a recluster switched to a new one."""
-
-
-@dataclass(frozen=True)
-class MilvusAddress:
-    """Where a collection's images live: `milvus://HOST:PORT/NAME[?consistency=strong]`.
-
-    `milvus+tls://` connects over TLS. The token is never part of the address (it would be
-    written into the collection folder): it comes from a flag or $LOOKALIKE_MILVUS_TOKEN.
-    """
-
-    uri: str  # what pymilvus connects to: http(s)://HOST:PORT
-    name: str
-    consistency: str = "Strong"
-
-    @classmethod
-    def parse(cls, text: str) -> MilvusAddress:
-        parts = urlsplit(text)
-        if parts.scheme not in (SCHEME, SCHEME + "+tls"):
-            raise InvalidArgument(f"{text!r} is not a Milvus address: use milvus://HOST:PORT/NAME")
-        name = parts.path.strip("/")
-        if not parts.hostname or not name:
-            raise InvalidArgument(f"{text!r} needs a host and a collection name: "
-                                  "milvus://HOST:PORT/NAME")
-        if parts.username or parts.password:
-            raise InvalidArgument("put the Milvus token in $LOOKALIKE_MILVUS_TOKEN or "
-                                  "--milvus-token, not in the address (it is saved on disk)")
-        if not (name[0].isalpha() or name[0] == "_") or not all(
-                c.isalnum() or c == "_" for c in name) or len(name) > 255:
-            raise InvalidArgument(f"Milvus collection names are letters, digits and '_', "
-                                  f"starting with a letter: {name!r}")
-        query = parse_qs(parts.query)
-        level = query.pop("consistency", ["strong"])[-1].lower()
-        if level not in CONSISTENCY or query:
-            raise InvalidArgument(f"unknown option in {text!r}: the one option is "
-                                  f"consistency={'|'.join(CONSISTENCY)}")
-        scheme = "https" if parts.scheme.endswith("+tls") else "http"
-        port = parts.port or 19530
-        return cls(f"{scheme}://{parts.hostname}:{port}", name, CONSISTENCY[level])
-
-    def __str__(self) -> str:
-        scheme = SCHEME + ("+tls" if self.uri.startswith("https") else "")
-        level = "" if self.consistency == "Strong" else f"?consistency={self.consistency.lower()}"
-        return f"{scheme}://{self.uri.split('://', 1)[1]}/{self.name}{level}"
-
-
-@contextmanager
-def milvus_errors(address: MilvusAddress) -> Iterator[None]:
-    """Turns pymilvus's and the network's errors into lookalike's."""
-    from pymilvus.exceptions import MilvusException, ParamError
-
-    try:
-        yield
-    except LookalikeError:
-        raise
-    except ParamError as exc:
-        raise InvalidArgument(f"Milvus refused the request: {exc.message}") from None
-    except MilvusException as exc:
-        if exc.code == GONE_CODE or "collection not found" in str(exc.message):
-            raise GenerationGone(f"Milvus at {address.uri} has no such collection: "
-                                 f"{exc.message}") from None
-        raise Unavailable(f"Milvus at {address.uri} failed: {exc.message} "
-                          f"(code {exc.code})") from None
-    except (OSError, TimeoutError) as exc:
-        raise Unavailable(f"Milvus at {address.uri} is unreachable: {exc}") from None
-
-
-_requests: ThreadPoolExecutor | None = None
-_requests_lock = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """One pool for the Milvus requests of batched searches (they wait on the network)."""
-    global _requests
-    with _requests_lock:
-        if _requests is None:
-            _requests = ThreadPoolExecutor(REQUEST_THREADS, "lookalike-milvus")
-        return _requests
 
 
 def generated_ids(n: int) -> list[str]:
@@ -319,42 +230,11 @@ class MilvusVectors:
 
     def search(self, queries: np.ndarray, probes: np.ndarray | None, k: int, where: str = ""
                ) -> tuple[np.ndarray, list[list[dict[str, Any]]]]:
-        """Each query's k nearest rows within its probed clusters (n, nprobe) that the
-        expression where matches (probes None: in every cluster).
+        """Each query's k nearest rows within its probed clusters that where matches
+        (probes None: in every cluster); see grouped_search.search_grouped."""
+        from lookalike.indexer.milvus.grouped_search import search_grouped
 
-        Returns (n, k) squared-L2 distances (inf where fewer than k rows) and, per query,
-        its hits' rows nearest first. Queries that probe the same clusters go to Milvus
-        together as one request. Milvus applies where before it ranks, so the hits are the
-        k nearest that match.
-        """
-        if probes is None:
-            probes = np.full((len(queries), 1), -1, np.int64)  # one group: every image
-        n = len(queries)
-        distances = np.full((n, k), np.inf, np.float32)
-        rows: list[list[dict[str, Any]]] = [[] for _ in range(n)]
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, probe in enumerate(np.sort(probes, axis=1)):
-            groups.setdefault(tuple(int(c) for c in probe), []).append(i)
-
-        def one(clusters: tuple[int, ...], members: list[int]) -> None:
-            within = IMAGES if clusters == (-1,) else f"cluster in {list(clusters)}"
-            found = self.client.search(
-                self.name, data=[queries[i].tolist() for i in members], limit=k,
-                filter=both(within, where), output_fields=self._fields()[1:],
-                search_params={"metric_type": "L2"},
-                consistency_level=self.address.consistency)
-            for i, hits in zip(members, found, strict=True):
-                for j, hit in enumerate(hits):
-                    distances[i, j] = hit["distance"]
-                    rows[i].append({"id": hit["id"], **hit["entity"]})
-
-        with milvus_errors(self.address):
-            if len(groups) == 1:
-                one(*next(iter(groups.items())))
-            else:  # a batch of queries with different probes: its requests side by side
-                for future in [_pool().submit(one, c, m) for c, m in groups.items()]:
-                    future.result()
-        return distances, rows
+        return search_grouped(self, queries, probes, k, where)
 
     def count(self, cluster: int | None = None, consistency: str | None = None) -> int:
         """Images stored, or in one cluster: one Milvus request (at the address's

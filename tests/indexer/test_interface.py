@@ -10,7 +10,7 @@ from lookalike.indexer.local.collection import Collection
 
 METHODS = ["search", "add", "delete", "lookup", "describe", "cluster_sizes", "recluster", "close",
            "browse", "count", "get", "update", "name_cluster", "cluster_names", "label_counts",
-           "rows"]
+           "rows", "update_many"]
 
 
 def protocol_methods() -> list[str]:

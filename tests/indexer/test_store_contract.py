@@ -20,9 +20,9 @@ from lookalike.common.errors import AlreadyExists, InvalidArgument, NotFound, Un
 from lookalike.indexer.interface import CollectionLike
 from lookalike.indexer.local.create import write_collection
 from lookalike.indexer.manifest import MODEL_DIR, Manifest, read_manifest
+from lookalike.indexer.milvus.address import MilvusAddress
 from lookalike.indexer.milvus.collection import MilvusCollection
 from lookalike.indexer.milvus.folder import create_milvus_collection
-from lookalike.indexer.milvus.store import MilvusAddress
 from lookalike.indexer.opener import open_collection
 
 N, NLIST, NPROBE = 300, 6, 2

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from benchmarks.testbed import blob_vectors, make_collection
 from lookalike.common.errors import CollectionLocked, InvalidArgument, Unavailable
-from lookalike.indexer.local.collection import RECHECK_S, Collection
+from lookalike.indexer.local.collection import Collection
+from lookalike.indexer.local.following import RECHECK_S
 from lookalike.indexer.local.snapshot import SNAPSHOT_FILE, write_snapshot
 from lookalike.indexer.lock import FolderLock, GroupWriteLock
 from lookalike.indexer.manifest import DATABASE_FILE

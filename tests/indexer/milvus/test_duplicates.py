@@ -37,8 +37,8 @@ def test_a_milvus_folder_keeps_its_calibration(tmp_path: Path, model_dir: Path,
     from lookalike.indexer.calibration import Calibration
     from lookalike.indexer.clustering import fit_kmeans
     from lookalike.indexer.manifest import Manifest
+    from lookalike.indexer.milvus.address import MilvusAddress
     from lookalike.indexer.milvus.folder import create_milvus_collection
-    from lookalike.indexer.milvus.store import MilvusAddress
 
     vectors = blob_vectors(n=50, centres=2, seed=1)
     fingerprint = json.loads((model_dir / "model.json").read_text())["fingerprint"]

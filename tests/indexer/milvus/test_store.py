@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lookalike.common.errors import AlreadyExists, InvalidArgument, Unavailable
-from lookalike.indexer.milvus.store import MilvusAddress, MilvusVectors, generated_ids
+from lookalike.indexer.milvus.address import MilvusAddress
+from lookalike.indexer.milvus.store import MilvusVectors, generated_ids
 
 _names = itertools.count()
 
