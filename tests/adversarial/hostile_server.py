@@ -78,6 +78,15 @@ class Script:
         lambda request: pb.NameClusterResponse(previous="old"))
     find_duplicates: Callable[[pb.FindDuplicatesRequest], list[Answer]] = (
         lambda request: [duplicate_group(1, 3), duplicate_group(2)])
+    thumbnail: Callable[[pb.ThumbnailRequest], Answer] = (
+        lambda request: pb.ThumbnailResponse(thumbs=[
+            pb.Thumb(id=i, status=pb.Thumb.OK, image=b"\xff\xd8jpeg", mime_type="image/jpeg",
+                     width=4, height=3) for i in request.ids]))
+    map: Callable[[pb.MapRequest], list[Answer]] = (
+        lambda request: [pb.MapChunk(ids=["a", "b"], x=[0, 1], y=[2, 3], clusters=[0, 1],
+                                     placed=[False, True], map_version="v1"),
+                         pb.MapChunk(ids=["c"], x=[4], y=[5], clusters=[2], placed=[False],
+                                     map_version="v1")])
     calls: list[str] = field(default_factory=list)  # the rpcs called, in order
 
 
@@ -134,6 +143,15 @@ class HostileServicer(pb_grpc.LookalikeServicer):
                        context: grpc.ServicerContext) -> Iterator[Answer]:
         self.script.calls.append("FindDuplicates")
         yield from self.script.find_duplicates(request)
+
+    def Thumbnail(self, request: pb.ThumbnailRequest,
+                  context: grpc.ServicerContext) -> Answer:
+        self.script.calls.append("Thumbnail")
+        return self.script.thumbnail(request)
+
+    def Map(self, request: pb.MapRequest, context: grpc.ServicerContext) -> Iterator[Answer]:
+        self.script.calls.append("Map")
+        yield from self.script.map(request)
 
     def Check(self, request: Any, context: grpc.ServicerContext) -> Answer:
         self.script.calls.append("Check")

@@ -79,7 +79,7 @@ def test_an_added_image_is_placed_at_its_mapped_neighbours_and_a_deleted_one_is_
     assert after.placed[at] and after.placed.sum() == 1
     assert int(after.clusters[at]) == added.cluster
     # Where it must be: the mean of its nearest mapped neighbours, by the store's own search.
-    near = [n.id for n in client("search", id="newcomer", k=48, nprobe=4).neighbors]
+    near = [n.id for n in client("search", id="newcomer", k=20).neighbors]
     mapped = {i: before.xy[n] for n, i in enumerate(before.ids)}
     expected = np.mean([mapped[i] for i in near[:recipe.MAP_NEIGHBOURS]], 0)
     assert np.allclose(after.xy[at], expected, atol=1e-4)
