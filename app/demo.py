@@ -71,7 +71,7 @@ def run_demo(
     label_of = write_mnist(out / "mnist")
     collection_dir = out / "collection"
     shutil.rmtree(collection_dir, ignore_errors=True)
-    print("2/4 building the collection: decode, train, embed, cluster, index")
+    print("2/4 building the collection: decode, train, embed, cluster, index, map")
     config = BuildConfig(train_config=TrainConfig(**({"epochs": epochs} if epochs else {})))
     built = build_collection(out / "mnist", collection_dir, config, progress=True)
     print(f"    {built.images} images, {built.clusters} clusters, default nprobe "

@@ -17,7 +17,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     collection = open_collection(args.collection, read_only=True)
     try:
         config = MapConfig(sample=args.sample, seed=args.seed)
-        found = refresh_map(collection, collection.folder, config)
+        found = refresh_map(collection, collection.folder, config, progress=True)
     finally:
         collection.close()
     sampled = min(len(found.ids), args.sample) if args.sample else len(found.ids)

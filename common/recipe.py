@@ -123,9 +123,10 @@ NPROBE_MARGIN = 0.01
 NPROBE_SAMPLE = 500
 
 # --- The collection map (indexer/map_compute.py), computed at build, recluster, `lookalike map` --
-# t-SNE (openTSNE, FFT gradients) on at most this many images; the rest are placed at the mean
-# of their nearest sampled neighbours. Chosen by benchmarks/map_bench.py on 2 cores (see
-# BENCHMARKS.md, "Map"): the limit is 2 minutes at 100K images.
+# t-SNE (openTSNE) on at most this many images; the rest are placed at the mean of their nearest
+# sampled neighbours. At 100K images: 27.6 CPU-s (the limit is 2 minutes on 2 cores);
+# 10,000 cost 40.7 CPU-s for the same blob purity (1.00) and kNN kept (0.011); t-SNE of all
+# 20,000 already cost 57 CPU-s (benchmarks/map_bench.py; BENCHMARKS.md, "Map").
 MAP_SAMPLE = 5_000
 MAP_NEIGHBOURS = 10  # sampled neighbours whose mean places an image (also images added later)
 MAP_PERPLEXITY = 30  # openTSNE's default, and scikit-learn's; not swept

@@ -14,6 +14,7 @@ from lookalike.common import recipe
 
 logger = logging.getLogger(__name__)
 
+EVERY = 25  # t-SNE iterations between two updates of the progress bar
 FEW = 5  # up to this many images: no t-SNE (its perplexity needs more), a PCA plane instead
 
 
@@ -39,9 +40,10 @@ class MapConfig:
     threads: int = 1
 
 
-def compute_map(vectors: np.ndarray, config: MapConfig = MapConfig()) -> np.ndarray:
-    """(n, 2) float32 coordinates of the (n, d) vectors, centred, of spread about 1 per
-    point's neighbourhood as t-SNE gives it (openTSNE's scale)."""
+def compute_map(vectors: np.ndarray, config: MapConfig = MapConfig(),
+                progress: bool = False) -> np.ndarray:
+    """(n, 2) float32 coordinates of the (n, d) vectors, centred, at t-SNE's own scale
+    (openTSNE's). progress: a bar over t-SNE's iterations (count, rate, ETA)."""
     vectors = np.ascontiguousarray(vectors, np.float32)
     n = len(vectors)
     if n <= FEW:
@@ -51,7 +53,7 @@ def compute_map(vectors: np.ndarray, config: MapConfig = MapConfig()) -> np.ndar
         chosen = np.sort(rng.choice(n, config.sample, replace=False))
     else:
         chosen = np.arange(n)
-    embedding = _tsne(vectors[chosen], config)
+    embedding = _tsne(vectors[chosen], config, progress)
     xy = np.empty((n, 2), np.float32)
     xy[chosen] = np.asarray(embedding, np.float32)
     rest = np.setdiff1d(np.arange(n), chosen, assume_unique=True)
@@ -74,20 +76,35 @@ def place_near(known: np.ndarray, known_xy: np.ndarray, new: np.ndarray,
     return known_xy[nearest].mean(1).astype(np.float32)
 
 
-def _tsne(vectors: np.ndarray, config: MapConfig):  # -> openTSNE.TSNEEmbedding
+def _tsne(vectors: np.ndarray, config: MapConfig, progress: bool = False):  # -> TSNEEmbedding
     from openTSNE import TSNE
+    from tqdm import tqdm
 
     threads = config.threads or len(os.sched_getaffinity(0))
     perplexity = min(config.perplexity, (len(vectors) - 1) / 3)
-    tsne = TSNE(perplexity=perplexity, n_jobs=threads, random_state=config.seed,
-                negative_gradient_method="auto", neighbors="auto", verbose=False)
-    return tsne.fit(vectors)
+    # openTSNE's defaults: 250 early-exaggeration iterations, then 500.
+    with tqdm(total=750, unit="it", desc=f"map: t-SNE of {len(vectors):,}",
+              disable=not progress) as bar:
+        tsne = TSNE(perplexity=perplexity, n_jobs=threads, random_state=config.seed,
+                    # Barnes-Hut below 10,000 images, FFT from there (its own rule; measured
+                    # at 5,000: 20 CPU-s against FFT's 30).
+                    negative_gradient_method="auto", neighbors="auto", verbose=False,
+                    callbacks=lambda *_: _tick(bar), callbacks_every_iters=EVERY)
+        return tsne.fit(vectors)
+
+
+def _tick(bar) -> bool:
+    """Moves the bar on; False, since a callback that answers True stops t-SNE."""
+    bar.update(EVERY)
+    return False
 
 
 def _plane(vectors: np.ndarray) -> np.ndarray:
     """Too few images for t-SNE: their first two principal components (zeros for one)."""
+    if len(vectors) < 2:
+        return np.zeros((len(vectors), 2), np.float32)
     centred = vectors.astype(np.float64) - vectors.mean(0)
-    if len(vectors) < 2 or not centred.any():
+    if not centred.any():
         return np.zeros((len(vectors), 2), np.float32)
     _, _, axes = np.linalg.svd(centred, full_matrices=False)
     xy = centred @ axes[:2].T

@@ -101,9 +101,10 @@ def stored_vectors(collection: CollectionLike) -> tuple[list[str], np.ndarray]:
                  else np.empty((0, dim), np.float32))
 
 
-def refresh_map(collection: CollectionLike, folder: Path,
-                config: MapConfig | None = None) -> CollectionMap:
-    """Computes the map of every image stored now and writes it into folder (a new version).
+def refresh_map(collection: CollectionLike, folder: Path, config: MapConfig | None = None,
+                progress: bool = False) -> CollectionMap:
+    """Computes the map of every image stored now and writes it into folder (a new version);
+    progress shows a bar over t-SNE's iterations.
 
     Raises:
         InvalidArgument: the collection is empty (a map of nothing says nothing).
@@ -113,7 +114,7 @@ def refresh_map(collection: CollectionLike, folder: Path,
     if not ids:
         raise InvalidArgument(f"{folder} holds no images: there is nothing to map")
     read_s = time.perf_counter() - start
-    xy = compute_map(vectors, config or MapConfig())
+    xy = compute_map(vectors, config or MapConfig(), progress)
     found = CollectionMap(ids, xy, uuid.uuid4().hex, round(time.perf_counter() - start, 2))
     write_map(folder, found)
     logger.info("mapped %d images of %s in %.1f s (reading them: %.1f s)", len(ids), folder,

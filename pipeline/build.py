@@ -129,18 +129,18 @@ def build_collection(
                          config.milvus_token, calibration)
     lap("index")
     if config.map_config is not None:
-        _map(out, config)
+        _map(out, config, progress)
         lap("map")
     return Built(out, fingerprint, len(got.sources), got.skipped, len(centroids), nprobe,
                  lap.seconds)
 
 
-def _map(out: Path, config: BuildConfig) -> None:
+def _map(out: Path, config: BuildConfig, progress: bool = False) -> None:
     """Computes the new collection's map from what it stores (its ids, as the store gave
     them) and keeps it in the folder."""
     collection = open_collection(out, read_only=True, milvus_token=config.milvus_token)
     try:
-        refresh_map(collection, out, config.map_config or MapConfig())
+        refresh_map(collection, out, config.map_config or MapConfig(), progress)
     finally:
         collection.close()
 

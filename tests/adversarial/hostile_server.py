@@ -70,6 +70,15 @@ class Script:
         lambda request: pb.UpdateResponse(updated=len(request.ids.ids)))
     name_cluster: Callable[[pb.NameClusterRequest], Answer] = (
         lambda request: pb.NameClusterResponse(previous="old"))
+    thumbnail: Callable[[pb.ThumbnailRequest], Answer] = (
+        lambda request: pb.ThumbnailResponse(thumbs=[
+            pb.Thumb(id=i, status=pb.Thumb.OK, image=b"\xff\xd8jpeg", mime_type="image/jpeg",
+                     width=4, height=3) for i in request.ids]))
+    map: Callable[[pb.MapRequest], list[Answer]] = (
+        lambda request: [pb.MapChunk(ids=["a", "b"], x=[0, 1], y=[2, 3], clusters=[0, 1],
+                                     placed=[False, True], map_version="v1"),
+                         pb.MapChunk(ids=["c"], x=[4], y=[5], clusters=[2], placed=[False],
+                                     map_version="v1")])
     calls: list[str] = field(default_factory=list)  # the rpcs called, in order
 
 
@@ -122,6 +131,15 @@ class HostileServicer(pb_grpc.LookalikeServicer):
         self.script.calls.append("NameCluster")
         return self.script.name_cluster(request)
 
+    def Thumbnail(self, request: pb.ThumbnailRequest,
+                  context: grpc.ServicerContext) -> Answer:
+        self.script.calls.append("Thumbnail")
+        return self.script.thumbnail(request)
+
+    def Map(self, request: pb.MapRequest, context: grpc.ServicerContext) -> Iterator[Answer]:
+        self.script.calls.append("Map")
+        yield from self.script.map(request)
+
     def Check(self, request: Any, context: grpc.ServicerContext) -> Answer:
         self.script.calls.append("Check")
         return self.script.health(request)
@@ -135,6 +153,7 @@ def _handlers(servicer: HostileServicer) -> list[grpc.GenericRpcHandler]:
     """The service's methods as the generated descriptor lists them, each answer sent as
     its bytes, so a script may send bytes that are not the declared message."""
     kinds = {(False, False): grpc.unary_unary_rpc_method_handler,
+             (False, True): grpc.unary_stream_rpc_method_handler,
              (True, True): grpc.stream_stream_rpc_method_handler}
     service = pb.DESCRIPTOR.services_by_name["Lookalike"]
     methods = {

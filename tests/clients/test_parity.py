@@ -26,7 +26,8 @@ from lookalike.common.errors import (
 from .conftest import Caller
 
 API = {"search", "search_many", "add", "delete", "info", "health", "input_size", "plot",
-       "close", "browse", "browse_all", "count", "get", "update", "name_cluster"}
+       "close", "browse", "browse_all", "count", "get", "update", "name_cluster", "thumbnails",
+       "map"}
 
 
 def public(cls: type) -> set[str]:

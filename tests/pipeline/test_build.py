@@ -10,6 +10,7 @@ from lookalike.encoder.embed import Embedder
 from lookalike.encoder.pretrained import BASE_DIR, load_base
 from lookalike.encoder.train import TrainConfig
 from lookalike.indexer.local.collection import Collection
+from lookalike.indexer.map_file import read_map
 from lookalike.pipeline.build import BuildConfig, build_collection
 
 ONE_EPOCH = TrainConfig(epochs=1, batch_size=16)
@@ -53,9 +54,10 @@ def test_a_build_returns_facts_and_holds_nothing_open(tmp_path, image_folder, mo
     built = build_collection(image_folder, tmp_path / "c", BuildConfig(clusters=2), model=model)
     assert (built.folder, built.images, built.skipped, built.clusters) == (
         tmp_path / "c", 48, [], 2)
-    assert set(built.seconds) == {"decode", "embed", "cluster", "calibrate", "index"}
+    assert set(built.seconds) == {"decode", "embed", "cluster", "calibrate", "index", "map"}
     with Collection.open(built.folder) as collection:  # writable: the build left no lock
         assert len(collection) == 48
+        assert sorted(read_map(built.folder).ids) == sorted(r.id for r in collection.rows())
         assert collection.manifest.model_fingerprint == built.model_fingerprint
         assert checkpoint.load(collection.model_dir).fingerprint == built.model_fingerprint
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]  # no work folder left

@@ -87,6 +87,17 @@ def test_a_read_token_browses_but_may_not_label(token_server):
     assert done.updated == 1
 
 
+def test_thumbnails_and_the_map_need_a_read_token(token_server):
+    stub = pb_grpc.LookalikeStub(token_server)
+    read = {"metadata": auth(READ), "timeout": 20}
+    thumbs = stub.Thumbnail(pb.ThumbnailRequest(ids=["1"], size=32), **read).thumbs
+    assert [t.status for t in thumbs] == [pb.Thumb.OK]
+    assert sum(len(c.ids) for c in stub.Map(pb.MapRequest(), **read)) == 48
+    for error in (refused(stub.Thumbnail, pb.ThumbnailRequest(ids=["1"]), timeout=20),
+                  refused(stub.Map, pb.MapRequest(), timeout=20)):
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_a_write_token_may_write_and_read(token_server):
     stub = pb_grpc.LookalikeStub(token_server)
     response = stub.Delete(pb.DeleteRequest(ids=["not-there"]), metadata=auth(WRITE), timeout=20)

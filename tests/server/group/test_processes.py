@@ -98,6 +98,20 @@ def test_every_worker_answers_thumbnails_of_the_stored_files(group):
             client.close()
 
 
+def test_every_worker_streams_the_same_map(group):
+    clients = clients_per_worker(group)
+    try:
+        maps = {}
+        for worker, client in clients.items():
+            assert group.answered_by(lambda w=worker, c=client: maps.setdefault(w, c.map())
+                                     ) == {worker}
+        assert len(maps[0]) == 48 and maps[0].ids == maps[1].ids
+        assert maps[0].version == maps[1].version and (maps[0].xy == maps[1].xy).all()
+    finally:
+        for client in clients.values():
+            client.close()
+
+
 def test_one_metrics_endpoint_sums_every_worker(group):
     port = group.metrics_port()
     before = scrape(port)
