@@ -75,9 +75,12 @@ def make_files(folder: Path, count: int = 256) -> list[str]:
     return paths
 
 
-def build(work: Path, n: int, files: list[str], model: Path) -> tuple[Path, float]:
+def build(work: Path, n: int, files: list[str], model: Path, reuse: bool
+          ) -> tuple[Path, float]:
     started = time.perf_counter()
     folder = work / f"collection-{n}"
+    if reuse and (folder / "map.npz").exists():
+        return folder, 0.0
     if folder.exists():
         shutil.rmtree(folder)
     vectors = blob_vectors(n, centres=64, seed=1)
@@ -151,6 +154,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,100000")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--work", default=None, help="keep the collections here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="serve the collections a run left in --work (with their maps)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="ui-bench-"))
     model = work / "model"
@@ -160,7 +165,7 @@ def main() -> None:
     files = make_files(work / "files")
     report = {"repeats": args.repeats, "sizes": {}}
     for n in (int(s) for s in args.sizes.split(",")):
-        folder, seconds = build(work, n, files, model)
+        folder, seconds = build(work, n, files, model, args.reuse)
         process, url = serve(folder)
         try:
             result = measure(url, args.repeats, work / f"profile-{n}")

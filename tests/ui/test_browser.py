@@ -211,3 +211,33 @@ def test_a_deleted_file_shows_a_placeholder(page, sdk, tmp_path, screenshot):
         assert not css(page, "#status:not([hidden])")
     finally:
         sdk.delete(["deleted-file"])
+
+
+def test_lasso_on_the_map_then_search_by_a_point(page, sdk):
+    tab(page, "map")
+    wait(page, lambda d: "points" in text_of(d, "map-info"))
+    page.find_element(By.CSS_SELECTOR, '#map-mode option[value="lasso"]').click()
+    canvas = page.find_element(By.ID, "map")
+    left, top, width, height = page.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); "
+        "return [r.left, r.top, r.width, r.height];", canvas)
+    corners = [(int(left + 3), int(top + 3)), (int(left + width - 3), int(top + 3)),
+               (int(left + width - 3), int(top + height - 3)),
+               (int(left + 3), int(top + height - 3))]
+    mouse = ActionBuilder(page)
+    mouse.pointer_action.move_to_location(*corners[0]).pointer_down()
+    for x, y in corners[1:]:
+        mouse.pointer_action.move_to_location(x, y)
+    mouse.pointer_action.pointer_up()
+    mouse.perform()
+    wait(page, lambda d: text_of(d, "sel-count") == f"{sdk.count()} selected")
+    x, y = page.execute_script(FIRST_RING, canvas)
+    mouse = ActionBuilder(page)
+    mouse.pointer_action.move_to_location(x + 5, y + 5)
+    mouse.perform()
+    wait(page, lambda d: d.find_element(By.ID, "map-tip").is_displayed())
+    point = text_of(page, "map-tip-text").split(" · ")[0]
+    ActionChains(page).double_click().perform()
+    wait(page, lambda d: text_of(d, "query-what").startswith(f"image {point}:"))
+    assert point not in results(page) and results(page)
+    page.find_element(By.ID, "sel-clear").click()

@@ -20,11 +20,20 @@ let drag = null;
 let searchById = () => {};
 let queued = false;
 
+// The API sends the arrays as base64 of little-endian bytes (as every browser is).
+function bytes(text) {
+  const raw = atob(text);
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out.buffer;
+}
+
 export async function load() {
   const m = await get("/api/map");
   const n = m.ids.length;
-  data = { ids: m.ids, x: Float32Array.from(m.x), y: Float32Array.from(m.y),
-           clusters: Int32Array.from(m.clusters), n, index: new Map(m.ids.map((id, i) => [id, i])) };
+  data = { ids: m.ids, x: new Float32Array(bytes(m.x)), y: new Float32Array(bytes(m.y)),
+           clusters: new Int32Array(bytes(m.clusters)), n,
+           index: new Map(m.ids.map((id, i) => [id, i])) };
   selected = new Uint8Array(n);
   buildGrid();
   syncSelection();
