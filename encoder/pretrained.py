@@ -2,8 +2,9 @@
 
 The weights live beside this module as plain files (encoder/base/), so a build needs no
 download. How they were made, on which corpus and with which command, is in their
-model.json ("meta" -> "pretraining"); benchmarks/pretrain_base.py and pretrain_sweep.py
-reproduce them, and BENCHMARKS.md ("Retrieval quality suite") gives their scores.
+model.json ("meta" -> "pretraining", each step's "continued_from", the totals in "total");
+benchmarks/pretrain_base.py, pretrain_sweep.py and pretrain_pairs.py reproduce them, and
+BENCHMARKS.md ("Retrieval quality suite") gives their scores.
 """
 
 from __future__ import annotations
