@@ -4,7 +4,7 @@ Usage:
   python benchmarks/quality_data.py                  # once: fetch the Debian packages
   python benchmarks/retrieval_quality.py [--sets mnist,icons,clipart,neardup,crossstyle]
         [--plain-ae-epochs 15 | 0] [--from-scratch] [--head flatten] [--whiten-dim 0]
-        [--whiten-power 0.5] [--base DIR]
+        [--whiten-power 0.5] [--base DIR] [--epochs N | 0] [--lr 2e-4] [--temperature 0.1]
         [--out result.json]
 
 For each set: `build_collection` with the default BuildConfig (what `lookalike build`
@@ -52,6 +52,7 @@ from _common import (  # noqa: E402
     png_bytes,
 )
 
+from lookalike.common import recipe  # noqa: E402
 from lookalike.common.decode import decode_image  # noqa: E402
 from lookalike.encoder import checkpoint as checkpoints  # noqa: E402
 from lookalike.encoder.embed import Embedder  # noqa: E402
@@ -258,7 +259,13 @@ def main() -> None:
     parser.add_argument("--whiten-dim", type=int, default=DEFAULT_DIM)
     parser.add_argument("--whiten-power", type=float, default=DEFAULT_POWER,
                         help="0.5: full whitening, the earlier default")
-    parser.add_argument("--epochs", type=int, default=None, help="default: TrainConfig's")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="fine-tuning epochs (default: TrainConfig's auto); 0: the base "
+                        "as it is, only whitened on the set")
+    parser.add_argument("--lr", type=float, default=recipe.LEARNING_RATE,
+                        help="fine-tuning's peak learning rate")
+    parser.add_argument("--temperature", type=float, default=recipe.TEMPERATURE,
+                        help="fine-tuning's NT-Xent temperature")
     parser.add_argument("--base", help="fine-tune this candidate base model folder instead "
                         "of encoder/base (a pretraining checkpoint, judged as it would ship)")
     parser.add_argument("--out", help="also write the JSON here")
@@ -269,7 +276,8 @@ def main() -> None:
     config = BuildConfig(from_scratch=args.from_scratch, whiten_dim=args.whiten_dim,
                          whiten_power=args.whiten_power,
                          model_config=ModelConfig(head=args.head),
-                         train_config=TrainConfig(epochs=args.epochs))
+                         train_config=TrainConfig(epochs=args.epochs, learning_rate=args.lr,
+                                                  temperature=args.temperature))
     result: dict = {"config": {k: v for k, v in vars(args).items() if k != "out"}}
     for name in args.sets.split(","):
         start = time.perf_counter()

@@ -47,7 +47,10 @@ AUTO_EPOCHS = 9
 MIN_STEPS = 350
 BATCH_SIZE = 128  # the batch every figure here was measured at; not swept
 # Adam with warmup and cosine decay. A quarter of it (at temperature 0.1) gave MNIST 0.941
-# against 0.943 (benchmarks/results/build_recipe_3b4e6cf0.json); otherwise not swept.
+# against 0.943 (benchmarks/results/build_recipe_3b4e6cf0.json). From the natural-pairs base
+# less fine-tuning keeps more of its style invariance (cross-style recall@10: 0.212 at this
+# rate, 0.337 at 2e-4, 0.472 with none, TrainConfig(epochs=0)), but MNIST needs it: 0.955,
+# 0.940, 0.912 (benchmarks/results/retrieval_quality_*pairs_e8_*.json; BENCHMARKS.md).
 LEARNING_RATE = 2e-3
 WARMUP_EPOCHS = 0.5  # the warmup of that schedule; not swept
 PATIENCE = 3  # epochs without MIN_DELTA relative improvement before stopping early; not swept
@@ -59,6 +62,8 @@ CONTRAST_WEIGHT = 1.0
 # 0.5 against 0.2 on MNIST (0.94 against 0.86, from scratch). From the base, 0.2 gained icons
 # (0.098 against 0.092) but put MNIST on its 0.95 floor (0.951), 0.1 cost MNIST 0.943
 # (BENCHMARKS.md, "Tried and not adopted"; benchmarks/results/build_recipe_t02_7870ffd9.json).
+# From the natural-pairs base, 0.1 kept cross-style recall@10 0.321 against 0.212 (MNIST not
+# measured; retrieval_quality_crossstyle_pairs_e8_t01.json).
 TEMPERATURE = 0.5
 # Natural pairs (benchmarks/pretrain_pairs.py; builds have none, so these apply only when train()
 # is given group ids): the multi-positive term as strong as the view term, and half of each batch

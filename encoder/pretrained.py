@@ -2,8 +2,9 @@
 
 The weights live beside this module as plain files (encoder/base/), so a build needs no
 download. How they were made, on which corpus and with which command, is in their
-model.json ("meta" -> "pretraining"); benchmarks/pretrain_base.py and pretrain_sweep.py
-reproduce them, and BENCHMARKS.md ("Retrieval quality suite") gives their scores.
+model.json ("meta" -> "pretraining", each step's "continued_from", the totals in "total");
+benchmarks/pretrain_base.py, pretrain_sweep.py and pretrain_pairs.py reproduce them, and
+BENCHMARKS.md ("Retrieval quality suite") gives their scores.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def fine_tune(
     """Fine-tunes the base model on (a sample of) images, or trains from random weights.
 
     From scratch where asked, where no base model is installed, or where model_config
-    asks for an input size the base model does not have.
+    asks for an input size the base model does not have. train_config.epochs == 0 keeps
+    the base model's weights as they are (no fine-tuning).
     """
     base = None if from_scratch else load_base()
     if base is not None and base.config.image_size != model_config.image_size:
@@ -56,6 +58,9 @@ def fine_tune(
         base = None
     if base is None:
         return train(images, model_config, train_config, progress=progress)
+    if train_config.epochs == 0:
+        logger.info("epochs 0: the base model %s as it is, not fine-tuned", base.fingerprint)
+        return base
     if len(images) > max_images:
         rng = np.random.default_rng(train_config.seed)
         images = images[np.sort(rng.choice(len(images), max_images, replace=False))]

@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 class TrainConfig:
     """How the autoencoder trains; the defaults, with reasons, are in common/recipe.py."""
 
-    epochs: int | None = None  # None: auto, see epochs_for
+    # None: auto, see epochs_for. 0: no training; fine_tune() then keeps the base's weights
+    # as they are (a build still fits the whitening on the collection).
+    epochs: int | None = None
     min_steps: int = recipe.MIN_STEPS  # auto epochs give a small set at least this many steps
     batch_size: int = recipe.BATCH_SIZE
     learning_rate: float = recipe.LEARNING_RATE
@@ -182,6 +184,8 @@ def train(
     batch_size = min(config.batch_size, len(images))
     steps_per_epoch = -(-len(images) // batch_size)
     epochs = config.epochs_for(steps_per_epoch)
+    if epochs < 1:
+        raise TrainingError(f"training needs at least one epoch, got {epochs}")
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, config.learning_rate, max(1, int(config.warmup_epochs * steps_per_epoch)),
         max(2, epochs * steps_per_epoch),

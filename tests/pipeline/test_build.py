@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
+import pytest
+from flax import nnx
 
+from lookalike.common.errors import TrainingError
 from lookalike.encoder import checkpoint
 from lookalike.encoder.data import load_image
 from lookalike.encoder.embed import Embedder
@@ -28,6 +32,29 @@ def test_a_build_fine_tunes_the_base_model_and_records_it(built_collection):
     with Collection.open(built_collection, read_only=True) as collection:
         model = checkpoint.load(collection.model_dir)
     assert model.meta["base_model"] == load_base().fingerprint
+
+
+def test_epochs_zero_keeps_the_base_weights_and_whitens_them(tmp_path, image_folder):
+    config = BuildConfig(clusters=2, train_config=TrainConfig(epochs=0), whiten_dim=8)
+    build_collection(image_folder, tmp_path / "c", config)
+    base = load_base()
+    with Collection.open(tmp_path / "c", read_only=True) as collection:
+        model = checkpoint.load(collection.model_dir)
+        row, stored = collection.lookup("5")
+    assert model.meta["base_model"] == base.fingerprint
+    assert model.meta.get("train_images") == base.meta.get("train_images")  # not 48: untrained
+    # The base's own weights, only the whitening added.
+    for ours, its in zip(jax.tree.leaves(nnx.state(model.model, nnx.Param)),
+                         jax.tree.leaves(nnx.state(base.model, nnx.Param)), strict=True):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(its))
+    np.testing.assert_allclose(stored, Embedder(model)(load_image(row.path)[None])[0], atol=1e-5)
+
+
+def test_from_scratch_with_no_epochs_is_refused(tmp_path, image_folder):
+    config = BuildConfig(clusters=2, train_config=TrainConfig(epochs=0), from_scratch=True)
+    with pytest.raises(TrainingError, match="at least one epoch"):
+        build_collection(image_folder, tmp_path / "c", config)
+    assert not (tmp_path / "c").exists()
 
 
 def test_from_scratch_trains_without_the_base_model(tmp_path, image_folder):
