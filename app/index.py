@@ -34,7 +34,7 @@ def cmd_recluster(args: argparse.Namespace) -> int:
 
     clusters = None if args.clusters is None else 0 if args.clusters == "auto" else int(
         args.clusters)
-    config = ReclusterConfig(clusters=clusters, seed=args.seed)
+    config = ReclusterConfig(clusters=clusters, seed=args.seed, map=not args.no_map)
     collection = open_collection(args.collection)
     try:
         collection.lock_exclusive()
@@ -83,6 +83,9 @@ def recluster_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clusters", type=clusters_arg, default=None,
                    help="K, or 'auto' to choose by silhouette (default: keep the current K)")
     p.add_argument("--seed", type=int, default=0, help="KMeans seed")
+    p.add_argument("--no-map", action="store_true",
+                   help="keep the old 2-D map (its points take their new clusters) instead of "
+                        "recomputing it; `lookalike map DIR` recomputes it later")
 
 
 def report_flags(p: argparse.ArgumentParser) -> None:

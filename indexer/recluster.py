@@ -15,6 +15,10 @@ class ReclusterConfig:
     clusters: int | None = None  # None: keep the current number; 0: choose by silhouette
     seed: int = 0
     target_recall: float = recipe.TARGET_RECALL
+    # Recompute the 2-D map afterwards (a new version). False: the old map stays, its points
+    # taking their new clusters, until `lookalike map DIR` (a big collection's recluster is
+    # shorter without it).
+    map: bool = True
 
 
 class NameMove(NamedTuple):

@@ -48,7 +48,8 @@ def recluster(
         collection.replace_clustering(centroids, rowids, clusters, nprobe, names)
         after = collection.cluster_sizes()
     # The map anew (a new version), with every image stored now: searches and adds go on.
-    refresh_map(collection, collection.folder)
+    if config.map:
+        refresh_map(collection, collection.folder)
     report = ReclusterReport(len(rowids), len(before), len(after), imbalance(before),
                              imbalance(after), nprobe, round(time.perf_counter() - clock, 2),
                              moved, dropped)

@@ -113,7 +113,8 @@ def recluster_milvus(collection: MilvusCollection, config: ReclusterConfig | Non
             _abandon(store, old, new)
             raise
         now = collection.generation(force=True)
-    refresh_map(collection, collection.folder)  # anew, with every image stored now
+    if config.map:
+        refresh_map(collection, collection.folder)  # anew, with every image stored now
     report = ReclusterReport(len(ids), len(before), now.nlist, imbalance(before),
                              imbalance(after), now.default_nprobe,
                              round(time.perf_counter() - clock, 2), moved, dropped)

@@ -93,6 +93,14 @@ def test_recluster_writes_a_new_map_of_every_image_stored(collection_copy: Path)
         assert sorted(r.id for r in reopened.rows()) == sorted(second.ids)
 
 
+
+def test_recluster_no_map_keeps_the_old_map_until_lookalike_map(collection_copy: Path, capsys):
+    first = read_map(collection_copy)
+    assert main(["recluster", str(collection_copy), "--no-map", "--clusters", "3"]) == 0
+    assert read_map(collection_copy).version == first.version  # untouched
+    assert main(["map", str(collection_copy)]) == 0
+    assert read_map(collection_copy).version != first.version
+
 def test_lookalike_map_on_bad_input_says_why(tmp_path: Path, model_dir: Path, capsys):
     assert main(["map", str(tmp_path)]) == 1  # an empty folder, not a collection
     assert "lookalike map:" in capsys.readouterr().err

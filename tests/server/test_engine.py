@@ -25,6 +25,8 @@ class OnlyTheProtocol:
         for name, value in vars(CollectionLike).items():
             if not name.startswith("_") and inspect.isfunction(value):
                 setattr(self, name, getattr(inner, name))
+        for name in CollectionLike.__annotations__:  # its attributes (the folder)
+            setattr(self, name, getattr(inner, name))
 
 
 @pytest.fixture
