@@ -34,7 +34,7 @@ bench: install-bench
 # The web app's browser tests (tests/ui/) drive Debian's chromium through chromedriver.
 # Installed here when missing and we may (root, as CI runs); otherwise the run stops with
 # the command to run. The tests themselves fail, never skip, without the browser.
-BROWSER_INSTALL := apt-get update && apt-get install -y chromium chromium-driver
+BROWSER_INSTALL := apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 CHROMIUM ?= /usr/bin/chromium
 CHROMEDRIVER ?= /usr/bin/chromedriver
 browser:

@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The device JAX uses (build, train, embed, serve, demo), said even without --verbose.
     logging.getLogger("lookalike.encoder.device").setLevel(logging.INFO)
+    # faiss says at INFO which of its builds failed to load before the one that did.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     try:
         return COMMANDS[args.command].run(args)
     except ManifestError as exc:  # like a bad argument: nothing was done

@@ -95,6 +95,7 @@ def _configure_logging(spec: WorkerSpec) -> None:
     if not spec.quiet:
         logging.getLogger("lookalike.server").setLevel(logging.INFO)
         logging.getLogger().setLevel(min(spec.log_level, logging.INFO))
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its failed-build probes
 
 
 def _die_with_parent(parent_pid: int) -> None:

@@ -133,11 +133,16 @@ def test_a_server_killed_mid_add_loses_no_acknowledged_id(milvus_folder: Path,
 
 
 def test_info_and_add_over_grpc_count_nothing_in_milvus(milvus_folder: Path,
-                                                         image_folder: Path) -> None:
+                                                         image_folder: Path,
+                                                         monkeypatch) -> None:
     """Info answers the sizes from memory and an Add moves them: neither makes a Milvus
     count (a count per cluster once made Info take seconds; indexer/milvus/sizes.py)."""
+    from lookalike.indexer.milvus import label_counts
     from tests.indexer.milvus.test_sizes import counted
 
+    # The label counts' own rescan (a query, once they are STALE_S old) is not what this
+    # counts; on a slow machine the test can outlive STALE_S, so it must not start here.
+    monkeypatch.setattr(label_counts, "STALE_S", float("inf"))
     running = create_server(milvus_folder, ServerConfig(port=0))
     try:
         calls = counted(running.engine.collection)
