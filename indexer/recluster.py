@@ -18,7 +18,7 @@ class ReclusterConfig:
     # Recompute the 2-D map afterwards (a new version). False: the old map stays, its points
     # taking their new clusters, until `lookalike map DIR` (a big collection's recluster is
     # shorter without it).
-    map: bool = True
+    map: bool = recipe.MAP_AT_RECLUSTER
 
 
 class NameMove(NamedTuple):

@@ -108,7 +108,8 @@ def test_a_ray_build_searches_like_a_local_build_with_the_same_model(
     assert there.model_fingerprint == here.model_fingerprint  # the same whitening
     assert (there.images, there.clusters, there.default_nprobe) == (
         here.images, here.clusters, here.default_nprobe)
-    assert set(there.seconds) == {"sample", "whiten", "embed", "cluster", "calibrate", "index"}
+    assert set(there.seconds) == {"sample", "whiten", "embed", "cluster", "calibrate", "index",
+                                  "map"}
     with (Collection.open(here.folder, read_only=True) as a,
           Collection.open(there.folder, read_only=True) as b):
         queries = np.stack([a.lookup(str(i))[1] for i in range(1, len(a) + 1)])
