@@ -163,7 +163,11 @@ def test_an_add_on_one_worker_is_searchable_on_the_other_and_a_delete_too(group)
     image = photo(seed=101)
     try:
         before = clients[1].info().count
-        added = clients[0].add([image], ids=["cross-101"], paths=["/cross/101.png"])
+        added = []
+        # Add is a stream, logged when it ends (which can be after its answer arrived): wait
+        # for its line, or it could land among the search's and look like worker 0 answered.
+        assert group.answered_by(lambda: added.extend(clients[0].add(
+            [image], ids=["cross-101"], paths=["/cross/101.png"]))) == {0}
         assert added[0].id == "cross-101"
         assert group.answered_by(lambda: clients[1].search(image, k=1), rpcs=1) == {1}
         assert clients[1].search(image, k=1).neighbors[0].id == "cross-101"
