@@ -7,12 +7,11 @@ import io
 import logging
 import os
 import stat
-import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from lookalike.common import imaging
+from lookalike.common.byte_lru import ByteLru
 from lookalike.common.errors import InvalidArgument, LookalikeError, NotFound
 from lookalike.common.fetch import fetch_url
 from lookalike.common.paths import local_path
@@ -48,50 +47,15 @@ class Made(NamedTuple):
     height: int = 0
 
 
-class ThumbnailCache:
-    """Thumbnails by (file, size, file version), least recently used dropped past max_bytes.
+# A kept thumbnail costs its JPEG plus about this for its key and tuple.
+ENTRY_OVERHEAD = 200
 
-    The key holds the file's mtime, size and inode, so a file replaced or rewritten is made
-    again, and a file deleted is seen as missing (its stat fails before the cache is asked).
-    """
 
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple, Made] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    def get(self, key: tuple) -> Made | None:
-        with self._lock:
-            made = self._items.get(key)
-            if made is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return made
-
-    def put(self, key: tuple, made: Made) -> None:
-        cost = len(made.image) + 200  # the key and the tuple's own memory, roughly
-        if cost > self.max_bytes:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old.image) + 200
-            self._items[key] = made
-            self._bytes += cost
-            while self._bytes > self.max_bytes:
-                _, dropped = self._items.popitem(last=False)
-                self._bytes -= len(dropped.image) + 200
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def bytes(self) -> int:
-        return self._bytes
+def thumbnail_cache(max_bytes: int) -> ByteLru[Made]:
+    """Thumbnails by (file, size, file version): the key holds the file's mtime, size and
+    inode, so a file replaced or rewritten is made again, and a file deleted is seen as
+    missing (its stat fails before the cache is asked)."""
+    return ByteLru(max_bytes, lambda made: len(made.image) + ENTRY_OVERHEAD)
 
 
 def check_thumbnail_request(request: pb.ThumbnailRequest) -> tuple[list[str], int]:
@@ -116,7 +80,7 @@ class Thumbnailer:
     def __init__(self, collection: CollectionLike, config: ServerConfig) -> None:
         self.collection = collection
         self.config = config
-        self.cache = ThumbnailCache(config.thumbnail_cache_mb * 1024 * 1024)
+        self.cache = thumbnail_cache(config.thumbnail_cache_mb * 1024 * 1024)
         # Pillow releases the GIL while it decodes and encodes: one thread per core.
         self._pool = ThreadPoolExecutor(max_workers=config.decode_threads or os.cpu_count() or 1,
                                         thread_name_prefix="thumbnail")

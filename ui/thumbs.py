@@ -5,9 +5,10 @@ placeholder tile, not an error."""
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from lookalike.common.byte_lru import ByteLru
 
 MAX_BATCH = 100  # ids per Thumbnail call, the RPC's limit
 WINDOW_S = 0.004  # how long the first request of a batch waits for others to join it
@@ -28,36 +29,12 @@ def placeholder(status: str, size: int) -> bytes:
     return PLACEHOLDER.format(s=size, why=WHY.get(status, "no image")).encode()
 
 
-class LruBytes:
-    """Answers by key, dropping the least recently used beyond cap_bytes of images."""
-
-    def __init__(self, cap_bytes: int) -> None:
-        self.cap = cap_bytes
-        self.size = 0
-        self._items: OrderedDict[tuple[str, int], Any] = OrderedDict()
-
-    def get(self, key: tuple[str, int]) -> Any | None:
-        found = self._items.get(key)
-        if found is not None:
-            self._items.move_to_end(key)
-        return found
-
-    def put(self, key: tuple[str, int], thumb: Any) -> None:
-        if key in self._items or len(thumb.image) > self.cap:
-            return
-        self._items[key] = thumb
-        self.size += len(thumb.image)
-        while self.size > self.cap:
-            _, old = self._items.popitem(last=False)
-            self.size -= len(old.image)
-
-
 class Batcher:
     """Coalesces concurrent thumbnail requests of one size into Thumbnail calls."""
 
     def __init__(self, fetch: Fetch, cache_bytes: int) -> None:
         self._fetch = fetch
-        self.cache = LruBytes(cache_bytes)
+        self.cache: ByteLru[Any] = ByteLru(cache_bytes, lambda thumb: len(thumb.image))
         self._waiting: dict[int, dict[str, asyncio.Future]] = {}
         self.calls = 0  # Thumbnail calls made, for tests and the log
 

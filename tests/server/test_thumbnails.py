@@ -17,15 +17,15 @@ from lookalike.server.thumbnails import (
     OK,
     UNREADABLE,
     Made,
-    ThumbnailCache,
     Thumbnailer,
+    thumbnail_cache,
 )
 from tests.server.conftest import encode, photo
 
 
 @given(sizes=st.lists(st.integers(0, 5000), max_size=60), bound=st.integers(0, 20000))
 def test_the_cache_never_holds_more_than_its_bound_and_keeps_the_latest(sizes, bound):
-    cache = ThumbnailCache(bound)
+    cache = thumbnail_cache(bound)
     for n, size in enumerate(sizes):
         cache.put((n,), Made(OK, b"x" * size))
         assert cache.bytes <= bound
@@ -34,7 +34,7 @@ def test_the_cache_never_holds_more_than_its_bound_and_keeps_the_latest(sizes, b
 
 
 def test_the_least_recently_used_goes_first():
-    cache = ThumbnailCache(3 * 1200)
+    cache = thumbnail_cache(3 * 1200)
     for key in "abc":
         cache.put((key,), Made(OK, b"x" * 1000))
     assert cache.get(("a",)) is not None  # a is now the most recent

@@ -13,7 +13,8 @@ from PIL import Image
 
 from benchmarks.testbed import make_images
 from lookalike.clients import AsyncClient
-from lookalike.ui.thumbs import Batcher, LruBytes
+from lookalike.common.byte_lru import ByteLru
+from lookalike.ui.thumbs import Batcher
 
 
 def test_a_thumbnail_is_a_small_cached_image(web, sdk):
@@ -72,14 +73,14 @@ def test_requests_that_arrive_together_are_one_call(stack, sdk):
 
 
 def test_the_cache_keeps_the_newest_within_its_bytes():
-    cache = LruBytes(250)
+    cache = ByteLru(250, lambda thumb: len(thumb.image))
     thumbs = {n: SimpleNamespace(image=bytes(100)) for n in range(3)}
     cache.put(("a", 1), thumbs[0])
     cache.put(("b", 1), thumbs[1])
     assert cache.get(("a", 1)) is thumbs[0]  # a is now the newest
     cache.put(("c", 1), thumbs[2])
     assert cache.get(("b", 1)) is None and cache.get(("a", 1)) is thumbs[0]
-    assert cache.size == 200
+    assert cache.bytes == 200
 
 
 @settings(max_examples=40, deadline=None,
